@@ -1,0 +1,49 @@
+import { ValidationError } from './validation-error.ts';
+
+/** A replica's network identity as the others reach it: `host:port`. */
+export type Address = string & { readonly __brand: 'Address' };
+
+/**
+ * The identity that events carry: one per replica *life*. A restarted replica gets a new
+ * incarnation, so it can never reuse an (origin, seq) pair that its previous life handed out.
+ * Written `address/incarnation`.
+ */
+export type ReplicaId = string & { readonly __brand: 'ReplicaId' };
+
+const addressPattern = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):(\d{1,5})$/;
+const incarnationPattern = /^[0-9a-z]{1,16}$/;
+
+export function parseAddress(input: unknown, what = 'socket-address'): Address {
+  if (typeof input !== 'string') throw new ValidationError(`${what} must be a string of the form IP:PORT`);
+  const match = addressPattern.exec(input);
+  const port = match ? Number(match[2]) : 0;
+  if (!match || port < 1 || port > 65535) {
+    throw new ValidationError(`${what} must be of the form IP:PORT (or HOST:PORT), got ${JSON.stringify(input).slice(0, 80)}`);
+  }
+  return input as Address;
+}
+
+export function parseIncarnation(input: unknown): string {
+  if (typeof input !== 'string' || !incarnationPattern.test(input)) {
+    throw new ValidationError('incarnation must be 1 to 16 characters of [0-9a-z]');
+  }
+  return input;
+}
+
+export function replicaId(address: Address, incarnation: string): ReplicaId {
+  return `${address}/${incarnation}` as ReplicaId;
+}
+
+/** Splits and checks an origin id; throws ValidationError when it is not one this store makes. */
+export function parseReplicaId(input: unknown): ReplicaId {
+  if (typeof input !== 'string') throw new ValidationError('replica id must be a string');
+  const slash = input.lastIndexOf('/');
+  if (slash < 0) throw new ValidationError(`not a replica id: ${JSON.stringify(input).slice(0, 80)}`);
+  parseAddress(input.slice(0, slash), 'replica id address');
+  parseIncarnation(input.slice(slash + 1));
+  return input as ReplicaId;
+}
+
+export function addressOf(id: ReplicaId): Address {
+  return id.slice(0, id.lastIndexOf('/')) as Address;
+}

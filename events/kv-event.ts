@@ -1,0 +1,31 @@
+import type { ReplicaId } from './ids.ts';
+import type { JsonValue } from './json-value.ts';
+import type { VectorClock } from './vector-clock.ts';
+
+/**
+ * One client write, immutable once made. `clock` is the creating replica's delivered clock at that
+ * moment with its own entry incremented, so `clock[origin] === seq` always, and every event
+ * included in `clock` happened before this one.
+ */
+interface EventBase {
+  readonly origin: ReplicaId;
+  readonly seq: number;
+  readonly key: string;
+  readonly clock: VectorClock;
+}
+
+export interface PutEvent extends EventBase {
+  readonly type: 'put';
+  readonly value: JsonValue;
+}
+
+/** A delete is a tombstone: it takes part in the same conflict order as puts. */
+export interface DeleteEvent extends EventBase {
+  readonly type: 'delete';
+}
+
+export type KvEvent = PutEvent | DeleteEvent;
+
+export function eventId(event: KvEvent): string {
+  return `${event.origin}#${event.seq}`;
+}

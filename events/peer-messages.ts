@@ -1,0 +1,126 @@
+import { parseAddress, parseIncarnation, type Address } from './ids.ts';
+import type { KvEvent } from './kv-event.ts';
+import type { Limits } from './limits.ts';
+import { isPlainObject, parseClock, parseEvent } from './parse-event.ts';
+import { ValidationError } from './validation-error.ts';
+import type { VectorClock } from './vector-clock.ts';
+
+/** Who is speaking, on every replica-to-replica message. Identity is the stated address, never the remote IP. */
+export interface PeerIdentity {
+  readonly from: Address;
+  readonly incarnation: string;
+}
+
+/** POST /internal/events: a batch of events the receiver is believed to lack. */
+export interface PushRequest extends PeerIdentity {
+  readonly events: readonly KvEvent[];
+}
+
+/**
+ * The answer to a push. Either way it carries the receiver's delivered clock, which is how the
+ * sender learns what the receiver still lacks. `held-down` means the receiver refused the events
+ * because it saw a failure on this link less than the hold-down time ago.
+ */
+export type PushReply =
+  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock })
+  | (PeerIdentity & { readonly type: 'held-down'; readonly clock: VectorClock; readonly remainingMs: number });
+
+/** GET /health as peers read it. */
+export interface HealthReply extends PeerIdentity {
+  readonly status: 'ok';
+  readonly clock: VectorClock;
+}
+
+/**
+ * A replica's whole state at one delivered clock, or one chunk of it: the winning version of each
+ * key (tombstones included) and the view. Sent to joiners and to peers too far behind for a suffix.
+ */
+export interface SnapshotChunk extends PeerIdentity {
+  readonly snapshotId: string;
+  readonly index: number;
+  readonly last: boolean;
+  readonly clock: VectorClock;
+  readonly view: readonly Address[];
+  readonly entries: readonly KvEvent[];
+}
+
+/** Extension field of `PUT /view` and `DELETE /view` bodies when a replica (not a client) sends them. */
+export interface ViewChangeOrigin extends PeerIdentity {
+  /** Present on a self-announcement: the announcer's delivered clock. */
+  readonly clock?: VectorClock;
+}
+
+export const viewChangeOriginField = 'kvs-peer';
+
+function parseIdentity(input: Record<string, unknown>): PeerIdentity {
+  return { from: parseAddress(input.from, 'from'), incarnation: parseIncarnation(input.incarnation) };
+}
+
+function requireObject(input: unknown, what: string): Record<string, unknown> {
+  if (!isPlainObject(input)) throw new ValidationError(`${what} must be a JSON object`);
+  return input;
+}
+
+function parseEvents(input: unknown, limits: Limits): KvEvent[] {
+  if (!Array.isArray(input)) throw new ValidationError('events must be an array');
+  if (input.length > limits.pushBatchEventsMax) {
+    throw new ValidationError(`too many events in one batch (${input.length} > ${limits.pushBatchEventsMax})`);
+  }
+  return input.map((event) => parseEvent(event, limits.clockEntriesMax));
+}
+
+export function parsePushRequest(input: unknown, limits: Limits): PushRequest {
+  const body = requireObject(input, 'push');
+  return { ...parseIdentity(body), events: parseEvents(body.events, limits) };
+}
+
+export function parsePushReply(input: unknown, limits: Limits): PushReply {
+  const body = requireObject(input, 'push reply');
+  const identity = parseIdentity(body);
+  const clock = parseClock(body.clock, limits.clockEntriesMax);
+  if (body.type === 'accepted') return { ...identity, type: 'accepted', clock };
+  if (body.type === 'held-down') {
+    const remainingMs = body.remainingMs;
+    if (typeof remainingMs !== 'number' || !(remainingMs >= 0)) throw new ValidationError('remainingMs must be a number >= 0');
+    return { ...identity, type: 'held-down', clock, remainingMs };
+  }
+  throw new ValidationError('push reply type must be "accepted" or "held-down"');
+}
+
+export function parseHealthReply(input: unknown, limits: Limits): HealthReply {
+  const body = requireObject(input, 'health reply');
+  if (body.status !== 'ok') throw new ValidationError('health status must be "ok"');
+  return { ...parseIdentity(body), status: 'ok', clock: parseClock(body.clock, limits.clockEntriesMax) };
+}
+
+export function parseSnapshotChunk(input: unknown, limits: Limits): SnapshotChunk {
+  const body = requireObject(input, 'snapshot');
+  const { snapshotId, index, last } = body;
+  if (typeof snapshotId !== 'string' || snapshotId.length === 0 || snapshotId.length > 64) {
+    throw new ValidationError('snapshotId must be a short string');
+  }
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) throw new ValidationError('index must be an integer >= 0');
+  if (typeof last !== 'boolean') throw new ValidationError('last must be a boolean');
+  if (!Array.isArray(body.view) || body.view.length > limits.viewMembersMax) throw new ValidationError('view must be a short array');
+  if (!Array.isArray(body.entries) || body.entries.length > limits.snapshotChunkKeysMax) {
+    throw new ValidationError(`entries must be an array of at most ${limits.snapshotChunkKeysMax}`);
+  }
+  return {
+    ...parseIdentity(body),
+    snapshotId,
+    index,
+    last,
+    clock: parseClock(body.clock, limits.clockEntriesMax),
+    view: body.view.map((address) => parseAddress(address, 'view member')),
+    entries: body.entries.map((event) => parseEvent(event, limits.clockEntriesMax)),
+  };
+}
+
+/** The optional `kvs-peer` field of a view change; undefined when a client sent it. */
+export function parseViewChangeOrigin(input: unknown, limits: Limits): ViewChangeOrigin | undefined {
+  if (input === undefined) return undefined;
+  const body = requireObject(input, viewChangeOriginField);
+  const identity = parseIdentity(body);
+  if (body.clock === undefined) return identity;
+  return { ...identity, clock: parseClock(body.clock, limits.clockEntriesMax) };
+}

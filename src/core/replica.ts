@@ -1,0 +1,630 @@
+import { replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
+import type { JsonValue } from '../../events/json-value.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { Limits } from '../../events/limits.ts';
+import { deepFreeze } from '../../events/parse-event.ts';
+import type { HealthReply, PushReply, PushRequest, SnapshotChunk, ViewChangeOrigin } from '../../events/peer-messages.ts';
+import {
+  clockCovers,
+  clockSum,
+  emptyClock,
+  mergeClocks,
+  meetClocks,
+  type VectorClock,
+} from '../../events/vector-clock.ts';
+import type { Action, Outcome } from './actions.ts';
+import { assert } from './assert.ts';
+import { applyEvents, dropStableTombstones, emptyView, lookup, mergeSnapshot, viewEntries, type KvView } from './kv-view.ts';
+import { LinkState, type LinkDescription } from './link-state.ts';
+import { OperationLog } from './operation-log.ts';
+import { PendingBuffer } from './pending-buffer.ts';
+import type { ProtocolSettings } from './protocol-settings.ts';
+import type { SnapshotSource } from './snapshot-source.ts';
+
+export interface ReplicaConfig {
+  readonly self: Address;
+  /** This life's incarnation: unique per start, so event identities are never reused. */
+  readonly incarnation: string;
+  readonly initialView: readonly Address[];
+  readonly limits: Limits;
+  readonly settings: ProtocolSettings;
+  readonly now: number;
+}
+
+/** What this replica knows and plans about one other replica. */
+interface Peer {
+  readonly address: Address;
+  incarnation: string | undefined;
+  inView: boolean;
+  /** Probed even while out of the view, so a healed partition or a slow peer is re-admitted. */
+  tracked: boolean;
+  /** The peer's delivered clock, as its last answer stated. */
+  known: VectorClock;
+  readonly link: LinkState;
+  misses: number;
+  probeInFlight: boolean;
+  nextProbeAt: number;
+  pushInFlight: boolean;
+  nextPushAt: number;
+  /** Our delivered clock when the last push to this peer was built. */
+  lastPushedUpTo: VectorClock;
+}
+
+export type WriteResult = { readonly event: KvEvent; readonly previous: KvEvent | undefined };
+
+export interface ReadResult {
+  /** The winning put for the key, or undefined if it never existed or its winner is a delete. */
+  readonly found: KvEvent | undefined;
+  readonly metadata: VectorClock;
+}
+
+interface StagedSnapshot {
+  readonly snapshotId: string;
+  nextIndex: number;
+  readonly entries: KvEvent[];
+}
+
+/**
+ * One replica's protocol state machine: the log, causal delivery, the materialized view, what each
+ * peer has delivered, membership and failure detection, link hold-down. Pure: time comes in as
+ * `now`, and everything to send goes out as Actions from poll(); the shell moves the bytes.
+ */
+export class Replica {
+  readonly self: Address;
+  readonly incarnation: string;
+  readonly id: ReplicaId;
+  private readonly limits: Limits;
+  private readonly settings: ProtocolSettings;
+
+  private deliveredClock: VectorClock = emptyClock;
+  private kv: KvView = emptyView;
+  private readonly log = new OperationLog();
+  private readonly pending: PendingBuffer;
+  private readonly peers = new Map<Address, Peer>();
+  private selfInView = true;
+  private readonly outbox: Action[] = [];
+  private readonly stagedSnapshots = new Map<Address, StagedSnapshot>();
+  private snapshotCounter = 0;
+  private stableFrontier: VectorClock = emptyClock;
+  /** Events delivered since start (own and received), for metrics. */
+  deliveredCount = 0;
+
+  constructor(config: ReplicaConfig) {
+    this.self = config.self;
+    this.incarnation = config.incarnation;
+    this.id = replicaId(config.self, config.incarnation);
+    this.limits = config.limits;
+    this.settings = config.settings;
+    this.pending = new PendingBuffer(config.limits.pendingEventsMax);
+    for (const address of config.initialView) {
+      if (address !== this.self) this.addPeer(address, config.now).inView = true;
+    }
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  get clock(): VectorClock {
+    return this.deliveredClock;
+  }
+
+  /** True once every event in `metadata` is delivered here, so a request carrying it may be served. */
+  covers(metadata: VectorClock): boolean {
+    return clockCovers(this.deliveredClock, metadata);
+  }
+
+  view(): Address[] {
+    const members = [...this.peers.values()].filter((peer) => peer.inView).map((peer) => peer.address);
+    if (this.selfInView) members.push(this.self);
+    return members.sort(compareAddresses);
+  }
+
+  inView(address: Address): boolean {
+    return address === this.self ? this.selfInView : this.peers.get(address)?.inView === true;
+  }
+
+  /** True when at least one peer in the view can currently take our events. */
+  hasReachablePeer(now: number): boolean {
+    for (const peer of this.peers.values()) {
+      if (peer.inView && peer.misses === 0 && !peer.link.isHeldDown(now)) return true;
+    }
+    return false;
+  }
+
+  /** True when some other replica has delivered `event` (so losing this one does not lose it). */
+  isReplicated(event: KvEvent): boolean {
+    for (const peer of this.peers.values()) {
+      if ((peer.known[event.origin] ?? 0) >= event.seq) return true;
+    }
+    return false;
+  }
+
+  get pendingSize(): number {
+    return this.pending.size;
+  }
+
+  get logLength(): number {
+    return this.log.length;
+  }
+
+  get liveKeys(): number {
+    return this.kv.liveKeys;
+  }
+
+  // ---------------------------------------------------------------- client operations
+
+  /** Serve a read. The caller has checked covers(metadata). */
+  read(key: string, metadata: VectorClock): ReadResult {
+    assert(this.covers(metadata), 'read served before its dependencies were delivered');
+    const winner = lookup(this.kv, key);
+    return {
+      found: winner?.type === 'put' ? winner : undefined,
+      metadata: winner === undefined ? metadata : mergeClocks(metadata, winner.clock),
+    };
+  }
+
+  /** Put (value defined) or delete (value undefined). The caller has checked covers(metadata). */
+  write(key: string, value: JsonValue | undefined, metadata: VectorClock): WriteResult {
+    assert(this.covers(metadata), 'write accepted before its dependencies were delivered');
+    const previous = lookup(this.kv, key);
+    const seq = (this.deliveredClock[this.id] ?? 0) + 1;
+    const clock = Object.freeze({ ...this.deliveredClock, [this.id]: seq }) as VectorClock;
+    const event: KvEvent =
+      value === undefined
+        ? Object.freeze({ type: 'delete', origin: this.id, seq, key, clock })
+        : Object.freeze({ type: 'put', origin: this.id, seq, key, value: deepFreeze(value), clock });
+    this.deliver([event]);
+    return { event, previous };
+  }
+
+  // ---------------------------------------------------------------- replication, receiving side
+
+  /** Events pushed by a peer. Refused, unapplied, while this side holds the link down. */
+  receivePush(request: PushRequest, now: number): PushReply {
+    const peer = this.peers.get(request.from);
+    if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
+    if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, undefined);
+    this.receiveEvents(request.events);
+    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
+  }
+
+  /** One chunk of a snapshot pushed by a peer; installed when the last chunk arrives. */
+  receiveSnapshotChunk(chunk: SnapshotChunk, now: number): PushReply {
+    const peer = this.peers.get(chunk.from);
+    if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
+    let staged = this.stagedSnapshots.get(chunk.from);
+    if (chunk.index === 0 || staged?.snapshotId !== chunk.snapshotId) {
+      staged = { snapshotId: chunk.snapshotId, nextIndex: 0, entries: [] };
+      this.stagedSnapshots.set(chunk.from, staged);
+    }
+    if (chunk.index === staged.nextIndex) {
+      staged.entries.push(...chunk.entries);
+      staged.nextIndex++;
+      if (chunk.last) {
+        this.stagedSnapshots.delete(chunk.from);
+        this.installSnapshot(staged.entries, chunk.clock);
+      }
+    }
+    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
+  }
+
+  private heldDownReply(peer: Peer, now: number): PushReply {
+    return {
+      type: 'held-down',
+      from: this.self,
+      incarnation: this.incarnation,
+      clock: this.deliveredClock,
+      remainingMs: peer.link.heldDownRemainingMs(now),
+    };
+  }
+
+  /** Buffers what is new, then delivers everything whose causal past is delivered. */
+  receiveEvents(events: readonly KvEvent[]): void {
+    for (const event of events) {
+      if (event.seq > (this.deliveredClock[event.origin] ?? 0)) this.pending.add(event);
+    }
+    this.deliverPending();
+  }
+
+  private deliverable(event: KvEvent): boolean {
+    for (const id in event.clock) {
+      const needed = id === event.origin ? event.seq - 1 : event.clock[id as ReplicaId]!;
+      if ((this.deliveredClock[id as ReplicaId] ?? 0) < needed) return false;
+    }
+    return (this.deliveredClock[event.origin] ?? 0) === event.seq - 1;
+  }
+
+  private deliverPending(): void {
+    const ready: KvEvent[] = [];
+    let progress = true;
+    while (progress && this.pending.size > 0) {
+      progress = false;
+      for (const origin of [...this.pending.origins()]) {
+        for (;;) {
+          const next = this.pending.next(origin, this.deliveredClock[origin] ?? 0);
+          if (next === undefined || !this.deliverable(next)) break;
+          this.pending.remove(next);
+          this.deliveredClock = Object.freeze({ ...this.deliveredClock, [origin]: next.seq }) as VectorClock;
+          this.log.append(next);
+          ready.push(next);
+          progress = true;
+        }
+      }
+    }
+    if (ready.length > 0) {
+      this.kv = applyEvents(this.kv, ready);
+      this.deliveredCount += ready.length;
+    }
+  }
+
+  /** Delivers events known to be deliverable in this order (own writes). */
+  private deliver(events: readonly KvEvent[]): void {
+    for (const event of events) {
+      assert(this.deliverable(event), `delivering ${event.origin}#${event.seq} before its causal past`);
+      this.deliveredClock = mergeClocks(this.deliveredClock, event.clock);
+      this.log.append(event);
+    }
+    this.kv = applyEvents(this.kv, events);
+    this.deliveredCount += events.length;
+  }
+
+  /**
+   * Joins a snapshot (another replica's winners at `clock`) into this replica's state. Used once
+   * at join, and when a peer is too far behind for a log suffix.
+   */
+  installSnapshot(entries: readonly KvEvent[], clock: VectorClock): void {
+    if (clockCovers(this.deliveredClock, clock)) return;
+    this.kv = mergeSnapshot(this.kv, this.deliveredClock, entries, clock);
+    for (const id in clock) {
+      const seq = clock[id as ReplicaId]!;
+      if (seq > (this.deliveredClock[id as ReplicaId] ?? 0)) this.log.advanceFloor(id as ReplicaId, seq);
+    }
+    this.deliveredClock = mergeClocks(this.deliveredClock, clock);
+    this.pending.dropCovered(this.deliveredClock);
+    this.deliverPending();
+  }
+
+  // ---------------------------------------------------------------- replication, sending side
+
+  /** The whole state as a snapshot a peer can install. */
+  snapshot(): SnapshotSource {
+    return {
+      snapshotId: `${this.incarnation}-${++this.snapshotCounter}`,
+      clock: this.deliveredClock,
+      view: this.view(),
+      entries: [...viewEntries(this.kv)],
+    };
+  }
+
+  private nextPush(peer: Peer, sentAt: number): Extract<Action, { type: 'push' | 'push-snapshot' }> | undefined {
+    const suffixes: KvEvent[][] = [];
+    for (const id in this.deliveredClock) {
+      const origin = id as ReplicaId;
+      const knownSeq = peer.known[origin] ?? 0;
+      if (this.deliveredClock[origin]! <= knownSeq) continue;
+      const suffix = this.log.suffix(origin, knownSeq, this.limits.pushBatchEventsMax);
+      if (suffix === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt };
+      if (suffix.length > 0) suffixes.push(suffix);
+    }
+    if (suffixes.length === 0) return undefined;
+    return { type: 'push', to: peer.address, events: mergeBySum(suffixes, this.limits.pushBatchEventsMax), sentAt };
+  }
+
+  onPushResult(to: Address, sentAt: number, outcome: Outcome<PushReply>, now: number): void {
+    const peer = this.peers.get(to);
+    if (peer === undefined) return;
+    peer.pushInFlight = false;
+    if (!outcome.ok) {
+      peer.link.recordFailure(now, sentAt, `push failed: ${outcome.reason}`);
+      peer.nextPushAt = now + this.settings.antiEntropyIntervalMs;
+      peer.nextProbeAt = Math.min(peer.nextProbeAt, now);
+      return;
+    }
+    const reply = outcome.reply;
+    if (reply.from !== to) {
+      peer.link.recordFailure(now, sentAt, `push answered by ${reply.from}, not ${to}`);
+      peer.nextPushAt = now + this.settings.antiEntropyIntervalMs;
+      return;
+    }
+    this.learnIncarnation(peer, reply.incarnation, reply.clock);
+    if (reply.type === 'held-down') {
+      peer.link.recordPeerHeldDown(now, reply.remainingMs);
+      return;
+    }
+    peer.link.recordSuccess(now);
+    // Go on at once while the peer makes progress; if it did not take what we sent (its pending
+    // buffer was full, say), wait a round instead of spinning.
+    const progressed = clockCovers(peer.known, peer.lastPushedUpTo);
+    peer.nextPushAt = progressed ? now : now + this.settings.antiEntropyIntervalMs;
+  }
+
+  /** Records the peer's life and delivered clock from one of its answers. */
+  private learnIncarnation(peer: Peer, incarnation: string, clock: VectorClock | undefined): void {
+    if (peer.incarnation !== incarnation) {
+      // A new life: its memory may be gone, so what we knew of it no longer holds.
+      peer.incarnation = incarnation;
+      peer.known = clock ?? emptyClock;
+      return;
+    }
+    if (clock !== undefined) peer.known = mergeClocks(peer.known, clock);
+  }
+
+  // ---------------------------------------------------------------- failure detection
+
+  onProbeResult(to: Address, sentAt: number, outcome: Outcome<HealthReply>, now: number): void {
+    const peer = this.peers.get(to);
+    if (peer === undefined) return;
+    peer.probeInFlight = false;
+    if (outcome.ok && outcome.reply.from === to) {
+      peer.link.recordSuccess(now);
+      peer.misses = 0;
+      this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock);
+      // Removed replicas are probed on; one that answers again is taken back, with no operator.
+      if (peer.tracked && !peer.inView) peer.inView = true;
+      peer.nextProbeAt = now + this.settings.probeIntervalMs;
+      return;
+    }
+    const reason = outcome.ok ? `probe answered by ${outcome.reply.from}` : outcome.reason;
+    peer.link.recordFailure(now, sentAt, `probe failed: ${reason}`);
+    peer.nextProbeAt = now + this.settings.suspectProbeIntervalMs;
+    if (sentAt < (peer.link.lastSuccessAt ?? Number.NEGATIVE_INFINITY)) return;
+    peer.misses++;
+    if (peer.inView && peer.misses >= this.settings.probeMissesMax) {
+      peer.inView = false;
+      for (const other of this.peers.values()) {
+        if (other.inView) this.outbox.push({ type: 'broadcast-delete', to: other.address, address: peer.address });
+      }
+    }
+  }
+
+  healthReply(): HealthReply {
+    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  private addPeer(address: Address, now: number): Peer {
+    let peer = this.peers.get(address);
+    if (peer === undefined) {
+      peer = {
+        address,
+        incarnation: undefined,
+        inView: false,
+        tracked: true,
+        known: emptyClock,
+        link: new LinkState(this.settings.linkHoldDownMs),
+        misses: 0,
+        probeInFlight: false,
+        nextProbeAt: now,
+        pushInFlight: false,
+        nextPushAt: now,
+        lastPushedUpTo: emptyClock,
+      };
+      this.peers.set(address, peer);
+    }
+    return peer;
+  }
+
+  /**
+   * `PUT /view`. `origin` is set when a replica sent it; when that replica announces itself (a new
+   * life: a restart or a join), its link starts afresh, with no hold-down, and what we knew of its
+   * state is replaced by the clock it announced.
+   */
+  addToView(address: Address, origin: ViewChangeOrigin | undefined, now: number): 'added' | 'already present' {
+    if (address === this.self) {
+      const was = this.selfInView;
+      this.selfInView = true;
+      return was ? 'already present' : 'added';
+    }
+    const existing = this.peers.get(address);
+    if (existing === undefined && this.peers.size + 1 >= this.limits.viewMembersMax) {
+      throw new ViewFullError(this.limits.viewMembersMax);
+    }
+    const peer = this.addPeer(address, now);
+    const was = peer.inView;
+    peer.inView = true;
+    peer.tracked = true;
+    if (origin !== undefined && origin.from === address && origin.incarnation !== peer.incarnation) {
+      peer.incarnation = origin.incarnation;
+      peer.known = origin.clock ?? emptyClock;
+      peer.link.clear(now);
+      peer.misses = 0;
+      peer.nextPushAt = now;
+      peer.nextProbeAt = now + this.settings.probeIntervalMs;
+    }
+    return was ? 'already present' : 'added';
+  }
+
+  /**
+   * `DELETE /view`. From a replica (failure detection elsewhere) the peer stays probed, so it
+   * comes back when it answers; from a client, it is forgotten.
+   */
+  removeFromView(address: Address, origin: ViewChangeOrigin | undefined): 'deleted' | 'absent' {
+    if (address === this.self) {
+      if (origin !== undefined) return 'deleted'; // a peer cannot talk us out of our own view
+      const was = this.selfInView;
+      this.selfInView = false;
+      return was ? 'deleted' : 'absent';
+    }
+    const peer = this.peers.get(address);
+    if (peer === undefined || !peer.inView) return 'absent';
+    peer.inView = false;
+    if (origin === undefined) peer.tracked = false;
+    return 'deleted';
+  }
+
+  /** Called by the shell once the start-up pull is over: announce ourselves to every known replica. */
+  announce(): void {
+    for (const peer of this.peers.values()) {
+      if (peer.tracked) this.outbox.push({ type: 'announce', to: peer.address, clock: this.deliveredClock });
+    }
+  }
+
+  /** Adds the members a snapshot's sender had in its view (a joiner may start with a partial VIEW). */
+  learnView(members: readonly Address[], now: number): void {
+    for (const address of members) {
+      if (address !== this.self && this.peers.size + 1 < this.limits.viewMembersMax) this.addPeer(address, now).inView = true;
+    }
+  }
+
+  // ---------------------------------------------------------------- stability and compaction
+
+  /**
+   * The events every replica in the view has delivered. A peer lagging more than logEventsMax
+   * behind stops holding the frontier back; it will be sent a snapshot.
+   */
+  private computeStableFrontier(): VectorClock {
+    let frontier = this.deliveredClock;
+    const lagging = this.log.length > this.settings.logEventsMax;
+    for (const peer of this.peers.values()) {
+      if (!peer.inView) continue;
+      if (lagging && clockSum(this.deliveredClock) - clockSum(meetClocks(peer.known, this.deliveredClock)) > this.settings.logEventsMax) continue;
+      frontier = meetClocks(frontier, peer.known);
+    }
+    return frontier;
+  }
+
+  /** Drops stable events from the log and stable tombstones from the view. */
+  compact(): number {
+    this.stableFrontier = this.computeStableFrontier();
+    const dropped = this.log.compact(this.stableFrontier);
+    this.kv = dropStableTombstones(this.kv, this.stableFrontier);
+    return dropped;
+  }
+
+  // ---------------------------------------------------------------- driving
+
+  /** Everything to send now. The shell calls this after every input and when nextWakeAt comes. */
+  poll(now: number): Action[] {
+    for (const peer of this.peers.values()) {
+      if (peer.tracked && !peer.probeInFlight && now >= peer.nextProbeAt) {
+        peer.probeInFlight = true;
+        this.outbox.push({ type: 'probe', to: peer.address, sentAt: now });
+      }
+      if (peer.inView && !peer.pushInFlight && now >= peer.nextPushAt && !peer.link.isHeldDown(now)) {
+        const push = this.nextPush(peer, now);
+        if (push !== undefined) {
+          peer.pushInFlight = true;
+          peer.lastPushedUpTo = push.type === 'push' ? clockAfter(peer.known, push.events) : push.snapshot.clock;
+          this.outbox.push(push);
+        }
+      }
+    }
+    return this.outbox.splice(0);
+  }
+
+  /** When poll() may next have something to do, if nothing else happens before. */
+  nextWakeAt(now: number): number {
+    let wake = now + this.settings.probeIntervalMs;
+    for (const peer of this.peers.values()) {
+      if (peer.tracked && !peer.probeInFlight) wake = Math.min(wake, peer.nextProbeAt);
+      if (peer.inView && !peer.pushInFlight && !clockCovers(peer.known, this.deliveredClock)) {
+        wake = Math.min(wake, Math.max(peer.nextPushAt, now + peer.link.heldDownRemainingMs(now)));
+      }
+    }
+    return Math.max(wake, now);
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  *logEvents(filter?: { origin?: ReplicaId; key?: string }): Generator<KvEvent> {
+    yield* this.log.events(filter);
+  }
+
+  viewSnapshot(): KvView {
+    return this.kv;
+  }
+
+  describe(now: number): ReplicaDescription {
+    return {
+      address: this.self,
+      id: this.id,
+      view: this.view(),
+      clock: this.deliveredClock,
+      stableFrontier: this.stableFrontier,
+      logLength: this.log.length,
+      pendingEvents: this.pending.size,
+      liveKeys: this.kv.liveKeys,
+      tombstones: this.kv.tombstones,
+      deliveredEvents: this.deliveredCount,
+      peers: [...this.peers.values()]
+        .sort((a, b) => compareAddresses(a.address, b.address))
+        .map((peer) => ({
+          address: peer.address,
+          incarnation: peer.incarnation ?? null,
+          inView: peer.inView,
+          probed: peer.tracked,
+          missedProbes: peer.misses,
+          knownDelivered: peer.known,
+          lacksEvents: clockSum(this.deliveredClock) - clockSum(meetClocks(peer.known, this.deliveredClock)),
+          link: peer.link.describe(now),
+        })),
+    };
+  }
+}
+
+export interface ReplicaDescription {
+  readonly address: Address;
+  readonly id: ReplicaId;
+  readonly view: readonly Address[];
+  readonly clock: VectorClock;
+  readonly stableFrontier: VectorClock;
+  readonly logLength: number;
+  readonly pendingEvents: number;
+  readonly liveKeys: number;
+  readonly tombstones: number;
+  readonly deliveredEvents: number;
+  readonly peers: readonly {
+    readonly address: Address;
+    readonly incarnation: string | null;
+    readonly inView: boolean;
+    readonly probed: boolean;
+    readonly missedProbes: number;
+    readonly knownDelivered: VectorClock;
+    readonly lacksEvents: number;
+    readonly link: LinkDescription;
+  }[];
+}
+
+export class ViewFullError extends Error {
+  constructor(readonly membersMax: number) {
+    super(`view is full (${membersMax} replicas at most)`);
+  }
+}
+
+/**
+ * Merges per-origin suffixes (each in seq order, hence in clock-sum order) into one batch in
+ * clock-sum order, cut at `max`. Clock sums grow along happens-before, so whatever the cut, every
+ * event in the batch comes after all its causal past that the peer lacks and we hold.
+ */
+function mergeBySum(suffixes: KvEvent[][], max: number): KvEvent[] {
+  if (suffixes.length === 1) return suffixes[0]!.slice(0, max);
+  const heads = suffixes.map(() => 0);
+  const out: KvEvent[] = [];
+  while (out.length < max) {
+    let best = -1;
+    let bestSum = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < suffixes.length; i++) {
+      const event = suffixes[i]![heads[i]!];
+      if (event === undefined) continue;
+      const sum = clockSum(event.clock);
+      if (sum < bestSum) {
+        best = i;
+        bestSum = sum;
+      }
+    }
+    if (best < 0) break;
+    out.push(suffixes[best]![heads[best]!++]!);
+  }
+  return out;
+}
+
+/** `clock` advanced by every event of `events`. */
+function clockAfter(clock: VectorClock, events: readonly KvEvent[]): VectorClock {
+  const out: Record<string, number> = { ...clock };
+  for (const event of events) if ((out[event.origin] ?? 0) < event.seq) out[event.origin] = event.seq;
+  return out as VectorClock;
+}
+
+function compareAddresses(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}

@@ -1,0 +1,18 @@
+import type { Address } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { VectorClock } from '../../events/vector-clock.ts';
+
+/** A frozen cut of a replica's state, ready to be sent in chunks: the winners at `clock`. */
+export interface SnapshotSource {
+  readonly snapshotId: string;
+  readonly clock: VectorClock;
+  readonly view: readonly Address[];
+  readonly entries: readonly KvEvent[];
+}
+
+/** Chunk `index` of a snapshot, at most `keysMax` entries. */
+export function snapshotChunkEntries(source: SnapshotSource, index: number, keysMax: number): { entries: readonly KvEvent[]; last: boolean } {
+  const from = index * keysMax;
+  const to = Math.min(source.entries.length, from + keysMax);
+  return { entries: source.entries.slice(from, to), last: to >= source.entries.length };
+}
