@@ -1,0 +1,40 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Limits } from '../../events/limits.ts';
+import { ValidationError } from '../../events/validation-error.ts';
+import type { Logger } from '../node/logger.ts';
+import type { ReplicaNode } from '../node/replica-node.ts';
+import { jsonBody } from './body.ts';
+import { registerDebugRoutes } from './debug-routes.ts';
+import { errorMiddleware } from './errors.ts';
+import { registerKvsRoutes } from './kvs-routes.ts';
+import { registerPeerRoutes } from './peer-routes.ts';
+import { registerViewRoutes } from './view-routes.ts';
+
+export interface AppOptions {
+  readonly node: ReplicaNode;
+  readonly limits: Limits;
+  readonly log: Logger;
+  readonly clusterToken: string | undefined;
+}
+
+/** Builds the HTTP app without listening, so tests can drive it in-process. */
+export function createApp({ node, limits, log, clusterToken }: AppOptions): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const authorize = (presented: string): void => {
+    if (clusterToken !== undefined && presented !== clusterToken) throw new ValidationError('This endpoint needs the cluster token', 403);
+  };
+  const clientBody = jsonBody(limits.bodyBytesMax);
+  const peerBody = jsonBody(limits.peerBodyBytesMax);
+
+  app.use(errorMiddleware(log, () => limits.bodyBytesMax));
+  app.use((ctx, next) => (ctx.path.startsWith('/internal/') ? peerBody(ctx, next) : clientBody(ctx, next)));
+  registerKvsRoutes(router, node, limits);
+  registerViewRoutes(router, node, limits, authorize);
+  registerPeerRoutes(router, node, limits, authorize);
+  registerDebugRoutes(router, node);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

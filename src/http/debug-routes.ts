@@ -1,0 +1,40 @@
+import type Router from '@koa/router';
+import { parseReplicaId, type ReplicaId } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import { ValidationError } from '../../events/validation-error.ts';
+import type { ReplicaNode } from '../node/replica-node.ts';
+
+const logPageEventsMax = 10_000;
+
+/** Inspection: `GET /debug/log` (filter by origin, key, since a seq) and `GET /debug/state`. */
+export function registerDebugRoutes(router: Router, node: ReplicaNode): void {
+  router.get('/debug/state', (ctx) => {
+    ctx.body = node.describe();
+  });
+
+  router.get('/debug/log', (ctx) => {
+    const { origin, key, since, limit } = ctx.query;
+    const filter: { origin?: ReplicaId; key?: string } = {};
+    if (typeof origin === 'string') filter.origin = parseReplicaId(origin);
+    if (typeof key === 'string') filter.key = key;
+    const sinceSeq = typeof since === 'string' ? Number(since) : 0;
+    const max = typeof limit === 'string' ? Number(limit) : logPageEventsMax;
+    if (!Number.isSafeInteger(sinceSeq) || sinceSeq < 0) throw new ValidationError('since must be an integer >= 0 (a seq)');
+    if (!Number.isSafeInteger(max) || max < 1 || max > logPageEventsMax) throw new ValidationError(`limit must be 1..${logPageEventsMax}`);
+    const events: KvEvent[] = [];
+    for (const event of node.core.logEvents(filter)) {
+      if (event.seq <= sinceSeq) continue;
+      if (events.length >= max) break;
+      events.push(event);
+    }
+    const state = node.describe();
+    ctx.body = {
+      clock: state.clock,
+      stableFrontier: state.stableFrontier,
+      logLength: state.logLength,
+      snapshotKeys: state.liveKeys + state.tombstones,
+      peers: state.peers.map((peer) => ({ address: peer.address, knownDelivered: peer.knownDelivered })),
+      events,
+    };
+  });
+}

@@ -1,0 +1,66 @@
+import type { Context, Next } from 'koa';
+import { ValidationError } from '../../events/validation-error.ts';
+import { ViewFullError } from '../core/replica.ts';
+import type { Logger } from '../node/logger.ts';
+import { DependenciesNotSatisfied } from '../node/replica-node.ts';
+
+/** Errors raised by koa-bodyparser / raw-body carry these. */
+interface HttpishError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  message?: string;
+}
+
+/**
+ * The one place where failures become answers: always JSON `{"error": "..."}`, never an HTML page.
+ * Expected failures (bad input, unsatisfied dependencies) map to their status; anything else is a
+ * bug, logged, and answered 500.
+ */
+export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
+  return async function errors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: `No such endpoint: ${ctx.method} ${ctx.path}` };
+      } else if (ctx.status === 405 && ctx.body === undefined) {
+        ctx.status = 405;
+        ctx.body = { error: `Method ${ctx.method} is not allowed on ${ctx.path}` };
+      }
+    } catch (error) {
+      if (error instanceof DependenciesNotSatisfied) {
+        ctx.status = 503;
+        ctx.body = { error: error.message };
+        return;
+      }
+      if (error instanceof ValidationError) {
+        ctx.status = error.status;
+        ctx.body = { error: error.message };
+        return;
+      }
+      if (error instanceof ViewFullError) {
+        ctx.status = 507;
+        ctx.body = { error: error.message };
+        return;
+      }
+      const http = error as HttpishError;
+      const status = http.status ?? http.statusCode;
+      if (http.type === 'entity.too.large' || status === 413) {
+        ctx.status = 413;
+        ctx.body = { error: `Request body is too large (over ${bodyBytesMax()} bytes)` };
+        // Do not read the rest of a huge body: close the connection after answering.
+        ctx.set('Connection', 'close');
+        return;
+      }
+      if (status !== undefined && status >= 400 && status < 500) {
+        ctx.status = status;
+        ctx.body = { error: `Request body is not valid JSON: ${http.message ?? 'parse error'}` };
+        return;
+      }
+      log.error({ event: 'error', err: error, method: ctx.method, path: ctx.path }, 'unexpected error');
+      ctx.status = 500;
+      ctx.body = { error: 'Internal error' };
+    }
+  };
+}

@@ -1,0 +1,80 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { parseCausalMetadata } from '../../events/causal-metadata.ts';
+import type { JsonValue } from '../../events/json-value.ts';
+import type { Limits } from '../../events/limits.ts';
+import { ValidationError } from '../../events/validation-error.ts';
+import type { VectorClock } from '../../events/vector-clock.ts';
+import type { ReplicaNode } from '../node/replica-node.ts';
+import { bodyObject } from './body.ts';
+
+const metadataField = 'causal-metadata';
+const metadataHeader = 'x-causal-metadata';
+
+function keyOf(ctx: Context, limits: Limits): string {
+  let key: string;
+  try {
+    key = decodeURIComponent(ctx.path.slice('/kvs/'.length));
+  } catch {
+    throw new ValidationError('Key is not valid percent-encoding');
+  }
+  if (key.length === 0) throw new ValidationError('Key is empty');
+  const characters = [...key].length;
+  if (characters > limits.keyLengthMax) throw new ValidationError('Key is too long');
+  return key;
+}
+
+/** The client's metadata: the body field wins; the X-Causal-Metadata header is the fallback. */
+function metadataOf(ctx: Context, body: Record<string, unknown>, limits: Limits): VectorClock {
+  if (metadataField in body) return parseCausalMetadata(body[metadataField], limits.clockEntriesMax);
+  const header = ctx.get(metadataHeader);
+  return parseCausalMetadata(header === '' ? undefined : header, limits.clockEntriesMax);
+}
+
+function valueOf(body: Record<string, unknown>, limits: Limits): JsonValue {
+  const value = body.value;
+  if (value === undefined || value === null) throw new ValidationError('PUT request does not specify a value');
+  const bytes = Buffer.byteLength(JSON.stringify(value));
+  if (bytes > limits.valueBytesMax) throw new ValidationError(`Value is too large (${bytes} > ${limits.valueBytesMax} bytes)`, 413);
+  return value as JsonValue;
+}
+
+/** `/kvs/<key>`: exactly the statuses and bodies of SPEC.md. */
+export function registerKvsRoutes(router: Router, node: ReplicaNode, limits: Limits): void {
+  router.put(/^\/kvs\/.*/, async (ctx) => {
+    const key = keyOf(ctx, limits);
+    const body = bodyObject(ctx);
+    const value = valueOf(body, limits);
+    const metadata = metadataOf(ctx, body, limits);
+    const result = await node.write(key, value, metadata);
+    const existed = result?.previous?.type === 'put';
+    ctx.status = existed ? 200 : 201;
+    ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: result?.event.clock };
+  });
+
+  router.get(/^\/kvs\/.*/, async (ctx) => {
+    const key = keyOf(ctx, limits);
+    const metadata = metadataOf(ctx, bodyObject(ctx), limits);
+    const { found, metadata: after } = await node.read(key, metadata);
+    if (found === undefined) {
+      ctx.status = 404;
+      ctx.body = { error: 'Key does not exist', [metadataField]: after };
+      return;
+    }
+    ctx.status = 200;
+    ctx.body = { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: after };
+  });
+
+  router.delete(/^\/kvs\/.*/, async (ctx) => {
+    const key = keyOf(ctx, limits);
+    const metadata = metadataOf(ctx, bodyObject(ctx), limits);
+    const result = await node.write(key, undefined, metadata);
+    if (result === undefined) {
+      ctx.status = 404;
+      ctx.body = { error: 'Key does not exist', [metadataField]: node.core.read(key, metadata).metadata };
+      return;
+    }
+    ctx.status = 200;
+    ctx.body = { result: 'deleted', [metadataField]: result.event.clock };
+  });
+}
