@@ -15,7 +15,10 @@ export interface ProtocolSettings {
 }
 
 export const defaultProtocolSettings: ProtocolSettings = Object.freeze({
-  probeIntervalMs: 1000,
+  // Interval plus probe timeout must stay well under one second: a link cut by a firewall that
+  // drops packets gives no error, only silence, and a cut of one second (the course's reconnect
+  // test) must be seen by both ends for the hold-down to work.
+  probeIntervalMs: 250,
   suspectProbeIntervalMs: 250,
   probeMissesMax: 3,
   linkHoldDownMs: 5000,

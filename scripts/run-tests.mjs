@@ -1,0 +1,77 @@
+// Runs every test file, each in its own process, and prints one closing line "N passed, N failed".
+//   node scripts/run-tests.mjs [layer ...]    layers: unit simulation integration fault (default: all)
+// Fault tests run inside a private network namespace (unshare -n) and need root and nft; when nft
+// is missing and we are root, it is installed from Debian's packages first.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const layers = ['unit', 'simulation', 'integration', 'fault'];
+const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : layers;
+for (const layer of wanted) {
+  if (!layers.includes(layer)) {
+    console.error(`unknown test layer ${layer}; use ${layers.join(', ')}`);
+    process.exit(2);
+  }
+}
+
+function ensureFaultTools() {
+  const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (have('nft') && have('unshare') && have('ip')) return;
+  if (process.getuid?.() !== 0) throw new Error('fault tests need nft, unshare and ip (Debian: nftables, util-linux, iproute2) and root');
+  console.log('# installing nftables and iproute2 for the fault tests');
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'nftables', 'iproute2', 'util-linux']]) {
+    const result = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`);
+  }
+}
+
+function filesOf(layer) {
+  const dir = join('test', layer);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.test.ts'))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+function run(file, layer) {
+  const node = [process.execPath, '--import', 'tsx', file];
+  const [command, ...args] = layer === 'fault' ? ['unshare', '-n', '--', ...node] : node;
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      process.stdout.write(chunk);
+    });
+    child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+    child.on('exit', (code, signal) => {
+      const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      const failedFile = code !== 0 || signal !== null;
+      resolve({ file, passed, failed: Math.max(total - passed, failedFile ? 1 : 0), seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
+
+const results = [];
+for (const layer of wanted) {
+  const files = filesOf(layer);
+  if (files.length === 0) continue;
+  if (layer === 'fault') ensureFaultTools();
+  console.log(`\n# ${layer}: ${files.length} file(s)`);
+  for (const file of files) results.push(await run(file, layer));
+}
+
+const passed = results.reduce((sum, r) => sum + r.passed, 0);
+const failed = results.reduce((sum, r) => sum + r.failed, 0);
+console.log('\n# per file');
+for (const r of results) console.log(`${r.failed === 0 ? 'ok  ' : 'FAIL'} ${r.file} (${r.passed} passed, ${r.failed} failed, ${r.seconds.toFixed(1)} s)`);
+if (results.length === 0) {
+  console.log('no test files found');
+  process.exit(1);
+}
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
