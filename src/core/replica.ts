@@ -35,6 +35,8 @@ export interface ReplicaConfig {
 interface Peer {
   readonly address: Address;
   incarnation: string | undefined;
+  /** The incarnation of the peer's last self-announcement (`PUT /view`): only a new one clears the link. */
+  announced: string | undefined;
   inView: boolean;
   /** Probed even while out of the view, so a healed partition or a slow peer is re-admitted. */
   tracked: boolean;
@@ -86,6 +88,12 @@ export class Replica {
   private readonly stagedSnapshots = new Map<Address, StagedSnapshot>();
   private snapshotCounter = 0;
   private stableFrontier: VectorClock = emptyClock;
+  /** Tombstones stable at this frontier are forgotten once the frontier covers `join` (see compact()). */
+  private tombstoneCut: { readonly frontier: VectorClock; readonly join: VectorClock; readonly members: string } = {
+    frontier: emptyClock,
+    join: emptyClock,
+    members: '',
+  };
   /** Events delivered since start (own and received), for metrics. */
   deliveredCount = 0;
 
@@ -388,6 +396,7 @@ export class Replica {
       peer = {
         address,
         incarnation: undefined,
+        announced: undefined,
         inView: false,
         tracked: true,
         known: emptyClock,
@@ -423,7 +432,10 @@ export class Replica {
     const was = peer.inView;
     peer.inView = true;
     peer.tracked = true;
-    if (origin !== undefined && origin.from === address && origin.incarnation !== peer.incarnation) {
+    // Compared with the last announcement, not with the incarnation a probe or push may have met
+    // first: the restarted process answers probes before it has pulled its snapshot and announced.
+    if (origin !== undefined && origin.from === address && origin.incarnation !== peer.announced) {
+      peer.announced = origin.incarnation;
       peer.incarnation = origin.incarnation;
       peer.known = origin.clock ?? emptyClock;
       peer.link.clear(now);
@@ -472,22 +484,42 @@ export class Replica {
    * The events every replica in the view has delivered. A peer lagging more than logEventsMax
    * behind stops holding the frontier back; it will be sent a snapshot.
    */
-  private computeStableFrontier(): VectorClock {
+  private computeStableFrontier(): { frontier: VectorClock; join: VectorClock; members: string } {
     let frontier = this.deliveredClock;
+    let join = this.deliveredClock;
+    const members: string[] = [];
     const lagging = this.log.length > this.settings.logEventsMax;
     for (const peer of this.peers.values()) {
       if (!peer.inView) continue;
       if (lagging && clockSum(this.deliveredClock) - clockSum(meetClocks(peer.known, this.deliveredClock)) > this.settings.logEventsMax) continue;
       frontier = meetClocks(frontier, peer.known);
+      join = mergeClocks(join, peer.known);
+      members.push(`${peer.address}/${peer.incarnation ?? ''}`);
     }
-    return frontier;
+    return { frontier, join, members: members.sort().join(' ') };
   }
 
-  /** Drops stable events from the log and stable tombstones from the view. */
+  /**
+   * Drops stable events from the log and stable tombstones from the view.
+   *
+   * A stable tombstone is not forgotten at once: a write concurrent with the delete that loses to it
+   * may still be on its way to this replica, and with the tombstone gone it would win here and
+   * nowhere else. Every such write was made before its origin delivered the delete, so it is
+   * covered by what the replicas reported once the delete was stable (the join of their clocks at
+   * that compaction). Tombstones stable at an earlier compaction go once the frontier covers the
+   * join taken then, and the same replicas were asked both times.
+   */
   compact(): number {
-    this.stableFrontier = this.computeStableFrontier();
-    const dropped = this.log.compact(this.stableFrontier);
-    this.kv = dropStableTombstones(this.kv, this.stableFrontier);
+    const { frontier, join, members } = this.computeStableFrontier();
+    this.stableFrontier = frontier;
+    const dropped = this.log.compact(frontier);
+    const cut = this.tombstoneCut;
+    if (cut.members !== members) {
+      this.tombstoneCut = { frontier, join, members };
+    } else if (clockCovers(frontier, cut.join)) {
+      this.kv = dropStableTombstones(this.kv, cut.frontier);
+      this.tombstoneCut = { frontier, join, members };
+    }
     return dropped;
   }
 
