@@ -507,7 +507,9 @@ export class Replica {
    * nowhere else. Every such write was made before its origin delivered the delete, so it is
    * covered by what the replicas reported once the delete was stable (the join of their clocks at
    * that compaction). Tombstones stable at an earlier compaction go once the frontier covers the
-   * join taken then, and the same replicas were asked both times.
+   * join taken then, and the same replicas were asked both times. Replicas outside the view (cut
+   * off, or down) may hold such writes too, so tombstones are only collected while every replica
+   * we track is in the view.
    */
   compact(): number {
     const { frontier, join, members } = this.computeStableFrontier();
@@ -516,11 +518,16 @@ export class Replica {
     const cut = this.tombstoneCut;
     if (cut.members !== members) {
       this.tombstoneCut = { frontier, join, members };
-    } else if (clockCovers(frontier, cut.join)) {
+    } else if (clockCovers(frontier, cut.join) && this.wholeClusterInView()) {
       this.kv = dropStableTombstones(this.kv, cut.frontier);
       this.tombstoneCut = { frontier, join, members };
     }
     return dropped;
+  }
+
+  private wholeClusterInView(): boolean {
+    for (const peer of this.peers.values()) if (peer.tracked && !peer.inView) return false;
+    return true;
   }
 
   // ---------------------------------------------------------------- driving
