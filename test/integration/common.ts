@@ -40,7 +40,7 @@ export function expectResult(answer: Answer, status: number, result: string, wha
   if (value !== undefined) assert.equal(answer.body.value, value, `${what} value: got ${JSON.stringify(answer.body)}`);
   const metadata = answer.body['causal-metadata'];
   assert.ok(isMetadata(metadata), `${what} causal-metadata should be an object: got ${JSON.stringify(answer.body)}`);
-  const expectedKeys = value === undefined ? ['causal-metadata', 'result'] : ['causal-metadata', 'result', 'value'];
+  const expectedKeys = result === 'found' ? ['causal-metadata', 'result', 'value'] : ['causal-metadata', 'result'];
   assert.equal(Object.keys(answer.body).sort(), expectedKeys, `${what} fields: got ${JSON.stringify(answer.body)}`);
   return metadata;
 }
