@@ -47,6 +47,7 @@ export class ReplicaNode {
   private wakeAt = Number.POSITIVE_INFINITY;
   private compactionTimer: NodeJS.Timeout | undefined;
   private joined: Promise<void> = Promise.resolve();
+  private joinDone = false;
   private stopped = false;
   private lastView: string;
   private readonly peersDown = new Set<Address>();
@@ -96,6 +97,7 @@ export class ReplicaNode {
       if (await this.pullSnapshot(peer, deadline)) break;
     }
     this.core.announce();
+    this.joinDone = true;
     this.log.info({ event: 'join', clock: this.core.clock, view: this.core.view(), liveKeys: this.core.liveKeys }, 'joined');
     this.afterInput();
   }
@@ -129,7 +131,7 @@ export class ReplicaNode {
 
   /** Waits (bounded) until this replica has delivered everything `metadata` depends on. */
   private async awaitDependencies(metadata: VectorClock): Promise<void> {
-    await this.awaitJoined();
+    if (!this.joinDone) await this.awaitJoined();
     const ok = await this.causalWaiters.wait(() => this.core.covers(metadata), this.config.causalWaitMs);
     if (!ok) {
       this.counters.unsatisfied503++;
@@ -138,6 +140,7 @@ export class ReplicaNode {
   }
 
   private async awaitJoined(): Promise<void> {
+    if (this.joinDone) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.joined, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.causalWaitMs)))]);
     clearTimeout(timer);
