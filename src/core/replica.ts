@@ -491,7 +491,12 @@ export class Replica {
     const lagging = this.log.length > this.settings.logEventsMax;
     for (const peer of this.peers.values()) {
       if (!peer.inView) continue;
-      if (lagging && clockSum(this.deliveredClock) - clockSum(meetClocks(peer.known, this.deliveredClock)) > this.settings.logEventsMax) continue;
+      if (lagging && clockSum(this.deliveredClock) - clockSum(meetClocks(peer.known, this.deliveredClock)) > this.settings.logEventsMax) {
+        // Left out of the frontier; its writes concurrent with a delete are not in the join
+        // either, so no tombstone may go until it has caught up.
+        members.push(`${peer.address}/lagging`);
+        continue;
+      }
       frontier = meetClocks(frontier, peer.known);
       join = mergeClocks(join, peer.known);
       members.push(`${peer.address}/${peer.incarnation ?? ''}`);
@@ -518,7 +523,7 @@ export class Replica {
     const cut = this.tombstoneCut;
     if (cut.members !== members) {
       this.tombstoneCut = { frontier, join, members };
-    } else if (clockCovers(frontier, cut.join) && this.wholeClusterInView()) {
+    } else if (clockCovers(frontier, cut.join) && this.wholeClusterInView() && !members.includes('/lagging')) {
       this.kv = dropStableTombstones(this.kv, cut.frontier);
       this.tombstoneCut = { frontier, join, members };
     }
