@@ -51,6 +51,6 @@ export function expectError(answer: Answer, what: string, status?: number): void
   if (status !== undefined) assert.is(answer.status, status, `${what}: got ${answer.status} ${JSON.stringify(answer.body)}`);
   assert.ok(isMetadata(answer.body), `${what}: body should be a JSON object, got ${JSON.stringify(answer.body)}`);
   assert.equal(Object.keys(answer.body), ['error'], `${what}: body should be {"error": ...}, got ${JSON.stringify(answer.body)}`);
-  assert.type(answer.body.error, 'string');
-  assert.ok(answer.body.error.length > 0);
+  const error: unknown = answer.body.error;
+  assert.ok(typeof error === 'string' && error.length > 0, `${what}: error should be a non-empty string`);
 }
