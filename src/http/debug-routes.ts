@@ -9,8 +9,20 @@ const logPageEventsMax = 10_000;
 /** Inspection: `GET /debug/log` (filter by origin, key, since a seq) and `GET /debug/state`. */
 export function registerDebugRoutes(router: Router, node: ReplicaNode): void {
   router.get('/debug/state', (ctx) => {
-    ctx.body = node.describe();
+    const { rss, heapUsed, heapTotal } = process.memoryUsage();
+    ctx.body = { ...node.describe(), memory: { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal } };
   });
+
+  // Only when the process runs with --expose-gc (the memory benchmark): lets "memory after GC"
+  // be measured from outside.
+  const collectGarbage = (globalThis as { gc?: () => void }).gc;
+  if (collectGarbage !== undefined) {
+    router.post('/debug/gc', (ctx) => {
+      collectGarbage();
+      const { rss, heapUsed } = process.memoryUsage();
+      ctx.body = { rssBytes: rss, heapUsedBytes: heapUsed };
+    });
+  }
 
   router.get('/debug/log', (ctx) => {
     const { origin, key, since, limit } = ctx.query;
