@@ -1,4 +1,5 @@
 // Bundles the server into one file, dist/kvs.mjs, that runs with plain `node` and no node_modules.
+import { chmodSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // Koa and friends are CommonJS and call require() on Node built-ins; an ESM bundle has no
@@ -17,3 +18,8 @@ const common = {
 };
 
 await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/kvs.mjs' });
+
+// The client library as its own file, and the CLI built on it (`#!` first, so it runs as `kvs`).
+await build({ ...common, entryPoints: ['src/client/kvs-client.ts'], outfile: 'dist/kvs-client.mjs' });
+await build({ ...common, entryPoints: ['src/client/cli.ts'], outfile: 'dist/kvs-cli.mjs', banner: { js: `#!/usr/bin/env node\n${requireBanner}` } });
+chmodSync('dist/kvs-cli.mjs', 0o755);

@@ -1,0 +1,398 @@
+// A typed client for causal-kvs (see SPEC.md). It carries the session's causal metadata for the
+// caller, retries a 503 with bounded backoff, fails over to another replica when one is down, and
+// learns the cluster's replicas from GET /view. It talks HTTP to the replicas and nothing else.
+import { Agent as HttpAgent } from 'node:http';
+import got, { RequestError } from 'got';
+import { backoffDelayMs, resolveRetry, type RetryOptions } from './backoff.ts';
+import { KvsError, type AttemptRecord } from './errors.ts';
+
+export { KvsError, type AttemptRecord, type KvsErrorKind } from './errors.ts';
+export { backoffDelayMs, defaultRetry, type RetryOptions } from './backoff.ts';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/** What the store keeps under a key: any JSON value except `null`. */
+export type KvsValue = string | number | boolean | JsonValue[] | { [key: string]: JsonValue };
+
+export interface KvsClientOptions {
+  /** Replicas to talk to, `IP:PORT` (or `host:port`); the first is tried first. At least one. */
+  readonly replicas: readonly string[];
+  /** Causal metadata to start the session from (what `metadata` returned earlier); default none. */
+  readonly metadata?: unknown;
+  readonly retry?: Partial<RetryOptions>;
+  /** Time limit of one request, in ms (default 5000; a replica may wait CAUSAL_WAIT_MS before a 503). */
+  readonly timeoutMs?: number;
+  /** Time limit for connecting to a replica, in ms (default 1000). */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Learn replicas from GET /view (default true): after an operation had to fail over, the replica
+   * that answered is asked for its view, and `view()` answers are used the same way.
+   */
+  readonly discoverView?: boolean;
+  /** A replica that could not be reached is tried after the others for this long, in ms (default 5000). */
+  readonly downCooldownMs?: number;
+  /** An HTTP agent to use; by default the client makes its own keep-alive agent (see `close()`). */
+  readonly agent?: HttpAgent;
+  /** Source of randomness for the backoff jitter (default Math.random). */
+  readonly random?: () => number;
+}
+
+export type GetResult<T extends KvsValue = KvsValue> = { readonly found: true; readonly value: T } | { readonly found: false };
+export type PutResult = 'created' | 'replaced';
+export type DeleteResult = 'deleted' | 'not-found';
+
+/** One event of a replica's operation log, as GET /debug/log shows it. */
+export type LogEvent =
+  | { readonly type: 'put'; readonly origin: string; readonly seq: number; readonly key: string; readonly clock: Record<string, number>; readonly value: KvsValue }
+  | { readonly type: 'delete'; readonly origin: string; readonly seq: number; readonly key: string; readonly clock: Record<string, number> };
+
+export interface DebugLogQuery {
+  /** Only events created by this replica life (a key of a clock: `IP:PORT/incarnation`). */
+  readonly origin?: string;
+  readonly key?: string;
+  /** Only events with `seq` greater than this. */
+  readonly since?: number;
+  readonly limit?: number;
+}
+
+export interface DebugLog {
+  /** The answering replica's delivered clock. */
+  readonly clock: Record<string, number>;
+  readonly logLength: number;
+  readonly events: readonly LogEvent[];
+  /** The replica that answered. */
+  readonly replica: string;
+}
+
+const addressPattern = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+
+/** `IP:PORT` or `host:port` with a port in 1..65535. */
+export function isReplicaAddress(text: string): boolean {
+  const match = addressPattern.exec(text);
+  if (match === null) return false;
+  const port = Number(match[2]);
+  return port >= 1 && port <= 65_535;
+}
+
+const keyMissing = 'Key does not exist';
+const metadataField = 'causal-metadata';
+
+interface Answer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly replica: string;
+}
+
+type Method = 'GET' | 'PUT' | 'DELETE';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function describeNetworkError(error: RequestError): string {
+  const code = error.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ETIMEDOUT') return `timed out (${error.message})`;
+  if (code === 'ECONNRESET') return 'connection reset';
+  return code ? `${code}: ${error.message}` : error.message;
+}
+
+/**
+ * A session against a causal-kvs cluster. Operations on one client run one at a time, in call
+ * order, so each carries the metadata the previous one left: a client is one causal session
+ * (read-your-writes, monotonic reads, writes-follow-reads), whichever replica answers. Use several
+ * clients for independent, parallel sessions.
+ */
+export class KvsClient {
+  readonly #given: readonly string[];
+  #learned: string[] = [];
+  #metadata: unknown;
+  readonly #retry: RetryOptions;
+  readonly #timeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #discoverView: boolean;
+  readonly #downCooldownMs: number;
+  readonly #agent: HttpAgent;
+  readonly #ownAgent: boolean;
+  readonly #random: () => number;
+  /** Replica -> time until which it counts as down (tried after the others). */
+  readonly #downUntil = new Map<string, number>();
+  #preferred: string;
+  #lastReplica: string | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: KvsClientOptions) {
+    const replicas = [...new Set(options.replicas ?? [])];
+    if (replicas.length === 0) throw new KvsError('invalid-argument', 'replicas must list at least one IP:PORT');
+    for (const replica of replicas) {
+      if (typeof replica !== 'string' || !isReplicaAddress(replica)) {
+        throw new KvsError('invalid-argument', `replica address ${JSON.stringify(replica)} is not IP:PORT`);
+      }
+    }
+    this.#given = replicas;
+    this.#preferred = replicas[0]!;
+    this.#metadata = options.metadata ?? null;
+    this.#retry = resolveRetry(options.retry);
+    this.#timeoutMs = positive(options.timeoutMs, 5000, 'timeoutMs');
+    this.#connectTimeoutMs = positive(options.connectTimeoutMs, 1000, 'connectTimeoutMs');
+    this.#downCooldownMs = positive(options.downCooldownMs, 5000, 'downCooldownMs');
+    this.#discoverView = options.discoverView ?? true;
+    this.#ownAgent = options.agent === undefined;
+    this.#agent = options.agent ?? new HttpAgent({ keepAlive: true, maxSockets: 16 });
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** The latest causal metadata received (opaque); send it back through a new client to resume the session. */
+  get metadata(): unknown {
+    return this.#metadata;
+  }
+
+  set metadata(metadata: unknown) {
+    this.#metadata = metadata ?? null;
+  }
+
+  /** Every replica this client knows: the given ones first, then those learned from GET /view. */
+  get replicas(): readonly string[] {
+    return [...this.#given, ...this.#learned.filter((replica) => !this.#given.includes(replica))];
+  }
+
+  /** The replica that answered the last successful request. */
+  get lastReplica(): string | undefined {
+    return this.#lastReplica;
+  }
+
+  /** `{found: true, value}`, or `{found: false}` when the key was never written or was deleted. */
+  get<T extends KvsValue = KvsValue>(key: string): Promise<GetResult<T>> {
+    return this.#session(async () => {
+      const answer = await this.#kvs('GET', key, { [metadataField]: this.#metadata });
+      if (answer.status === 200) {
+        if (!('value' in answer.body) || answer.body.value === null) throw protocolError(answer, 'a 200 without a value');
+        return { found: true, value: answer.body.value as T };
+      }
+      return { found: false };
+    });
+  }
+
+  /** Writes `value` (any JSON value except null): `'created'` if the key did not exist, else `'replaced'`. */
+  put(key: string, value: KvsValue): Promise<PutResult> {
+    if (value === null || value === undefined) {
+      return Promise.reject(new KvsError('invalid-argument', 'the store keeps any JSON value except null (and undefined)'));
+    }
+    return this.#session(async () => {
+      const answer = await this.#kvs('PUT', key, { value, [metadataField]: this.#metadata });
+      const result = answer.body.result;
+      if ((answer.status === 201 && result === 'created') || (answer.status === 200 && result === 'replaced')) return result;
+      throw protocolError(answer, `result ${JSON.stringify(result)}`);
+    });
+  }
+
+  /** `'deleted'`, or `'not-found'` when the key did not exist. */
+  delete(key: string): Promise<DeleteResult> {
+    return this.#session(async () => {
+      const answer = await this.#kvs('DELETE', key, { [metadataField]: this.#metadata });
+      return answer.status === 200 ? 'deleted' : 'not-found';
+    });
+  }
+
+  /** The replicas in the cluster's view, as one replica sees it. Not causally ordered. */
+  async view(): Promise<string[]> {
+    const answer = await this.#request('GET', '/view', undefined);
+    const view = answer.body.view;
+    if (answer.status !== 200 || !Array.isArray(view) || !view.every((item) => typeof item === 'string')) {
+      throw unexpected(answer);
+    }
+    this.#learn(view);
+    return view;
+  }
+
+  /** One page of a replica's operation log (GET /debug/log, an extension for inspection). */
+  async debugLog(query: DebugLogQuery = {}): Promise<DebugLog> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value));
+    const search = params.toString() === '' ? '' : `?${params}`;
+    const answer = await this.#request('GET', `/debug/log${search}`, undefined);
+    const { clock, events, logLength } = answer.body;
+    if (answer.status !== 200 || typeof clock !== 'object' || clock === null || !Array.isArray(events)) throw unexpected(answer);
+    return { clock: clock as Record<string, number>, events: events as LogEvent[], logLength: Number(logLength), replica: answer.replica };
+  }
+
+  /** Asks a replica for its view now and remembers the replicas in it; errors are swallowed. */
+  async refreshView(): Promise<void> {
+    try {
+      await this.view();
+    } catch {
+      // best effort: the replicas already known still work
+    }
+  }
+
+  /** Releases the client's own keep-alive connections. The client can still be used afterwards. */
+  close(): void {
+    if (this.#ownAgent) this.#agent.destroy();
+  }
+
+  /** Runs `operation` after every earlier one of this session has finished. */
+  #session<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(operation, operation);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A /kvs request; resolves with 200/201, or 404 "Key does not exist"; carries the metadata of both. */
+  async #kvs(method: Method, key: string, body: Record<string, unknown>): Promise<Answer> {
+    if (typeof key !== 'string' || key.length === 0) throw new KvsError('invalid-argument', 'a key is a non-empty string');
+    const answer = await this.#request(method, `/kvs/${encodeURIComponent(key)}`, body);
+    const ok = answer.status === 200 || answer.status === 201;
+    const missing = answer.status === 404 && (answer.body.error === keyMissing || metadataField in answer.body);
+    if (!ok && !missing) throw unexpected(answer);
+    const metadata = answer.body[metadataField];
+    if (metadata !== undefined) this.#metadata = metadata;
+    return answer;
+  }
+
+  /**
+   * One operation's requests: the preferred replica first, then the others; a replica that cannot
+   * be reached is skipped at once (and tried last for a while); a 503 is retried on the next
+   * replica after a backoff wait; everything else is the answer. Gives up as `unavailable` after
+   * `attemptsMax` requests or `totalMsMax` ms.
+   */
+  async #request(method: Method, path: string, body: Record<string, unknown> | undefined): Promise<Answer> {
+    const started = Date.now();
+    const deadline = started + this.#retry.totalMsMax;
+    const attempts: AttemptRecord[] = [];
+    let waits = 0;
+    let round = this.#candidates();
+    let next = 0;
+    let waitFirst = false;
+    for (;;) {
+      if (attempts.length >= this.#retry.attemptsMax) break;
+      if (next >= round.length) {
+        // Every known replica was tried once: start over, after a wait.
+        round = this.#candidates();
+        next = 0;
+        waitFirst = true;
+      }
+      if (waitFirst) {
+        const delay = Math.min(backoffDelayMs(this.#retry, waits++, this.#random), deadline - Date.now());
+        if (delay > 0) await sleep(delay);
+        waitFirst = false;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      const replica = round[next++]!;
+      let answer: Answer;
+      try {
+        answer = await this.#send(replica, method, path, body, Math.min(this.#timeoutMs, remaining));
+      } catch (error) {
+        if (!(error instanceof RequestError)) throw error;
+        attempts.push({ replica, outcome: 'unreachable', detail: describeNetworkError(error) });
+        this.#downUntil.set(replica, Date.now() + this.#downCooldownMs);
+        continue;
+      }
+      if (answer.status === 502 || answer.status === 504) {
+        attempts.push({ replica, outcome: answer.status, detail: errorText(answer) ?? `HTTP ${answer.status}` });
+        this.#downUntil.set(replica, Date.now() + this.#downCooldownMs);
+        continue;
+      }
+      this.#downUntil.delete(replica);
+      if (answer.status === 503) {
+        attempts.push({ replica, outcome: 503, detail: errorText(answer) ?? 'HTTP 503' });
+        waitFirst = true;
+        continue;
+      }
+      this.#preferred = replica;
+      this.#lastReplica = replica;
+      if (attempts.some((attempt) => attempt.outcome !== 503) && this.#discoverView && path !== '/view') {
+        // We had to fail over: ask a replica that works which replicas there are now.
+        await this.refreshView();
+      }
+      return answer;
+    }
+    throw unavailable(attempts, Date.now() - started);
+  }
+
+  /** The order to try replicas in: the preferred one, the rest in order, those recently down last. */
+  #candidates(): string[] {
+    const now = Date.now();
+    const all = this.replicas;
+    const start = Math.max(0, all.indexOf(this.#preferred));
+    const rotated = [...all.slice(start), ...all.slice(0, start)];
+    const isDown = (replica: string) => (this.#downUntil.get(replica) ?? 0) > now;
+    return [...rotated.filter((replica) => !isDown(replica)), ...rotated.filter(isDown)];
+  }
+
+  #learn(view: readonly string[]): void {
+    if (!this.#discoverView) return;
+    this.#learned = view.filter((replica) => isReplicaAddress(replica));
+  }
+
+  async #send(replica: string, method: Method, path: string, body: Record<string, unknown> | undefined, timeoutMs: number): Promise<Answer> {
+    const response = await got(`http://${replica}${path}`, {
+      method,
+      allowGetBody: true,
+      throwHttpErrors: false,
+      followRedirect: false,
+      retry: { limit: 0 },
+      agent: { http: this.#agent },
+      timeout: { connect: Math.min(this.#connectTimeoutMs, timeoutMs), request: timeoutMs },
+      headers: { accept: 'application/json', 'user-agent': 'causal-kvs-client', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(response.body);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      if (response.statusCode === 502 || response.statusCode === 503 || response.statusCode === 504) {
+        return { status: response.statusCode, body: {}, replica };
+      }
+      throw new KvsError('protocol', `${replica} answered ${response.statusCode} with a body that is not a JSON object: ${response.body.slice(0, 200)}`, {
+        status: response.statusCode,
+        replica,
+      });
+    }
+    return { status: response.statusCode, body: parsed as Record<string, unknown>, replica };
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new KvsError('invalid-argument', `${name} must be a positive number of ms, got ${value}`);
+  return value;
+}
+
+function errorText(answer: Answer): string | undefined {
+  return typeof answer.body.error === 'string' ? answer.body.error : undefined;
+}
+
+/** A 4xx or 5xx that is not retried. */
+function unexpected(answer: Answer): KvsError {
+  const serverMessage = errorText(answer);
+  const text = serverMessage ?? JSON.stringify(answer.body);
+  const options = { status: answer.status, serverMessage, replica: answer.replica };
+  if (answer.status >= 400 && answer.status < 500) return new KvsError('rejected', `${answer.replica} refused the request (${answer.status}): ${text}`, options);
+  if (answer.status >= 500) return new KvsError('server', `${answer.replica} failed (${answer.status}): ${text}`, options);
+  return protocolError(answer, `status ${answer.status}`);
+}
+
+function protocolError(answer: Answer, what: string): KvsError {
+  return new KvsError('protocol', `${answer.replica} gave an answer the API does not allow (${what}): ${JSON.stringify(answer.body)}`, {
+    status: answer.status,
+    replica: answer.replica,
+  });
+}
+
+function unavailable(attempts: readonly AttemptRecord[], elapsedMs: number): KvsError {
+  const last = attempts.at(-1);
+  const answered = attempts.filter((attempt) => attempt.outcome !== 'unreachable');
+  const lastAnswer = answered.at(-1);
+  const tried = [...new Set(attempts.map((attempt) => attempt.replica))];
+  const why =
+    answered.length === 0
+      ? `no replica reachable (${tried.map((replica) => `${replica}: ${attempts.filter((a) => a.replica === replica).at(-1)!.detail}`).join('; ')})`
+      : `${lastAnswer!.replica} answered ${lastAnswer!.outcome}: ${lastAnswer!.detail}`;
+  return new KvsError('unavailable', `unavailable after ${attempts.length} attempt(s) in ${elapsedMs} ms: ${why}`, {
+    status: typeof lastAnswer?.outcome === 'number' ? lastAnswer.outcome : undefined,
+    serverMessage: lastAnswer?.detail,
+    replica: last?.replica,
+    attempts,
+  });
+}
