@@ -35,8 +35,6 @@ export interface ReplicaConfig {
 interface Peer {
   readonly address: Address;
   incarnation: string | undefined;
-  /** The incarnation of the peer's last self-announcement (`PUT /view`): only a new one clears the link. */
-  announced: string | undefined;
   inView: boolean;
   /** Probed even while out of the view, so a healed partition or a slow peer is re-admitted. */
   tracked: boolean;
@@ -189,8 +187,9 @@ export class Replica {
   /** Events pushed by a peer. Refused, unapplied, while this side holds the link down. */
   receivePush(request: PushRequest, now: number): PushReply {
     const peer = this.peers.get(request.from);
+    // Learnt first: a new life's first push may overtake its announcement, and must not be refused.
+    if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, undefined, now);
     if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
-    if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, undefined);
     this.receiveEvents(request.events);
     return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
   }
@@ -198,6 +197,7 @@ export class Replica {
   /** One chunk of a snapshot pushed by a peer; installed when the last chunk arrives. */
   receiveSnapshotChunk(chunk: SnapshotChunk, now: number): PushReply {
     const peer = this.peers.get(chunk.from);
+    if (peer !== undefined) this.learnIncarnation(peer, chunk.incarnation, undefined, now);
     if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
     let staged = this.stagedSnapshots.get(chunk.from);
     if (chunk.index === 0 || staged?.snapshotId !== chunk.snapshotId) {
@@ -333,7 +333,7 @@ export class Replica {
       peer.nextPushAt = now + this.settings.antiEntropyIntervalMs;
       return;
     }
-    this.learnIncarnation(peer, reply.incarnation, reply.clock);
+    this.learnIncarnation(peer, reply.incarnation, reply.clock, now);
     if (reply.type === 'held-down') {
       peer.link.recordPeerHeldDown(now, reply.remainingMs);
       return;
@@ -345,10 +345,15 @@ export class Replica {
     peer.nextPushAt = progressed ? now : now + this.settings.antiEntropyIntervalMs;
   }
 
-  /** Records the peer's life and delivered clock from one of its answers. */
-  private learnIncarnation(peer: Peer, incarnation: string, clock: VectorClock | undefined): void {
+  /** Records the peer's life and delivered clock from one of its messages. */
+  private learnIncarnation(peer: Peer, incarnation: string, clock: VectorClock | undefined, now: number): void {
     if (peer.incarnation !== incarnation) {
-      // A new life: its memory may be gone, so what we knew of it no longer holds.
+      // A new life: its memory may be gone, so what we knew of it no longer holds. And it is a
+      // restart, not a flapping link: its link starts afresh, whichever of its messages (a probe
+      // answer, a push, its announcement) reaches us first. Its announcement and its first push
+      // travel side by side; holding the link down until the announcement arrives would make the
+      // new life hold it down too (a held-down answer), for a whole hold-down time.
+      if (peer.incarnation !== undefined) peer.link.clear(now);
       peer.incarnation = incarnation;
       peer.known = clock ?? emptyClock;
       return;
@@ -365,7 +370,7 @@ export class Replica {
     if (outcome.ok && outcome.reply.from === to) {
       peer.link.recordSuccess(now);
       peer.misses = 0;
-      this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock);
+      this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now);
       // Removed replicas are probed on; one that answers again is taken back, with no operator.
       if (peer.tracked && !peer.inView) peer.inView = true;
       peer.nextProbeAt = now + this.settings.probeIntervalMs;
@@ -396,7 +401,6 @@ export class Replica {
       peer = {
         address,
         incarnation: undefined,
-        announced: undefined,
         inView: false,
         tracked: true,
         known: emptyClock,
@@ -432,10 +436,7 @@ export class Replica {
     const was = peer.inView;
     peer.inView = true;
     peer.tracked = true;
-    // Compared with the last announcement, not with the incarnation a probe or push may have met
-    // first: the restarted process answers probes before it has pulled its snapshot and announced.
-    if (origin !== undefined && origin.from === address && origin.incarnation !== peer.announced) {
-      peer.announced = origin.incarnation;
+    if (origin !== undefined && origin.from === address && origin.incarnation !== peer.incarnation) {
       peer.incarnation = origin.incarnation;
       peer.known = origin.clock ?? emptyClock;
       peer.link.clear(now);

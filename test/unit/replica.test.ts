@@ -280,22 +280,50 @@ test('a held-down answer makes the sender wait exactly the remaining time', () =
   assert.is(ofType(b.poll(6000), 'push').length, 1);
 });
 
-test('a peer announcing a new incarnation clears the hold-down', () => {
+function linkTo(r: Replica, address: Address, now: number) {
+  return r.describe(now).peers.find((peer) => peer.address === address)!;
+}
+
+test('a peer announcing a new incarnation via addToView() clears the hold-down', () => {
+  const a = replica(A);
+  const b = replica(B);
+  b.write('k', 1, emptyClock);
+  settle([a, b], 0);
+  holdDown(a, b, 1000);
+  assert.is(linkTo(a, B, 1500).link.state, 'held-down');
+  const restarted = replica(B, 'b2');
+  a.addToView(B, { from: B, incarnation: 'b2', clock: restarted.clock }, 1600);
+  const peer = linkTo(a, B, 1600);
+  assert.is(peer.link.state, 'up');
+  assert.is(peer.incarnation, 'b2');
+  assert.equal(peer.knownDelivered, {}, 'what it knew of the old life is replaced by the announced clock');
+  const event = restarted.write('k', 1, emptyClock).event;
+  assert.is(pushTo(restarted, a, [event], 1700).type, 'accepted');
+  assert.ok(a.covers(event.clock));
+  // Failures of requests sent before the announcement say nothing of the new life.
+  a.onProbeResult(B, 1590, { ok: false, reason: 'timeout' }, 1800);
+  assert.is(linkTo(a, B, 1800).link.state, 'up');
+  assert.is(pushTo(restarted, a, [], 1900).type, 'accepted');
+  // Failures of requests sent after it do count.
+  a.onProbeResult(B, 1700, { ok: false, reason: 'timeout' }, 2000);
+  assert.is(pushTo(restarted, a, [], 2100).type, 'held-down');
+});
+
+test('the first push of a new life is accepted even when it overtakes the announcement', () => {
   const a = replica(A);
   const b = replica(B);
   holdDown(a, b, 1000);
   const restarted = replica(B, 'b2');
   const event = restarted.write('k', 1, emptyClock).event;
-  assert.is(pushTo(restarted, a, [event], 1500).type, 'held-down');
-  a.addToView(B, { from: B, incarnation: 'b2', clock: restarted.clock }, 1600);
-  assert.is(pushTo(restarted, a, [event], 1700).type, 'accepted');
+  const reply = pushTo(restarted, a, [event], 1500);
+  assert.is(reply.type, 'accepted');
   assert.ok(a.covers(event.clock));
-  // Failures of requests sent before the announcement say nothing of the new life.
-  a.onProbeResult(B, 1590, { ok: false, reason: 'timeout' }, 1800);
-  assert.is(pushTo(restarted, a, [], 1900).type, 'accepted');
+  // The announcement that follows changes nothing more.
+  a.addToView(B, { from: B, incarnation: 'b2', clock: emptyClock }, 1600);
+  assert.is(linkTo(a, B, 1600).link.state, 'up');
 });
 
-test('a peer announcing its new incarnation clears the hold-down even if a probe met the new life first', () => {
+test('a peer announcing its new incarnation is not held down even if a probe met the new life first', () => {
   const a = replica(A);
   const b = replica(B);
   holdDown(a, b, 1000);

@@ -1,0 +1,118 @@
+// Layer 2 of DESIGN.md: many seeded runs of a simulated cluster under a faulty network.
+//   SIM_SEED=123      replay one seed (with SIM_TRACE=1 to print its trace)
+//   SIM_SEEDS=1000    how many random seeds to run (default 200)
+//   SIM_FIRST_SEED=n  where the random seeds start (default 1)
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { compareClocks } from '../../events/vector-clock.ts';
+import { World, type SimOptions, type SimReport } from './world.ts';
+
+const replaySeed = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
+const seedCount = Number(process.env.SIM_SEEDS ?? 200);
+const firstSeed = Number(process.env.SIM_FIRST_SEED ?? 1);
+const trace = process.env.SIM_TRACE === '1';
+
+function simulate(options: SimOptions): SimReport {
+  return new World({ trace, ...options }).run();
+}
+
+function summarize(reports: readonly SimReport[]): string {
+  const sum = (pick: (report: SimReport) => number) => reports.reduce((total, report) => total + pick(report), 0);
+  const worst = Math.max(...reports.map((report) => report.convergedAfterMs));
+  return (
+    `${reports.length} seeds: ${sum((r) => r.writes)} writes, ${sum((r) => r.reads)} reads, ${sum((r) => r.unavailable)} refused (503), ` +
+    `${sum((r) => r.deliveries)} deliveries, ${sum((r) => r.messages)} messages (${sum((r) => r.dropped)} dropped, ${sum((r) => r.duplicated)} duplicated), ` +
+    `${sum((r) => r.partitions)} partitions, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.snapshotsPushed)} snapshots pushed, ` +
+    `${sum((r) => r.heldDownReplies)} held-down replies, ${sum((r) => r.compactedEvents)} events compacted, ` +
+    `${sum((r) => r.tombstonesCollected)} tombstones collected, ${sum((r) => r.sessionsLost)} client sessions lost to crashes; ` +
+    `slowest convergence ${worst} ms after the heal`
+  );
+}
+
+if (replaySeed !== undefined) {
+  test(`seed ${replaySeed} replays`, () => {
+    const report = simulate({ seed: replaySeed });
+    console.log(JSON.stringify(report));
+  });
+} else {
+  test(`${seedCount} random seeds keep causal delivery and causal reads, and converge after the faults end`, () => {
+    const reports: SimReport[] = [];
+    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) reports.push(simulate({ seed }));
+    console.log(`\n  ${summarize(reports)}`);
+    assert.ok(reports.some((report) => report.snapshotsPushed > 0), 'some seeds needed a snapshot');
+    assert.ok(reports.some((report) => report.crashes > 0), 'some seeds crashed replicas');
+    assert.ok(reports.some((report) => report.heldDownReplies > 0), 'some seeds met a held-down link');
+  });
+
+  test('the same seed replays the same run', () => {
+    const a = simulate({ seed: 4242 });
+    const b = simulate({ seed: 4242 });
+    assert.equal(a, b);
+  });
+
+  test('a fault-free cluster converges at once', () => {
+    const report = simulate({ seed: 7, faults: false, replicas: 3, clients: 4, chaosMs: 5000 });
+    assert.is(report.crashes, 0);
+    assert.is(report.snapshotsPushed, 0);
+    assert.ok(report.convergedAfterMs <= 1000, `converged after ${report.convergedAfterMs} ms`);
+  });
+
+  test('a replica cut off long enough to be compacted past catches up by a snapshot', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      let isolated = '';
+      const world = new World({
+        seed: 10_000 + seed,
+        trace,
+        faults: false,
+        replicas: 3,
+        clients: 4,
+        chaosMs: 16_000,
+        script: (w) => {
+          w.schedule(2000, () => {
+            const node = w.nodeAt(2);
+            isolated = node.address;
+            w.partition([node], 12_000);
+          });
+        },
+      });
+      const report = world.run();
+      assert.ok((world.snapshotsTo.get(isolated as never) ?? 0) > 0, `seed ${10_000 + seed}: the isolated replica was sent a snapshot`);
+      assert.ok(report.compactedEvents > 0);
+    }
+  });
+
+  test('a restarted replica joins by snapshot, is not held down once it announced itself, and converges', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const world = new World({
+        seed: 20_000 + seed,
+        trace,
+        faults: false,
+        replicas: 4,
+        clients: 3,
+        chaosMs: 12_000,
+        script: (w) => {
+          const node = w.nodeAt(1);
+          w.schedule(3000, () => w.kill(node));
+          // Restart before the others have given up on it and after: both must work.
+          w.schedule(seed % 2 === 0 ? 3400 : 6000, () => w.restart(node));
+          // Soon after it has joined, nobody may hold it down: it announced a new life.
+          w.schedule(9000, () => {
+            const restarted = node.replica!;
+            for (const other of w.nodes) {
+              if (other === node) continue;
+              const peer = other.replica!.describe(w.now).peers.find((p) => p.address === node.address)!;
+              assert.is(peer.incarnation, restarted.incarnation, `seed ${20_000 + seed}: ${other.address} knows the new life`);
+              assert.is.not(peer.link.state, 'held-down', `seed ${20_000 + seed}: ${other.address} holds the restarted replica down`);
+              assert.ok(peer.inView, `seed ${20_000 + seed}: ${other.address} has it in its view`);
+            }
+            assert.ok(compareClocks(restarted.clock, {}) !== 'equal' || w.nodes.every((n) => compareClocks(n.replica!.clock, {}) === 'equal'));
+          });
+        },
+      });
+      const report = world.run();
+      assert.is(report.crashes, 1);
+    }
+  });
+}
+
+test.run();
