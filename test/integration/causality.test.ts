@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCluster, stopAll, type ReplicaProcess } from '../support/cluster.ts';
 import { del, get, put, waitFor, type Answer } from '../support/http.ts';
-import { addressesFor, expectResult } from './common.ts';
+import { addressesFor, clusterFormed, expectResult } from './common.ts';
 
 const addresses = addressesFor('causality', 24);
 const [A, B, C] = addresses as [string, string, string];
@@ -13,6 +13,7 @@ const replicas: ReplicaProcess[] = [];
 
 test.before(async () => {
   replicas.push(...(await startCluster(addresses)));
+  await clusterFormed(addresses);
 });
 
 test.after(async () => {

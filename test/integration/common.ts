@@ -2,7 +2,7 @@
 // addresses and ports, and small assertions on answers.
 import * as assert from 'uvu/assert';
 import { portBase, startCluster, startReplica, type ReplicaProcess } from '../support/cluster.ts';
-import type { Answer } from '../support/http.ts';
+import { getView, waitFor, type Answer } from '../support/http.ts';
 
 /** Three loopback addresses for one test file: 127.0.<subnet>.1..3 on ports from portBase(seed). */
 export function addressesFor(seed: string, subnet: number, count = 3): string[] {
@@ -16,6 +16,23 @@ export function unusedAddress(seed: string, subnet: number): string {
 }
 
 export { startCluster, startReplica, type ReplicaProcess };
+
+/**
+ * Waits until every replica's view holds exactly `addresses`. A replica answers /health before its
+ * announcement (PUT /view) has reached the others, and a replica that started first may have dropped
+ * peers that were not up yet, so right after start-up the views can briefly differ.
+ */
+export async function clusterFormed(addresses: readonly string[], timeoutMs = 10_000): Promise<void> {
+  const want = [...addresses].sort().join(',');
+  await waitFor(
+    `every view to be ${want}`,
+    async () => {
+      for (const address of addresses) if ([...(await getView(address))].sort().join(',') !== want) return false;
+      return true;
+    },
+    timeoutMs,
+  );
+}
 
 export const deps503 = { error: 'Causal dependencies not satisfied; try again later' };
 export const keyMissing = { error: 'Key does not exist' };

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
 import { del, get, put, request, waitFor, type Answer } from '../support/http.ts';
-import { addressesFor, deps503, expectAnswer, expectError, expectResult, isMetadata, keyMissing, unsatisfiable } from './common.ts';
+import { addressesFor, clusterFormed, deps503, expectAnswer, expectError, expectResult, isMetadata, keyMissing, unsatisfiable } from './common.ts';
 
 const addresses = addressesFor('extensions', 23);
 const [A, B, C] = addresses as [string, string, string];
@@ -15,6 +15,7 @@ test.before(async () => {
   replicas.push(await startReplica({ address: A, view: addresses }));
   replicas.push(await startReplica({ address: B, view: addresses }));
   replicas.push(await startReplica({ address: C, view: addresses, env: { CAUSAL_WAIT_MS: '0' } }));
+  await clusterFormed(addresses);
 });
 
 test.after(async () => {

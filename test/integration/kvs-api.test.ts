@@ -6,6 +6,7 @@ import { stopAll } from '../support/cluster.ts';
 import { del, get, put, request } from '../support/http.ts';
 import {
   addressesFor,
+  clusterFormed,
   deps503,
   expectAnswer,
   expectResult,
@@ -25,6 +26,7 @@ test.before(async () => {
   replicas.push(await startReplica({ address: A, view: addresses }));
   replicas.push(await startReplica({ address: B, view: addresses }));
   replicas.push(await startReplica({ address: C, view: addresses, env: { CAUSAL_WAIT_MS: '0' } }));
+  await clusterFormed(addresses);
 });
 
 test.after(async () => {

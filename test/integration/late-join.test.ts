@@ -3,8 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
-import { del, get, getView, put, waitFor, type Answer } from '../support/http.ts';
-import { addressesFor, expectResult } from './common.ts';
+import { del, get, put, waitFor, type Answer } from '../support/http.ts';
+import { addressesFor, clusterFormed, expectResult } from './common.ts';
 
 const all = addressesFor('late-join', 25, 4);
 const addresses = all.slice(0, 3);
@@ -13,22 +13,9 @@ const D = all[3]!;
 const env = { SNAPSHOT_CHUNK_KEYS_MAX: '7' };
 const replicas: ReplicaProcess[] = [];
 
-const sorted = (list: readonly string[]) => [...list].sort().join(',');
-
 test.after(async () => {
   await stopAll(replicas);
 });
-
-async function allViewsAre(members: readonly string[]): Promise<void> {
-  await waitFor(
-    `every view to be ${members.join(',')}`,
-    async () => {
-      for (const address of members) if (sorted(await getView(address)) !== sorted(members)) return false;
-      return true;
-    },
-    10_000,
-  );
-}
 
 /** GET with the client's metadata, retried while the replica answers 503 (bounded). */
 async function read(address: string, key: string, metadata: unknown): Promise<Answer> {
@@ -61,7 +48,7 @@ test('two replicas of a VIEW of three serve writes while the third has not start
 
 test('the third replica started late with the same VIEW gets all the data, and all views hold all three', async () => {
   replicas.push(await startReplica({ address: C, view: addresses, env }));
-  await allViewsAre(addresses);
+  await clusterFormed(addresses);
   for (const [key, value] of expected) {
     const answer = await read(C, key, metadata);
     if (value === undefined) assert.is(answer.status, 404, `${key} was deleted: ${JSON.stringify(answer.body)}`);
@@ -87,7 +74,7 @@ test('the late replica takes part in replication both ways', async () => {
 
 test('a brand-new replica naming the cluster and itself in VIEW joins every view with all the data', async () => {
   replicas.push(await startReplica({ address: D, view: all, env }));
-  await allViewsAre(all);
+  await clusterFormed(all);
   for (const [key, value] of expected) {
     const answer = await read(D, key, metadata);
     if (value === undefined) assert.is(answer.status, 404, `${key} at D: ${JSON.stringify(answer.body)}`);

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCluster, startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
 import { get, getView, put, request, waitFor } from '../support/http.ts';
-import { addressesFor, expectAnswer, expectError, expectResult, unusedAddress } from './common.ts';
+import { addressesFor, clusterFormed, expectAnswer, expectError, expectResult, unusedAddress } from './common.ts';
 
 const seed = 'view-api';
 const addresses = addressesFor(seed, 22);
@@ -16,6 +16,7 @@ const sorted = (list: readonly string[]) => [...list].sort();
 
 test.before(async () => {
   replicas.push(...(await startCluster(addresses)));
+  await clusterFormed(addresses);
 });
 
 test.after(async () => {
