@@ -35,7 +35,7 @@ export class PeerClient {
   private readonly agent: Agent;
 
   constructor(private readonly options: PeerClientOptions) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: 16, maxFreeSockets: 4, scheduling: 'lifo' });
+    this.agent = new Agent({ keepAlive: true, noDelay: true, maxSockets: 16, maxFreeSockets: 4, scheduling: 'lifo' });
     this.http = got.extend({
       agent: { http: this.agent },
       ...(options.sourceAddress === undefined ? {} : { localAddress: options.sourceAddress }),
