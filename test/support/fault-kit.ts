@@ -295,6 +295,7 @@ export class Load {
 // ------------------------------------------------------------------ cluster inspection
 
 export interface DebugState {
+  readonly id: string;
   readonly view: readonly string[];
   readonly clock: Record<string, number>;
   readonly pendingEvents: number;
@@ -367,12 +368,13 @@ export function converged(addresses: readonly string[], members: readonly string
 }
 
 /**
- * Until every replica's clock covers what all of them had delivered when this was called: the
- * cluster has caught up to that cut even while clients go on writing.
+ * Until every replica at `on` has a clock covering what all replicas at `from` had delivered when
+ * this was called: caught up to that cut, even while clients go on writing.
  */
-export async function caughtUp(addresses: readonly string[]): Promise<() => Promise<string | true>> {
+export async function caughtUp(from: readonly string[], on: readonly string[] = from): Promise<() => Promise<string | true>> {
   const cut: Record<string, number> = {};
-  for (const state of await Promise.all(addresses.map(debugState))) mergeInto(cut, state.clock);
+  for (const state of await Promise.all(from.map(debugState))) mergeInto(cut, state.clock);
+  const addresses = on;
   return async () => {
     const states = await Promise.all(addresses.map(debugState));
     const behind = addresses.filter((_, i) => !clockCovers(states[i]!.clock, cut));

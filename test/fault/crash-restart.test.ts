@@ -1,0 +1,114 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { portBase, startCluster, startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
+import {
+  caughtUp,
+  checkClientReads,
+  checkConvergedValues,
+  Client,
+  converged,
+  debugState,
+  History,
+  hostsOf,
+  Load,
+  measure,
+  Rng,
+  seedFrom,
+  summarize,
+  tailLogs,
+  timeUntil,
+  viewsAre,
+  watchdog,
+} from '../support/fault-kit.ts';
+import { sleep } from '../support/http.ts';
+import { assertPrivateNamespace, healAll } from '../support/netns.ts';
+
+// SIGKILL a replica during a load, let the others carry on, then start it again at the same
+// address: a new process with its memory gone. It must rejoin every view, serve all the data,
+// and nothing written before, during or after its absence may be lost.
+
+assertPrivateNamespace();
+watchdog(120_000, 'crash-restart');
+
+const rejoinBoundMs = 5000; // from answering /health; the process start itself is not the store's doing
+const startBoundMs = 15_000; // from spawn, on a loaded CI machine
+const { addresses, uids } = hostsOf(3, portBase('crash-restart'));
+const all: ReplicaProcess[] = [];
+
+test.after(async () => {
+  healAll();
+  await stopAll(all);
+});
+
+test('a replica killed and restarted at the same address rejoins every view and ends with all the data', async () => {
+  const replicas = await startCluster(addresses, {}, uids);
+  all.push(...replicas);
+  const rng = new Rng(seedFrom('FAULT_SEED', 'crash-restart'));
+  const history = new History();
+  const clients = Array.from({ length: 5 }, (_, i) => new Client(`c${i}`, history));
+  const keysOf = (client: Client) => Array.from({ length: 6 }, (_, k) => `${client.name}-k${k}`);
+  const load = new Load({ clients, rng, target: () => rng.pick(addresses), keys: keysOf, readShare: 0.25, pauseMs: 5 }, 40_000);
+
+  await sleep(2000);
+  const victim = rng.int(addresses.length);
+  const address = addresses[victim]!;
+  const others = addresses.filter((a) => a !== address);
+  const oldId = (await debugState(address)).id;
+  await replicas[victim]!.kill('SIGKILL');
+  const detectionMs = await timeUntil(`${address} to leave every view`, viewsAre(others, others), 10_000, 25);
+  measure('detection (kill -9 until gone from every survivor view)', detectionMs);
+  await sleep(1500); // writes while it is down
+
+  const cut = await caughtUp(others, [address]); // what the survivors hold as it starts again
+  const restartAt = Date.now();
+  const restarted = await startReplica({ address, view: addresses, uid: uids[victim]! });
+  all.push(restarted);
+  replicas[victim] = restarted;
+  const healthyMs = Date.now() - restartAt;
+  let rejoinMs: number;
+  let servedMs: number;
+  try {
+    await timeUntil(`${address} to rejoin every view`, viewsAre(addresses, addresses), startBoundMs, 25);
+    await timeUntil(`${address} to hold everything the others held when it started`, cut, startBoundMs, 25);
+    rejoinMs = Date.now() - restartAt;
+    // Serving the data: every client reads every key it wrote at the new process, with its latest
+    // metadata (the load goes on meanwhile, so this is a moving target).
+    await timeUntil(
+      `${address} to serve every client's data`,
+      async () => {
+        const problems = await checkClientReads([address], history, clients, keysOf);
+        return problems.length === 0 ? true : `${problems.length} reads failed, first: ${problems[0]}`;
+      },
+      5000,
+      100,
+    );
+    servedMs = Date.now() - restartAt;
+  } catch (error) {
+    await load.stop();
+    throw new Error(`${String(error)}\n${tailLogs(replicas)}`);
+  }
+  measure('rejoin (start until in every view and holding all data)', rejoinMs);
+  measure('rejoin (process answering /health until in every view and holding all data)', rejoinMs - healthyMs);
+  console.log(`# (answering /health after ${healthyMs} ms; every client's keys read back by ${servedMs} ms)`);
+  const newId = (await debugState(address)).id;
+  assert.is.not(newId, oldId, 'the restarted replica reuses its previous identity');
+
+  await sleep(2000); // writes after the restart, some of them at the restarted replica
+  await load.stop();
+  console.log(`# load: ${summarize(clients)}`);
+  const ackedByNewLife = clients.flatMap((c) => c.ops.filter((op) => op.kind === 'put' && op.ok && op.address === address && op.startedAt >= restartAt)).length;
+  assert.ok(ackedByNewLife >= 10, `too few writes acknowledged by the restarted replica (${ackedByNewLife})`);
+  assert.ok(history.ackedCount() >= 200, `the load made too few acknowledged writes (${history.ackedCount()})`);
+
+  const reads = await checkClientReads(addresses, history, clients, keysOf);
+  assert.equal(reads, [], `reads with the clients' latest metadata failed:\n${reads.slice(0, 20).join('\n')}\n${tailLogs(replicas)}`);
+  const convergeMs = await timeUntil('all three to converge', converged(addresses), 10_000);
+  measure('converged after the load stopped', convergeMs);
+  const values = await checkConvergedValues(addresses, history);
+  assert.equal(values, [], `replicas disagree or lost acknowledged writes:\n${values.slice(0, 20).join('\n')}`);
+  assert.equal(history.violations, [], 'clients saw non-causal answers during the load');
+  assert.ok(rejoinMs - healthyMs <= rejoinBoundMs, `rejoin took ${rejoinMs - healthyMs} ms after /health answered (bound ${rejoinBoundMs} ms)`);
+  assert.ok(rejoinMs <= startBoundMs, `rejoin took ${rejoinMs} ms from the start (bound ${startBoundMs} ms)`);
+});
+
+test.run();
