@@ -58,9 +58,20 @@ export class LinkState {
     this.lastSuccessAt = now;
   }
 
+  /** Not held down, and no failure since the last success: events can flow now. */
+  isUp(now: number): boolean {
+    return this.state(now) === 'up';
+  }
+
+  private state(now: number): LinkDescription['state'] {
+    if (this.isHeldDown(now)) return 'held-down';
+    if (this.lastFailureAt !== undefined && (this.lastSuccessAt ?? Number.NEGATIVE_INFINITY) < this.lastFailureAt) return 'failing';
+    return 'up';
+  }
+
   describe(now: number): LinkDescription {
     return {
-      state: this.isHeldDown(now) ? 'held-down' : this.lastFailureAt !== undefined && (this.lastSuccessAt ?? -1) < this.lastFailureAt ? 'failing' : 'up',
+      state: this.state(now),
       heldDownRemainingMs: this.heldDownRemainingMs(now),
       lastFailureAgoMs: this.lastFailureAt === undefined ? null : now - this.lastFailureAt,
       lastFailureReason: this.lastFailureReason ?? null,

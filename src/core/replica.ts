@@ -128,10 +128,14 @@ export class Replica {
     return address === this.self ? this.selfInView : this.peers.get(address)?.inView === true;
   }
 
-  /** True when at least one peer in the view can currently take our events. */
+  /**
+   * True when at least one peer in the view can currently take our events: then a write waits
+   * (bounded) until a peer holds it. A link that failed since its last success, or is held down,
+   * does not count: its peer would not get the write in time anyway.
+   */
   hasReachablePeer(now: number): boolean {
     for (const peer of this.peers.values()) {
-      if (peer.inView && peer.misses === 0 && !peer.link.isHeldDown(now)) return true;
+      if (peer.inView && peer.link.isUp(now)) return true;
     }
     return false;
   }
