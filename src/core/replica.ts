@@ -674,6 +674,5 @@ function clockAfter(clock: VectorClock, events: readonly KvEvent[]): VectorClock
   return out as VectorClock;
 }
 
-function compareAddresses(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
+/** Orders addresses as people read them (127.0.0.2 before 127.0.0.10); one collator, made once. */
+const compareAddresses = new Intl.Collator('en', { numeric: true }).compare;
