@@ -102,7 +102,6 @@ type ClientAnswer =
   | { readonly status: 'not-found'; readonly metadata: VectorClock }
   | { readonly status: 'unavailable'; readonly reason: string };
 
-const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 const requestTimeoutMs = 800;
 const writeAckTimeoutMs = 1000;
 const compactionIntervalMs = 1000;
@@ -131,6 +130,10 @@ export class World {
   dupRate: number;
   longDelayRate: number;
   private clientsActive = true;
+  /** The workload: which keys, and how often a client reads and deletes (the rest are puts). */
+  private readonly keys: readonly string[];
+  private readonly readShare: number;
+  private readonly deleteShare: number;
   private faultsActive: boolean;
   private readonly chaosMs: number;
   private readonly traceLines: string[] = [];
@@ -173,6 +176,9 @@ export class World {
     this.dropRate = this.faultsActive ? r.pick([0, 0.02, 0.1, 0.2]) : 0;
     this.dupRate = this.faultsActive ? r.pick([0, 0.05, 0.15]) : 0;
     this.longDelayRate = this.faultsActive ? r.pick([0, 0.03, 0.1]) : 0;
+    this.keys = Array.from({ length: r.pick([3, 8, 30]) }, (_, i) => `k${i}`);
+    this.readShare = r.pick([0.2, 0.45, 0.7]);
+    this.deleteShare = r.pick([0.1, 0.3]);
     this.limits = {
       ...defaultLimits,
       pushBatchEventsMax: r.pick([3, 20, 2000]),
@@ -206,7 +212,8 @@ export class World {
     this.trace(
       `seed ${options.seed}: ${replicaCount} replicas, ${clientCount} clients, chaos ${this.chaosMs} ms, drop ${this.dropRate}, dup ${this.dupRate}, ` +
         `long delays ${this.longDelayRate}, hold-down ${this.settings.linkHoldDownMs} ms, logEventsMax ${this.settings.logEventsMax}, ` +
-        `batch ${this.limits.pushBatchEventsMax}, chunk ${this.limits.snapshotChunkKeysMax}, pending ${this.limits.pendingEventsMax}`,
+        `batch ${this.limits.pushBatchEventsMax}, chunk ${this.limits.snapshotChunkKeysMax}, pending ${this.limits.pendingEventsMax}, ` +
+        `${this.keys.length} keys, reads ${this.readShare}, deletes ${this.deleteShare}`,
     );
   }
 
@@ -610,10 +617,14 @@ export class World {
   private clientTick(client: Client): void {
     if (!this.clientsActive) return;
     const r = this.clientRandom;
-    const key = r.pick(keys);
+    const key = r.pick(this.keys);
     const roll = r.next();
     const op: ClientOp =
-      roll < 0.45 ? { type: 'get', key } : roll < 0.85 ? { type: 'put', key, value: `c${client.index}v${++client.nextValue}` } : { type: 'delete', key };
+      roll < this.readShare
+        ? { type: 'get', key }
+        : roll < this.readShare + (1 - this.readShare) * this.deleteShare
+          ? { type: 'delete', key }
+          : { type: 'put', key, value: `c${client.index}v${++client.nextValue}` };
     const target = client.sticky ? this.nodes[client.home]! : r.pick(this.nodes);
     const sentMetadata = client.metadata;
     this.schedule(this.now + r.int(1, 15), () =>
@@ -783,7 +794,7 @@ export class World {
     const replica = this.nodes[0]!.replica!;
     const clock = replica.clock;
     // Every key reads as the fold of every event delivered (the same everywhere now).
-    for (const key of keys) {
+    for (const key of this.keys) {
       const expected = this.expectedWinner(replica, key);
       for (const node of this.nodes) {
         const found = node.replica!.read(key, emptyClock).found;

@@ -25,9 +25,15 @@ const ofType = <T extends Action['type']>(actions: readonly Action[], type: T) =
 
 /**
  * A perfect shell: performs every action at once against the addressed replica and reports the
- * outcome, until nothing more is sent. `down` addresses do not answer at all.
+ * outcome, until nothing more is sent. `down` addresses do not answer at all; `isolated` ones go
+ * on working but cannot reach, nor be reached by, the others.
  */
-function settle(replicas: readonly Replica[], now: number, down: ReadonlySet<Address> = new Set()): Action[] {
+function settle(
+  replicas: readonly Replica[],
+  now: number,
+  down: ReadonlySet<Address> = new Set(),
+  isolated: ReadonlySet<Address> = new Set(),
+): Action[] {
   const byAddress = new Map(replicas.map((r) => [r.self, r]));
   const all: Action[] = [];
   for (let round = 0; round < 100; round++) {
@@ -37,7 +43,8 @@ function settle(replicas: readonly Replica[], now: number, down: ReadonlySet<Add
       for (const action of r.poll(now)) {
         sent++;
         all.push(action);
-        const peer = down.has(action.to) ? undefined : byAddress.get(action.to);
+        const cut = isolated.has(r.self) !== isolated.has(action.to);
+        const peer = down.has(action.to) || cut ? undefined : byAddress.get(action.to);
         switch (action.type) {
           case 'push':
             r.onPushResult(action.to, action.sentAt, peer ? { ok: true, reply: pushTo(r, peer, action.events, now) } : { ok: false, reason: 'timeout' }, now);
@@ -485,6 +492,43 @@ test('compact() forgets a stable tombstone, but only once nothing that loses to 
   }
   for (const r of rs) assert.is(r.describe(6000).tombstones, 0, `${r.self} forgot the tombstone`);
   assert.equal(viewAsObject(a.viewSnapshot()), viewAsObject(c.viewSnapshot()));
+});
+
+test('a replica cut off from all others keeps its tombstones: a losing concurrent write must not win when it comes back', () => {
+  const rs = [replica(A), replica(B), replica(C)];
+  const [a, b, c] = rs as [Replica, Replica, Replica];
+  a.write('p', 'first', emptyClock);
+  settle(rs, 0);
+  c.write('c1', 1, c.clock);
+  c.write('c2', 2, c.clock);
+  settle(rs, 1);
+  // C is cut off; meanwhile A writes `p` and C deletes it, concurrently. C's delete has the
+  // larger clock sum, so it wins the conflict order.
+  const isolated = new Set([C]);
+  const concurrent = a.write('p', 'concurrent', a.clock).event;
+  c.write('c3', 3, c.clock);
+  const deleted = c.write('p', undefined, c.clock).event;
+  assert.equal(compareClocks(concurrent.clock, deleted.clock), 'concurrent');
+  let now = 1;
+  for (let i = 0; i <= testSettings.probeMissesMax; i++) {
+    now += 1000;
+    settle(rs, now, new Set(), isolated);
+    for (const r of rs) r.compact();
+  }
+  assert.not.ok(c.inView(A) || c.inView(B), 'C is alone in its view');
+  assert.not.ok(a.inView(C));
+  // The link heals; everyone exchanges what the others lack.
+  for (let i = 0; i < 4; i++) {
+    now += testSettings.linkHoldDownMs;
+    settle(rs, now);
+    for (const r of rs) r.compact();
+  }
+  for (const r of rs) {
+    assert.ok(sameClock(r.clock, a.clock), `${r.self} has every event`);
+    assert.is(r.read('p', emptyClock).found, undefined, `${r.self}: the delete wins over the concurrent put`);
+  }
+  assert.equal(viewAsObject(b.viewSnapshot()), viewAsObject(a.viewSnapshot()));
+  assert.equal(viewAsObject(c.viewSnapshot()), viewAsObject(a.viewSnapshot()));
 });
 
 test('a peer whose known clock is behind the log floor is sent a snapshot, and installing it converges', () => {
