@@ -24,7 +24,8 @@ function summarize(reports: readonly SimReport[]): string {
     `${sum((r) => r.deliveries)} deliveries, ${sum((r) => r.messages)} messages (${sum((r) => r.dropped)} dropped, ${sum((r) => r.duplicated)} duplicated), ` +
     `${sum((r) => r.partitions)} partitions, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.snapshotsPushed)} snapshots pushed, ` +
     `${sum((r) => r.heldDownReplies)} held-down replies, ${sum((r) => r.compactedEvents)} events compacted, ` +
-    `${sum((r) => r.tombstonesCollected)} tombstones collected, ${sum((r) => r.sessionsLost)} client sessions lost to crashes; ` +
+    `${sum((r) => r.tombstonesCollected)} tombstones collected, ${sum((r) => r.sessionsLost)} client sessions lost to crashes, ` +
+    `${sum((r) => r.ackedWritesLost)} acknowledged writes lost in crashes, ${sum((r) => r.snapshotsRedundant)} snapshots sent to a peer that had it all; ` +
     `slowest convergence ${worst} ms after the heal`
   );
 }

@@ -50,6 +50,10 @@ export interface SimReport {
   readonly compactedEvents: number;
   readonly tombstonesCollected: number;
   readonly sessionsLost: number;
+  /** Snapshots pushed to a peer that already had everything in them. */
+  readonly snapshotsRedundant: number;
+  /** Acknowledged writes lost in crashes (only allowed when no peer held them at the time of the answer, or after several crashes). */
+  readonly ackedWritesLost: number;
 }
 
 export class SimulationFailure extends Error {
@@ -71,7 +75,8 @@ export class SimulationFailure extends Error {
 interface AckWaiter {
   readonly event: KvEvent;
   readonly deadline: number;
-  readonly respond: (ok: boolean) => void;
+  /** Answers the client: why the write was acknowledged, or undefined when the connection broke. */
+  readonly respond: (reason: 'replicated' | 'no-peer' | 'timeout' | undefined) => void;
 }
 
 interface Node {
@@ -158,7 +163,13 @@ export class World {
     compactedEvents: 0,
     tombstonesCollected: 0,
     sessionsLost: 0,
+    snapshotsRedundant: 0,
+    ackedWritesLost: 0,
   };
+  /** Why each acknowledged write was answered: a peer held it, no peer was reachable, or the wait timed out. */
+  private readonly ackReasons = new Map<string, 'replicated' | 'no-peer' | 'timeout'>();
+  /** The last delivered clock seen of each replica life: it may only grow. */
+  private readonly lastClocks = new WeakMap<Replica, VectorClock>();
   /** Snapshots pushed, per receiving address. */
   readonly snapshotsTo = new Map<Address, number>();
 
@@ -366,7 +377,7 @@ export class World {
     node.wakeToken++;
     const waiters = node.ackWaiters;
     node.ackWaiters = [];
-    for (const waiter of waiters) waiter.respond(false);
+    for (const waiter of waiters) waiter.respond(undefined);
   }
 
   /** Checks every delivery as it happens: never before its causal past, never twice, never made up. */
@@ -393,6 +404,11 @@ export class World {
   afterInput(node: Node): void {
     const replica = node.replica;
     if (replica === undefined) return;
+    const last = this.lastClocks.get(replica);
+    if (last !== undefined && last !== replica.clock && !clockCovers(replica.clock, last)) {
+      this.fail(`${node.address}'s delivered clock went back from ${JSON.stringify(last)} to ${JSON.stringify(replica.clock)}`);
+    }
+    this.lastClocks.set(replica, replica.clock);
     this.checkAckWaiters(node);
     for (const action of replica.poll(this.now)) this.perform(node, replica, action);
     this.scheduleWake(node, replica.nextWakeAt(this.now));
@@ -472,7 +488,10 @@ export class World {
       node,
       action.to,
       'snapshot-chunk',
-      (_target, peer, now) => peer.receiveSnapshotChunk(chunk, now),
+      (_target, peer, now) => {
+        if (index === 0 && peer.covers(clock)) this.stats.snapshotsRedundant++;
+        return peer.receiveSnapshotChunk(chunk, now);
+      },
       (outcome) => {
         if (outcome.ok && outcome.reply.type === 'accepted' && !last) {
           this.pushSnapshotChunk(node, replica, action, index + 1);
@@ -695,7 +714,10 @@ export class World {
     node.ackWaiters.push({
       event,
       deadline: this.now + writeAckTimeoutMs,
-      respond: (ok) => answer(ok ? { status: 'served', metadata: event.clock } : { status: 'unavailable', reason: 'connection reset' }),
+      respond: (reason) => {
+        if (reason !== undefined) this.ackReasons.set(eventId(event), reason);
+        answer(reason !== undefined ? { status: 'served', metadata: event.clock } : { status: 'unavailable', reason: 'connection reset' });
+      },
     });
     this.schedule(this.now + writeAckTimeoutMs, () => this.checkAckWaiters(node));
     this.afterInput(node);
@@ -715,7 +737,9 @@ export class World {
     const reachable = replica.hasReachablePeer(this.now);
     const waiting: AckWaiter[] = [];
     for (const waiter of node.ackWaiters) {
-      if (replica.isReplicated(waiter.event) || !reachable || this.now >= waiter.deadline) waiter.respond(true);
+      if (replica.isReplicated(waiter.event)) waiter.respond('replicated');
+      else if (!reachable) waiter.respond('no-peer');
+      else if (this.now >= waiter.deadline) waiter.respond('timeout');
       else waiting.push(waiter);
     }
     node.ackWaiters = waiting;
@@ -803,10 +827,16 @@ export class World {
         }
       }
     }
-    // Only the writes of a life that crashed may be lost.
+    // Only the writes of a life that crashed may be lost; and a write acknowledged once a peer
+    // held it survives any one crash.
     for (const event of this.registry.values()) {
-      if ((clock[event.origin] ?? 0) < event.seq && !this.killedIds.has(event.origin)) {
-        this.fail(`${eventId(event)} was lost although its replica never crashed`);
+      if ((clock[event.origin] ?? 0) >= event.seq) continue;
+      if (!this.killedIds.has(event.origin)) this.fail(`${eventId(event)} was lost although its replica never crashed`);
+      const reason = this.ackReasons.get(eventId(event));
+      if (reason === undefined) continue;
+      this.stats.ackedWritesLost++;
+      if (reason === 'replicated' && this.stats.crashes <= 1) {
+        this.fail(`${eventId(event)} was acknowledged once a peer held it, yet lost in the only crash`);
       }
     }
     for (const client of this.clients) {
