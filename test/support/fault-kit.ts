@@ -299,7 +299,7 @@ export interface DebugState {
   readonly view: readonly string[];
   readonly clock: Record<string, number>;
   readonly pendingEvents: number;
-  readonly peers: readonly { address: string; inView: boolean; link: { state: string } }[];
+  readonly peers: readonly { address: string; inView: boolean; link: { state: string; heldDownRemainingMs?: number } }[];
 }
 
 export async function debugState(address: string): Promise<DebugState> {
@@ -461,4 +461,18 @@ export function seedFrom(envName: string, what: string): number {
   const seed = raw !== undefined && raw !== '' ? Number(raw) >>> 0 : (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
   console.log(`# ${what}: seed ${seed} (replay with ${envName}=${seed})`);
   return seed;
+}
+
+/**
+ * Entries of a client's metadata (a clock) that no replica at `addresses` has delivered: events
+ * the client depends on that are gone from the cluster (it read them from a replica that crashed
+ * before it passed them on). Such a client gets 503 everywhere, for ever.
+ */
+export async function unheldDependencies(addresses: readonly string[], metadata: unknown): Promise<string[]> {
+  if (metadata === null || typeof metadata !== 'object') return [];
+  const held: Record<string, number> = {};
+  for (const state of await Promise.all(addresses.map(debugState))) mergeInto(held, state.clock);
+  return Object.entries(metadata as Record<string, number>)
+    .filter(([id, n]) => (held[id] ?? 0) < n)
+    .map(([id, n]) => `${id}:${n} (cluster holds ${held[id] ?? 0})`);
 }
