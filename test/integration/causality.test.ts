@@ -234,7 +234,7 @@ test('a seeded random workload of 3 clients on 3 replicas has no causal violatio
 
   // Choices are drawn up front so the plan depends on the seed only, not on timing.
   const plans = [0, 1, 2].map((client) =>
-    Array.from({ length: 40 }, (_, n) => ({
+    Array.from({ length: 30 }, (_, n) => ({
       replica: addresses[Math.floor(random() * 3)]!,
       key: keys[Math.floor(random() * keys.length)]!,
       write: random() < 0.45,
