@@ -43,15 +43,35 @@ export function parseEvent(input: unknown, clockEntriesMax: number): KvEvent {
     if (!('value' in input) || input.value === null || input.value === undefined) {
       throw new ValidationError('put event must carry a value');
     }
-    return deepFreeze({ type, origin: originId, seq, key, value: input.value as JsonValue, clock: parsedClock });
+    const value = checkValue(input.value, valueDepthMax);
+    return Object.freeze({ type, origin: originId, seq, key, value, clock: parsedClock });
   }
   return Object.freeze({ type, origin: originId, seq, key, clock: parsedClock });
 }
 
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
+/** How deeply a value may nest (arrays and objects). Deeper values are refused at the door. */
+export const valueDepthMax = 100;
+
+/**
+ * Checks that `input` is a value JSON carries back unchanged, and freezes it deeply: no number
+ * JSON cannot represent (1e400 parses as Infinity and would come back as null), nesting no deeper
+ * than `depthMax`. Iterative, so hostile nesting cannot overflow the stack. A value that passes
+ * here replicates: peers run the same check on what they receive.
+ */
+export function checkValue(input: unknown, depthMax: number): JsonValue {
+  const stack: { value: unknown; depth: number }[] = [{ value: input, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop()!;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new ValidationError('Value contains a number JSON cannot represent (too large or not finite)');
+    } else if (typeof value === 'object' && value !== null) {
+      if (depth >= depthMax) throw new ValidationError(`Value is nested too deeply (more than ${depthMax} levels)`);
+      if (!Array.isArray(value) && !isPlainObject(value)) throw new ValidationError('Value must be JSON');
+      Object.freeze(value);
+      for (const inner of Object.values(value)) stack.push({ value: inner, depth: depth + 1 });
+    } else if (typeof value !== 'string' && typeof value !== 'boolean' && value !== null) {
+      throw new ValidationError('Value must be JSON');
+    }
   }
-  return value;
+  return input as JsonValue;
 }

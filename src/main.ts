@@ -4,6 +4,7 @@ import { ConfigError, readConfig, type Config } from './node/config.ts';
 import { createLogger } from './node/logger.ts';
 import { ReplicaNode } from './node/replica-node.ts';
 import { createApp } from './http/app.ts';
+import { answerClientErrorsWithJson } from './http/client-errors.ts';
 import { PeerClient } from './transport/peer-client.ts';
 
 /**
@@ -33,6 +34,7 @@ function start(config: Config): void {
     );
     node.start();
   });
+  answerClientErrorsWithJson(server);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;

@@ -2,7 +2,7 @@ import { replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
-import { deepFreeze } from '../../events/parse-event.ts';
+import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
 import type { HealthReply, PushReply, PushRequest, SnapshotChunk, ViewChangeOrigin } from '../../events/peer-messages.ts';
 import {
   clockCovers,
@@ -181,7 +181,7 @@ export class Replica {
     const event: KvEvent =
       value === undefined
         ? Object.freeze({ type: 'delete', origin: this.id, seq, key, clock })
-        : Object.freeze({ type: 'put', origin: this.id, seq, key, value: deepFreeze(value), clock });
+        : Object.freeze({ type: 'put', origin: this.id, seq, key, value: checkValue(value, valueDepthMax), clock });
     this.deliver([event]);
     return { event, previous };
   }

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseCausalMetadata } from '../../events/causal-metadata.ts';
 import type { JsonValue } from '../../events/json-value.ts';
+import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
@@ -34,6 +35,7 @@ function metadataOf(ctx: Context, body: Record<string, unknown>, limits: Limits)
 function valueOf(body: Record<string, unknown>, limits: Limits): JsonValue {
   const value = body.value;
   if (value === undefined || value === null) throw new ValidationError('PUT request does not specify a value');
+  checkValue(value, valueDepthMax);
   const bytes = Buffer.byteLength(JSON.stringify(value));
   if (bytes > limits.valueBytesMax) throw new ValidationError(`Value is too large (${bytes} > ${limits.valueBytesMax} bytes)`, 413);
   return value as JsonValue;

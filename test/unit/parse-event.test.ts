@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deepFreeze, isPlainObject, parseClock, parseEvent } from '../../events/parse-event.ts';
+import { checkValue, isPlainObject, parseClock, parseEvent } from '../../events/parse-event.ts';
 import { id, rejects } from './support.ts';
 
 const origin = id(0);
@@ -87,12 +87,24 @@ test('parseEvent() bounds the clock size', () => {
   rejects(() => parseEvent(rawPut(), 1), /event clock has too many entries \(> 1\)/);
 });
 
-test('deepFreeze() freezes nested values and returns its argument', () => {
+test('checkValue() freezes nested values and returns its argument', () => {
   const value = { a: [{ b: 1 }], c: 'x' };
-  assert.is(deepFreeze(value), value);
+  assert.is(checkValue(value, 10), value);
   assert.ok(Object.isFrozen(value.a));
   assert.ok(Object.isFrozen(value.a[0]));
-  assert.is(deepFreeze(3), 3);
+  assert.is(checkValue(3, 10), 3);
+});
+
+test('checkValue() refuses numbers JSON cannot carry back and nesting past the bound', () => {
+  rejects(() => checkValue({ x: [Infinity] }, 10), /number JSON cannot represent/);
+  rejects(() => checkValue(JSON.parse('[1e400]'), 10), /number JSON cannot represent/);
+  const deep = JSON.parse('['.repeat(50_000) + ']'.repeat(50_000));
+  rejects(() => checkValue(deep, 100), /nested too deeply \(more than 100 levels\)/);
+  assert.ok(checkValue(JSON.parse('['.repeat(100) + ']'.repeat(100)), 100));
+});
+
+test('parseEvent() refuses a put whose value does not survive JSON', () => {
+  rejects(() => parseEvent({ ...rawPut(), value: [Infinity] }, 8), /number JSON cannot represent/);
 });
 
 test.run();
