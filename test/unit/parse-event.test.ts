@@ -103,6 +103,22 @@ test('checkValue() refuses numbers JSON cannot carry back and nesting past the b
   assert.ok(checkValue(JSON.parse('['.repeat(100) + ']'.repeat(100)), 100));
 });
 
+test('checkValue() refuses what is not JSON', () => {
+  for (const value of [undefined, () => 1, 10n, new Date(0), { m: new Map() }, [Symbol('s')]]) {
+    rejects(() => checkValue(value, 10), /Value must be JSON/);
+  }
+});
+
+test('checkValue() allows exactly depthMax levels of nesting', () => {
+  const nest = (depth: number): unknown => {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = { v: value };
+    return value;
+  };
+  assert.ok(checkValue(nest(5), 5));
+  rejects(() => checkValue(nest(6), 5), /nested too deeply \(more than 5 levels\)/);
+});
+
 test('parseEvent() refuses a put whose value does not survive JSON', () => {
   rejects(() => parseEvent({ ...rawPut(), value: [Infinity] }, 8), /number JSON cannot represent/);
 });
