@@ -66,6 +66,17 @@ for (const [depth, writer] of [[3000, B], [20_000, C]] as const) {
   });
 }
 
+test('a moderately nested value (50 levels of objects and arrays) round-trips across replicas', async () => {
+  let value: unknown = 'bottom';
+  for (let i = 0; i < 50; i++) value = i % 2 ? [value, i] : { level: i, inner: value };
+  const m = expectResult(await put(A, 'nested50', value), 201, 'created');
+  for (const address of [B, C]) {
+    let read: Answer | undefined;
+    await waitFor(`nested50 readable at ${address}`, async () => (read = await get(address, 'nested50', m)).status === 200, 5000);
+    assert.equal(read!.body.value, value);
+  }
+});
+
 test('metadata in an X-Causal-Metadata header over the header size limit gets a 4xx with a JSON error', async () => {
   const many: Record<string, number> = {};
   for (let i = 0; i < 2000; i++) many[`127.0.0.1:1/h${i.toString(36)}`] = 1;
