@@ -17,6 +17,11 @@ function newIncarnation(): string {
 
 function start(config: Config): void {
   const log = createLogger(config.logLevel, config.socketAddress);
+  // A bug still crashes the process, but as one JSON line with its stack rather than bare stderr text.
+  process.on('uncaughtException', (error) => {
+    log.fatal({ event: 'error', err: error }, 'uncaught exception: exiting');
+    process.exit(70);
+  });
   const client = new PeerClient({
     limits: config.limits,
     sourceAddress: config.peerSourceAddress,

@@ -8,6 +8,7 @@ import { jsonBody } from './body.ts';
 import { registerDebugRoutes } from './debug-routes.ts';
 import { errorMiddleware } from './errors.ts';
 import { registerKvsRoutes } from './kvs-routes.ts';
+import { installObservability } from './observability.ts';
 import { registerPeerRoutes } from './peer-routes.ts';
 import { registerViewRoutes } from './view-routes.ts';
 
@@ -28,6 +29,7 @@ export function createApp({ node, limits, log, clusterToken }: AppOptions): Koa 
   const clientBody = jsonBody(limits.bodyBytesMax);
   const peerBody = jsonBody(limits.peerBodyBytesMax);
 
+  installObservability(app, router, node);
   app.use(errorMiddleware(log, () => limits.bodyBytesMax));
   app.use((ctx, next) => (ctx.path.startsWith('/internal/') ? peerBody(ctx, next) : clientBody(ctx, next)));
   registerKvsRoutes(router, node, limits);

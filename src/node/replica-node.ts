@@ -5,7 +5,7 @@ import type { KvEvent } from '../../events/kv-event.ts';
 import type { PushReply, PushRequest, SnapshotChunk, ViewChangeOrigin } from '../../events/peer-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
-import type { Action } from '../core/actions.ts';
+import type { Action, Outcome } from '../core/actions.ts';
 import { Replica, type ReadResult, type ReplicaDescription, type WriteResult } from '../core/replica.ts';
 import { snapshotChunkEntries, type SnapshotSource } from '../core/snapshot-source.ts';
 import type { PeerClient } from '../transport/peer-client.ts';
@@ -51,8 +51,11 @@ export class ReplicaNode {
   private stopped = false;
   private lastView: string;
   private readonly peersDown = new Set<Address>();
-  /** Called with each batch of events delivered from peers (metrics: replication lag). */
+  /** Called with each batch of events delivered from peers (the debug page's delivery records). */
   onRemoteDelivery: ((events: readonly KvEvent[]) => void) | undefined;
+  /** Metrics hooks (src/node/metrics.ts): each own write as made; each push's outcome and round trip. */
+  onLocalWrite: ((event: KvEvent) => void) | undefined;
+  onPushOutcome: ((to: Address, outcome: Outcome<PushReply>, roundTripMs: number) => void) | undefined;
 
   constructor(
     private readonly config: Config,
@@ -156,6 +159,7 @@ export class ReplicaNode {
     await this.awaitDependencies(metadata);
     if (value === undefined && this.core.read(key, metadata).found === undefined) return undefined;
     const result = this.core.write(key, value, metadata);
+    this.onLocalWrite?.(result.event);
     this.causalWaiters.check();
     this.afterInput();
     await this.ackWaiters.wait(
@@ -283,6 +287,7 @@ export class ReplicaNode {
         this.counters.eventsPushed += action.events.length;
         void this.client.push(action.to, { ...this.identity(), events: action.events }).then((outcome) => {
           if (!outcome.ok) this.counters.pushFailures++;
+          this.onPushOutcome?.(action.to, outcome, this.now() - action.sentAt);
           this.core.onPushResult(action.to, action.sentAt, outcome, this.now());
           this.afterInput();
         });

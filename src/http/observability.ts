@@ -1,0 +1,29 @@
+import type Router from '@koa/router';
+import type Koa from 'koa';
+import { NodeMetrics } from '../node/metrics.ts';
+import { RecentEvents } from '../node/recent-events.ts';
+import type { ReplicaNode } from '../node/replica-node.ts';
+import { debugCors, registerDebugPage } from './debug-page.ts';
+import { metricsMiddleware, registerMetricsRoute } from './metrics-route.ts';
+
+/**
+ * Metrics (`GET /metrics`, request counting and timing), the debug page (`GET /debug`,
+ * `GET /debug/recent`) and CORS for what that page reads on other replicas. Call it before the
+ * error middleware is mounted, so the request metrics see final statuses; routes are looked up per
+ * request, so they may be added to the router before or after it is mounted.
+ */
+export function installObservability(app: Koa, router: Router, node: ReplicaNode): NodeMetrics {
+  const metrics = new NodeMetrics(node);
+  const recent = new RecentEvents(() => node.core.clock);
+  node.onLocalWrite = (event) => {
+    metrics.localWrite(event);
+    recent.localWrite(event);
+  };
+  node.onRemoteDelivery = () => recent.remoteDelivery();
+  node.onPushOutcome = (to, outcome, roundTripMs) => metrics.pushOutcome(to, outcome, roundTripMs);
+  app.use(metricsMiddleware(metrics));
+  app.use(debugCors);
+  registerMetricsRoute(router, metrics);
+  registerDebugPage(router, node, recent);
+  return metrics;
+}

@@ -1,0 +1,171 @@
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Address } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { PushReply } from '../../events/peer-messages.ts';
+import type { Outcome } from '../core/actions.ts';
+import type { ReplicaDescription } from '../core/replica.ts';
+import type { ReplicaNode } from './replica-node.ts';
+
+/** Local writes waiting for their first peer acknowledgement; beyond this the oldest is forgotten. */
+const unackedWritesMax = 10_000;
+/** A scrape reads the peers' table once, however many gauges use it. */
+const peersTableTtlMs = 100;
+
+const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const replicationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+const methods = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']);
+
+/**
+ * The Prometheus metrics of one replica, in a registry of its own (several apps in one test
+ * process do not collide). Per request there are only the request counter and latency
+ * observations; every gauge is read from the node when Prometheus scrapes (`collect()`).
+ *
+ * Replication lag. Events carry no wall-clock time, and clocks of different machines are not
+ * comparable anyway, so "time from an event's creation at its origin until it is delivered here"
+ * cannot be measured honestly on the receiving side without adding a timestamp to the wire format
+ * (and trusting synchronised clocks). Instead both measures are taken on one machine, with one
+ * monotonic clock, at the origin:
+ *  - `kvs_replication_write_ack_seconds`: from a local write until the first push reply in which a
+ *    peer's delivered clock covers it. This is the replication lag a client of this replica feels
+ *    (its PUT is answered at that moment, or when no peer is reachable), and it grows when peers are
+ *    slow, cut off or held down, which is what an operator wants to see.
+ *  - `kvs_replication_push_round_trip_seconds`: each push of events to a peer, from send to answer,
+ *    by result (accepted, held down, failed). Latency of the link plus the peer's delivery work.
+ * How far behind each peer is right now is the gauge `kvs_peer_lacks_events`.
+ */
+export class NodeMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'method' | 'route' | 'status'>;
+  private readonly requestSeconds: Histogram<'method' | 'route'>;
+  private readonly pushRoundTrip: Histogram<'result'>;
+  private readonly writeAck: Histogram;
+  /** Own writes not yet acknowledged by any peer, oldest first: [seq, performance.now() at write]. */
+  private readonly unacked: [number, number][] = [];
+  private peersTable: { at: number; peers: ReplicaDescription['peers'] } | undefined;
+
+  constructor(private readonly node: ReplicaNode) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const core = node.core;
+    const counters = node.counters;
+
+    this.requests = new Counter({
+      name: 'kvs_http_requests_total',
+      help: 'HTTP requests answered, by method, route (/kvs/:key for every key) and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.requestSeconds = new Histogram({
+      name: 'kvs_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request, by method and route (includes causal waits and the write acknowledgement wait)',
+      labelNames: ['method', 'route'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.pushRoundTrip = new Histogram({
+      name: 'kvs_replication_push_round_trip_seconds',
+      help: 'Push of events to a peer, from send to answer, by result (accepted, held_down, failed)',
+      labelNames: ['result'],
+      buckets: replicationBuckets,
+      registers,
+    });
+    this.writeAck = new Histogram({
+      name: 'kvs_replication_write_ack_seconds',
+      help: "Replication lag seen at the origin: from a local write until a peer's push reply first shows it delivered",
+      buckets: replicationBuckets,
+      registers,
+    });
+
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    /** A counter kept by the node or the core, copied at scrape time. */
+    const mirroredCounter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+
+    gauge('kvs_log_events', 'Events in the operation log (stable events are compacted away)', () => core.logLength);
+    gauge('kvs_pending_events', 'Events received but waiting for their causal past (pending buffer)', () => core.pendingSize);
+    gauge('kvs_live_keys', 'Keys whose winning version is a put', () => core.liveKeys);
+    gauge('kvs_tombstones', 'Keys whose winning version is a delete, not yet collected', () => core.viewSnapshot().tombstones);
+    gauge('kvs_view_members', 'Replicas in this replica\'s view, itself included', () => core.view().length);
+    gauge('kvs_peers_up', 'Peers in the view whose link is up (not failing, not held down)', () =>
+      this.peers().filter((peer) => peer.inView && peer.link.state === 'up').length,
+    );
+    gauge('kvs_peers_held_down', 'Peers whose link is held down (no events flow either way)', () =>
+      this.peers().filter((peer) => peer.link.state === 'held-down').length,
+    );
+    const peers = () => this.peers();
+    new Gauge({
+      name: 'kvs_peer_lacks_events',
+      help: 'Events delivered here that a peer in the view has not acknowledged, by peer',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const peer of peers()) if (peer.inView) this.set({ peer: peer.address }, peer.lacksEvents);
+      },
+    });
+
+    mirroredCounter('kvs_events_delivered_total', 'Events delivered here since start (own writes and received)', () => core.deliveredCount);
+    mirroredCounter('kvs_unsatisfied_dependencies_total', 'Client requests answered 503: causal dependencies not delivered in time', () => counters.unsatisfied503);
+    mirroredCounter('kvs_pushes_total', 'Pushes of events sent to peers', () => counters.pushesSent);
+    mirroredCounter('kvs_push_failures_total', 'Pushes that failed (timeout, refused, unreachable)', () => counters.pushFailures);
+    mirroredCounter('kvs_events_pushed_total', 'Events sent in pushes (an event re-sent after a loss counts again)', () => counters.eventsPushed);
+  }
+
+  /** One answered request; `route` is already normalized (see routeLabel). */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const m = methods.has(method) ? method : 'other';
+    this.requests.inc({ method: m, route, status: String(status) });
+    this.requestSeconds.observe({ method: m, route }, seconds);
+  }
+
+  /** Hook: an own write was just made. */
+  localWrite(event: KvEvent): void {
+    if (this.unacked.length >= unackedWritesMax) this.unacked.shift();
+    this.unacked.push([event.seq, performance.now()]);
+  }
+
+  /** Hook: a push to `to` ended after `roundTripMs`. */
+  pushOutcome(to: Address, outcome: Outcome<PushReply>, roundTripMs: number): void {
+    const result = !outcome.ok ? 'failed' : outcome.reply.type === 'held-down' ? 'held_down' : 'accepted';
+    this.pushRoundTrip.observe({ result }, roundTripMs / 1000);
+    if (outcome.ok && outcome.reply.from === to) this.acknowledged(outcome.reply.clock[this.node.core.id] ?? 0);
+  }
+
+  /** A peer has delivered our own events up to `seq`. */
+  private acknowledged(seq: number): void {
+    if (this.unacked.length === 0 || this.unacked[0]![0] > seq) return;
+    const now = performance.now();
+    let done = 0;
+    while (done < this.unacked.length && this.unacked[done]![0] <= seq) {
+      this.writeAck.observe((now - this.unacked[done]![1]) / 1000);
+      done++;
+    }
+    this.unacked.splice(0, done);
+  }
+
+  private peers(): ReplicaDescription['peers'] {
+    const now = performance.now();
+    if (this.peersTable === undefined || now - this.peersTable.at > peersTableTtlMs) {
+      this.peersTable = { at: now, peers: this.node.describe().peers };
+    }
+    return this.peersTable.peers;
+  }
+}

@@ -1,0 +1,75 @@
+import { performance } from 'node:perf_hooks';
+import type { ReplicaId } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { VectorClock } from '../../events/vector-clock.ts';
+
+/** Records kept for the debug page; the oldest go first. */
+const recordsMax = 2000;
+
+/**
+ * What the debug page draws its space-time diagram from: this replica's own writes (with their
+ * keys, which the compacted operation log soon forgets) and the seq ranges it delivered from each
+ * other origin, each stamped with this process's monotonic clock. They are served with their age
+ * (`agoMs`), not a time of day, so the browser places them on its own time line without assuming
+ * that any two machines' clocks agree.
+ */
+export type RecentRecord =
+  | { readonly n: number; readonly at: number; readonly kind: 'write'; readonly event: KvEvent }
+  | { readonly n: number; readonly at: number; readonly kind: 'deliver'; readonly origin: ReplicaId; readonly fromSeq: number; readonly toSeq: number };
+
+/** A record as served: its age instead of this process's clock reading. */
+export type AgedRecord = Aged<RecentRecord>;
+type Aged<R> = R extends RecentRecord ? Omit<R, 'at'> & { readonly agoMs: number } : never;
+
+type NewRecord = { kind: 'write'; event: KvEvent } | { kind: 'deliver'; origin: ReplicaId; fromSeq: number; toSeq: number };
+
+export class RecentEvents {
+  private readonly records: RecentRecord[] = [];
+  private nextN = 1;
+  private lastClock: VectorClock;
+
+  constructor(
+    private readonly clock: () => VectorClock,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.lastClock = clock();
+  }
+
+  /** Hook: an own write was just made (and delivered here). */
+  localWrite(event: KvEvent): void {
+    this.add({ kind: 'write', event });
+    this.lastClock = { ...this.lastClock, [event.origin]: event.seq };
+  }
+
+  /**
+   * Hook: events from peers were just delivered. Whatever the delivered clock gained since the last
+   * call was delivered by now: the events of this push, and those it released from the pending
+   * buffer. A snapshot installed in between (join, or far behind) is recorded here too, later than
+   * it happened: a record's time is always a moment by which the events were delivered.
+   */
+  remoteDelivery(): void {
+    const clock = this.clock();
+    for (const id in clock) {
+      const origin = id as ReplicaId;
+      const was = this.lastClock[origin] ?? 0;
+      const is = clock[origin]!;
+      if (is > was) this.add({ kind: 'deliver', origin, fromSeq: was + 1, toSeq: is });
+    }
+    this.lastClock = clock;
+  }
+
+  /** Records numbered after `after`, at most `limit`, each with its age in ms; `next` is the cursor to pass next time. */
+  page(after: number, limit: number): { records: AgedRecord[]; next: number } {
+    const now = this.now();
+    const records = this.records
+      .filter((record) => record.n > after)
+      .slice(0, limit)
+      .map(({ at, ...record }) => ({ ...record, agoMs: Math.max(0, Math.round(now - at)) }) as AgedRecord);
+    return { records, next: records.length > 0 ? records[records.length - 1]!.n : Math.min(after, this.nextN - 1) };
+  }
+
+  private add(record: NewRecord): void {
+    if (this.records.length >= recordsMax) this.records.shift();
+    this.records.push({ ...record, n: this.nextN++, at: this.now() } as RecentRecord);
+  }
+}
