@@ -11,9 +11,13 @@ export interface PeerIdentity {
   readonly incarnation: string;
 }
 
-/** POST /internal/events: a batch of events the receiver is believed to lack. */
+/**
+ * POST /internal/events: a batch of events the receiver is believed to lack, and the sender's
+ * delivered clock, so the receiver knows what the sender already has (and does not send it back).
+ */
 export interface PushRequest extends PeerIdentity {
   readonly events: readonly KvEvent[];
+  readonly clock?: VectorClock;
 }
 
 /**
@@ -71,7 +75,9 @@ function parseEvents(input: unknown, limits: Limits): KvEvent[] {
 
 export function parsePushRequest(input: unknown, limits: Limits): PushRequest {
   const body = requireObject(input, 'push');
-  return { ...parseIdentity(body), events: parseEvents(body.events, limits) };
+  const events = parseEvents(body.events, limits);
+  if (body.clock === undefined) return { ...parseIdentity(body), events };
+  return { ...parseIdentity(body), events, clock: parseClock(body.clock, limits.clockEntriesMax) };
 }
 
 export function parsePushReply(input: unknown, limits: Limits): PushReply {

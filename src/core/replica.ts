@@ -48,6 +48,8 @@ interface Peer {
   nextPushAt: number;
   /** Our delivered clock when the last push to this peer was built. */
   lastPushedUpTo: VectorClock;
+  /** Since when the peer has lacked only events of other origins (see nextPush). */
+  othersLackingSince: number | undefined;
 }
 
 export type WriteResult = { readonly event: KvEvent; readonly previous: KvEvent | undefined };
@@ -192,7 +194,7 @@ export class Replica {
   receivePush(request: PushRequest, now: number): PushReply {
     const peer = this.peers.get(request.from);
     // Learnt first: a new life's first push may overtake its announcement, and must not be refused.
-    if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, undefined, now);
+    if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, request.clock, now);
     if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
     this.receiveEvents(request.events);
     return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
@@ -307,18 +309,36 @@ export class Replica {
     };
   }
 
-  private nextPush(peer: Peer, sentAt: number): Extract<Action, { type: 'push' | 'push-snapshot' }> | undefined {
-    const suffixes: KvEvent[][] = [];
+  /**
+   * What to send `peer` now, if anything: every event it lacks (per its last stated clock), in
+   * clock-sum order, or a snapshot when some of them were compacted away. Our own new events go at
+   * once. Events of other origins that the peer lacks are sent only once it has lacked them for an
+   * anti-entropy interval: usually their origin delivers them itself meanwhile (and probes tell us
+   * so), and relaying at once would triple the traffic of every write.
+   */
+  private nextPush(peer: Peer, now: number): Extract<Action, { type: 'push' | 'push-snapshot' }> | undefined {
+    const lacking: ReplicaId[] = [];
     for (const id in this.deliveredClock) {
-      const origin = id as ReplicaId;
-      const knownSeq = peer.known[origin] ?? 0;
-      if (this.deliveredClock[origin]! <= knownSeq) continue;
-      const suffix = this.log.suffix(origin, knownSeq, this.limits.pushBatchEventsMax);
-      if (suffix === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt };
+      if (this.deliveredClock[id as ReplicaId]! > (peer.known[id as ReplicaId] ?? 0)) lacking.push(id as ReplicaId);
+    }
+    if (lacking.length === 0) {
+      peer.othersLackingSince = undefined;
+      return undefined;
+    }
+    if (!lacking.includes(this.id)) {
+      peer.othersLackingSince ??= now;
+      if (now - peer.othersLackingSince < this.settings.antiEntropyIntervalMs) return undefined;
+    }
+    peer.othersLackingSince = undefined;
+    const suffixes: KvEvent[][] = [];
+    for (const origin of lacking) {
+      const suffix = this.log.suffix(origin, peer.known[origin] ?? 0, this.limits.pushBatchEventsMax);
+      if (suffix === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt: now };
       if (suffix.length > 0) suffixes.push(suffix);
     }
     if (suffixes.length === 0) return undefined;
-    return { type: 'push', to: peer.address, events: mergeBySum(suffixes, this.limits.pushBatchEventsMax), sentAt };
+    const events = mergeBySum(suffixes, this.limits.pushBatchEventsMax);
+    return { type: 'push', to: peer.address, events, clock: this.deliveredClock, sentAt: now };
   }
 
   onPushResult(to: Address, sentAt: number, outcome: Outcome<PushReply>, now: number): void {
@@ -415,6 +435,7 @@ export class Replica {
         pushInFlight: false,
         nextPushAt: now,
         lastPushedUpTo: emptyClock,
+        othersLackingSince: undefined,
       };
       this.peers.set(address, peer);
     }
@@ -567,7 +588,8 @@ export class Replica {
     for (const peer of this.peers.values()) {
       if (peer.tracked && !peer.probeInFlight) wake = Math.min(wake, peer.nextProbeAt);
       if (peer.inView && !peer.pushInFlight && !clockCovers(peer.known, this.deliveredClock)) {
-        wake = Math.min(wake, Math.max(peer.nextPushAt, now + peer.link.heldDownRemainingMs(now)));
+        const relayAt = peer.othersLackingSince === undefined ? now : peer.othersLackingSince + this.settings.antiEntropyIntervalMs;
+        wake = Math.min(wake, Math.max(peer.nextPushAt, relayAt, now + peer.link.heldDownRemainingMs(now)));
       }
     }
     return Math.max(wake, now);

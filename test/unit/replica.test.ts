@@ -17,7 +17,7 @@ function replica(self: Address, incarnation = 'a', view: readonly Address[] = [A
 }
 
 function pushTo(from: Replica, to: Replica, events: readonly KvEvent[], now: number) {
-  return to.receivePush({ from: from.self, incarnation: from.incarnation, events }, now);
+  return to.receivePush({ from: from.self, incarnation: from.incarnation, events, clock: from.clock }, now);
 }
 
 const ofType = <T extends Action['type']>(actions: readonly Action[], type: T) =>
@@ -476,7 +476,8 @@ test('compact() forgets a stable tombstone, but only once nothing that loses to 
   for (const r of rs) r.compact();
   settle(rs, 2);
   for (const r of rs) r.compact();
-  settle(rs, 3);
+  // C's write reaches A relayed by B (only its origin pushes at once; others relay after an interval).
+  settle(rs, 3 + testSettings.antiEntropyIntervalMs);
   for (const r of rs) r.compact();
   for (const r of rs) {
     assert.ok(sameClock(r.clock, a.clock));
@@ -591,7 +592,8 @@ test('installSnapshot() joins a snapshot in, jumps the clock and drops covered p
   // B cannot send a suffix it never held; a peer lacking it gets a snapshot from B too.
   const c = replica(C);
   probe(b, c, true, 0);
-  const pushes = b.poll(1).filter((action) => action.to === C && (action.type === 'push' || action.type === 'push-snapshot'));
+  b.poll(1); // events of another origin are relayed only after an anti-entropy interval
+  const pushes = b.poll(1 + testSettings.antiEntropyIntervalMs).filter((action) => action.to === C && (action.type === 'push' || action.type === 'push-snapshot'));
   assert.is(pushes[0]?.type, 'push-snapshot');
 });
 
@@ -667,6 +669,20 @@ test('nextWakeAt() is when a probe or a retry is due', () => {
   a.onProbeResult(B, 0, { ok: false, reason: 'x' }, 10);
   assert.is(a.nextWakeAt(10), 10 + testSettings.suspectProbeIntervalMs);
   assert.is(a.nextWakeAt(100_000), 100_000, 'never in the past');
+});
+
+test('poll() pushes its own events at once, and relays other origins\' events only after an anti-entropy interval', () => {
+  const a = replica(A);
+  const b = replica(B);
+  for (const [x, y] of [[a, b], [b, a]] as const) probe(x, y, true, 0);
+  const write = a.write('k', 1, emptyClock).event;
+  const fromA = ofType(a.poll(1), 'push');
+  assert.equal(fromA.map((p) => p.to).sort(), [B, C]);
+  assert.ok(sameClock(fromA[0]!.clock, a.clock), 'a push carries the sender\'s clock');
+  pushTo(a, b, [write], 1);
+  assert.equal(ofType(b.poll(2), 'push'), [], 'B knows A has it (the push said so), and waits before relaying to C');
+  const relay = ofType(b.poll(2 + testSettings.antiEntropyIntervalMs), 'push');
+  assert.equal(relay.map((p) => p.to), [C], 'C still lacks it an interval later: B relays it');
 });
 
 test.run();
