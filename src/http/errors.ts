@@ -55,7 +55,11 @@ export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
       }
       if (status !== undefined && status >= 400 && status < 500) {
         ctx.status = status;
-        ctx.body = { error: `Request body is not valid JSON: ${http.message ?? 'parse error'}` };
+        ctx.body = {
+          error: /prototype/.test(http.message ?? '')
+            ? 'Request body contains a "__proto__" key, which this store refuses'
+            : `Request body is not valid JSON: ${http.message ?? 'parse error'}`,
+        };
         return;
       }
       log.error({ event: 'error', err: error, method: ctx.method, path: ctx.path }, 'unexpected error');

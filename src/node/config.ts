@@ -100,6 +100,9 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     .map((part) => part.trim())
     .filter((part) => part !== '')
     .map((part) => readAddress(env, 'VIEW', part));
+  if (view.length === 0) {
+    throw new ConfigError('VIEW must list at least one IP:PORT, comma-separated, for example 10.10.0.2:8090,10.10.0.3:8090');
+  }
 
   const numbers = Object.fromEntries(
     Object.entries(numberSettings).map(([name, setting]) => [name, readNumber(env, setting)]),
