@@ -85,6 +85,7 @@ const bad: [string, Record<string, string>, string][] = [
   ['VIEW nonsense', { SOCKET_ADDRESS: self, VIEW: 'garbage' }, 'VIEW'],
   ['VIEW with one bad member', { SOCKET_ADDRESS: self, VIEW: `${self},127.0.26.2` }, 'VIEW'],
   ['VIEW separated by semicolons', { SOCKET_ADDRESS: self, VIEW: `${self};127.0.26.2:${port}` }, 'VIEW'],
+  ['VIEW empty', { SOCKET_ADDRESS: self, VIEW: '' }, 'VIEW'],
 ];
 
 // The bad starts run before the tests, three at a time (each loads the whole bundle and the
