@@ -2,6 +2,7 @@
 //   SIM_SEED=123      replay one seed (with SIM_TRACE=1 to print its trace)
 //   SIM_SEEDS=1000    how many random seeds to run (default 200)
 //   SIM_FIRST_SEED=n  where the random seeds start (default 1)
+//   SIM_CHAOS_MS=n    length of the fault phase of the random seeds (default: 6 to 12 s, drawn per seed)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compareClocks } from '../../events/vector-clock.ts';
@@ -11,6 +12,7 @@ const replaySeed = process.env.SIM_SEED === undefined ? undefined : Number(proce
 const seedCount = Number(process.env.SIM_SEEDS ?? 200);
 const firstSeed = Number(process.env.SIM_FIRST_SEED ?? 1);
 const trace = process.env.SIM_TRACE === '1';
+const chaosMs = process.env.SIM_CHAOS_MS === undefined ? undefined : Number(process.env.SIM_CHAOS_MS);
 
 function simulate(options: SimOptions): SimReport {
   return new World({ trace, ...options }).run();
@@ -32,13 +34,13 @@ function summarize(reports: readonly SimReport[]): string {
 
 if (replaySeed !== undefined) {
   test(`seed ${replaySeed} replays`, () => {
-    const report = simulate({ seed: replaySeed });
+    const report = simulate({ seed: replaySeed, ...(chaosMs === undefined ? {} : { chaosMs }) });
     console.log(JSON.stringify(report));
   });
 } else {
   test(`${seedCount} random seeds keep causal delivery and causal reads, and converge after the faults end`, () => {
     const reports: SimReport[] = [];
-    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) reports.push(simulate({ seed }));
+    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) reports.push(simulate({ seed, ...(chaosMs === undefined ? {} : { chaosMs }) }));
     console.log(`\n  ${summarize(reports)}`);
     assert.ok(reports.some((report) => report.snapshotsPushed > 0), 'some seeds needed a snapshot');
     assert.ok(reports.some((report) => report.crashes > 0), 'some seeds crashed replicas');
@@ -64,6 +66,7 @@ if (replaySeed !== undefined) {
       const world = new World({
         seed: 10_000 + seed,
         trace,
+        replay: `npx tsx test/simulation/simulation.test.ts (scenario "cut off long enough", seed ${10_000 + seed})`,
         faults: false,
         replicas: 3,
         clients: 4,
@@ -90,6 +93,7 @@ if (replaySeed !== undefined) {
       const world = new World({
         seed: 30_000 + seed,
         trace,
+        replay: `npx tsx test/simulation/simulation.test.ts (scenario "re-attached", seed ${30_000 + seed})`,
         faults: false,
         replicas: 3,
         clients: 4,
@@ -126,6 +130,7 @@ if (replaySeed !== undefined) {
       const world = new World({
         seed: 20_000 + seed,
         trace,
+        replay: `npx tsx test/simulation/simulation.test.ts (scenario "restarted", seed ${20_000 + seed})`,
         faults: false,
         replicas: 4,
         clients: 3,

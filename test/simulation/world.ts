@@ -29,6 +29,8 @@ export interface SimOptions {
   readonly script?: (world: World) => void;
   /** Print a trace of faults and phases as they happen. */
   readonly trace?: boolean;
+  /** How to replay this run, printed on failure; by default the SIM_SEED command line. */
+  readonly replay?: string;
 }
 
 export interface SimReport {
@@ -62,10 +64,11 @@ export class SimulationFailure extends Error {
     readonly at: number,
     message: string,
     trace: readonly string[],
+    replay: string,
   ) {
     super(
       `simulation seed ${seed} failed at virtual ${at} ms: ${message}\n` +
-        `  replay: SIM_SEED=${seed} npx tsx test/simulation/simulation.test.ts   (add SIM_TRACE=1 for a trace)\n` +
+        `  replay: ${replay}   (add SIM_TRACE=1 for a trace)\n` +
         (trace.length > 0 ? `  last trace lines:\n    ${trace.join('\n    ')}` : ''),
     );
     this.name = 'SimulationFailure';
@@ -303,14 +306,17 @@ export class World {
   }
 
   fail(message: string): never {
-    throw new SimulationFailure(this.options.seed, this.now, message, this.traceLines);
+    const chaos = this.options.chaosMs === undefined ? '' : `SIM_CHAOS_MS=${this.options.chaosMs} `;
+    const replay = this.options.replay ?? `${chaos}SIM_SEED=${this.options.seed} npx tsx test/simulation/simulation.test.ts`;
+    throw new SimulationFailure(this.options.seed, this.now, message, this.traceLines, replay);
   }
 
   // ------------------------------------------------------------------ replicas and their shell
 
   private start(node: Node): void {
     node.generation++;
-    const incarnation = `${node.generation.toString(36)}${this.random.int(0, 35 ** 3).toString(36)}`;
+    // Unique per address (the life count leads, at a fixed width), as a real start's would be.
+    const incarnation = `${node.generation.toString(36).padStart(3, '0')}${this.random.int(0, 36 ** 3 - 1).toString(36)}`;
     const replica = new Replica({
       self: node.address,
       incarnation,
@@ -380,7 +386,12 @@ export class World {
     for (const waiter of waiters) waiter.respond(undefined);
   }
 
-  /** Checks every delivery as it happens: never before its causal past, never twice, never made up. */
+  /**
+   * Checks every delivery as it happens: never before its causal past, never twice (the log
+   * refuses gaps and repeats), never made up. The core advances its delivered clock to include the
+   * event just before appending it, so at this point the clock must be exactly the event's past
+   * plus the event.
+   */
   private watchDeliveries(node: Node, replica: Replica): void {
     const log = replicaLog(replica);
     const append = log.append.bind(log);
@@ -448,7 +459,7 @@ export class World {
           node,
           action.to,
           'push',
-          (_target, peer, now) => peer.receivePush({ ...identity, events: action.events }, now),
+          (_target, peer, now) => peer.receivePush({ ...identity, events: action.events, clock: action.clock }, now),
           (outcome) => {
             if (outcome.ok && outcome.reply.type === 'held-down') this.stats.heldDownReplies++;
             replica.onPushResult(action.to, action.sentAt, outcome, this.now);
