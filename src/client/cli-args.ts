@@ -26,9 +26,10 @@ options:
   --json               print answers as JSON (one object; one per line for watch-log)
   --timeout MS         give up on a command after MS ms of retries (default 10000)
   --string             put: store VALUE as a string even if it parses as JSON
-  --interval MS        watch-log: poll every MS ms (default 1000)
+  --interval MS        watch-log: poll every MS ms (default 250)
   --count N            watch-log: stop after N events
-  --all                watch-log: print the events already in the log first
+  --all                watch-log: first print the events still in the log (a replica
+                       folds events every replica has into its snapshot after ~1 s)
 
 exit codes: 0 ok, 1 not found, 2 usage error, 3 unavailable (503 after retries, or no replica
 reachable), 4 other error (the replica refused the request or failed)
@@ -175,7 +176,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       const count = text('count');
       command = {
         name: 'watch-log',
-        intervalMs: interval === undefined ? 1000 : positiveInteger(interval, 'interval'),
+        intervalMs: interval === undefined ? 250 : positiveInteger(interval, 'interval'),
         count: count === undefined ? undefined : positiveInteger(count, 'count'),
         all: options.has('all'),
       };

@@ -1,7 +1,7 @@
 // `kvs`: the command-line client (bundled as dist/kvs-cli.mjs; `npm run kvs -- <command>`).
 // Built on KvsClient; the session's causal metadata lives in a file between commands.
 import { parseArgs, usage, UsageError, type Command, type Invocation } from './cli-args.ts';
-import { KvsClient, KvsError, type LogEvent } from './kvs-client.ts';
+import { KvsClient, KvsError, type DebugLog, type LogEvent } from './kvs-client.ts';
 import { readSession, SessionFileError, writeSession } from './session-file.ts';
 
 export const exitCodes = { ok: 0, notFound: 1, usage: 2, unavailable: 3, error: 4 } as const;
@@ -100,7 +100,9 @@ const clockSum = (event: LogEvent) => Object.values(event.clock).reduce((sum, co
 /**
  * Polls GET /debug/log and prints each event once, in an order consistent with causality. Events
  * are tracked per origin (`origin#seq` names one event everywhere), so a failover to another
- * replica neither repeats nor skips what both have. Stops after `count` events or on Ctrl-C.
+ * replica neither repeats nor skips what both have. A replica folds events every replica has into
+ * its snapshot after a while (about COMPACTION_INTERVAL_MS); events folded away between two polls
+ * cannot be shown, and a note on stderr says how many. Stops after `count` events or on Ctrl-C.
  */
 async function watchLog(client: KvsClient, command: Extract<Command, { name: 'watch-log' }>, json: boolean, io: Io): Promise<number> {
   const stop = new AbortController();
@@ -110,40 +112,50 @@ async function watchLog(client: KvsClient, command: Extract<Command, { name: 'wa
   const seen = new Map<string, number>();
   let printed = 0;
   try {
-    const first = await client.debugLog({ limit: 1 });
-    if (!command.all) for (const [origin, seq] of Object.entries(first.clock)) seen.set(origin, seq);
-    if (!json) io.err(`watching the operation log of ${first.replica} (Ctrl-C stops)`);
-    let clock = command.all ? first.clock : undefined;
+    let page = await client.debugLog();
+    if (!command.all) for (const [origin, seq] of Object.entries(page.clock)) seen.set(origin, seq);
+    io.err(`watching the operation log of ${page.replica} every ${command.intervalMs} ms (Ctrl-C stops)`);
     for (;;) {
-      if (clock !== undefined) {
-        const fresh: LogEvent[] = [];
-        for (const [origin, seq] of Object.entries(clock)) {
-          const since = seen.get(origin) ?? 0;
-          if (seq <= since) continue;
-          const page = await client.debugLog({ origin, since });
-          fresh.push(...page.events.filter((event) => event.origin === origin && event.seq > since));
-          // Events folded into the snapshot are no longer in the log: do not ask for them again.
-          seen.set(origin, Math.max(seq, ...page.events.map((event) => event.seq)));
-        }
-        fresh.sort((a, b) => clockSum(a) - clockSum(b) || a.origin.localeCompare(b.origin) || a.seq - b.seq);
-        for (const event of fresh) {
-          io.out(json ? show(event) : describeEvent(event));
-          printed++;
-          if (command.count !== undefined && printed >= command.count) return exitCodes.ok;
-        }
+      const fresh = await newEvents(client, page, seen, io);
+      for (const event of fresh) {
+        io.out(json ? show(event) : describeEvent(event));
+        printed++;
+        if (command.count !== undefined && printed >= command.count) return exitCodes.ok;
       }
       if (stop.signal.aborted) return exitCodes.ok;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, command.intervalMs);
-        stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        const done = () => {
+          clearTimeout(timer);
+          stop.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, command.intervalMs);
+        stop.signal.addEventListener('abort', done);
       });
       if (stop.signal.aborted) return exitCodes.ok;
-      clock = (await client.debugLog({ limit: 1 })).clock;
+      page = await client.debugLog();
     }
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+}
+
+/** The events of `page` not printed yet (fetching per origin if the page was cut at its limit), in causal order. */
+async function newEvents(client: KvsClient, page: DebugLog, seen: Map<string, number>, io: Io): Promise<LogEvent[]> {
+  const fresh: LogEvent[] = [];
+  const truncated = page.events.length < page.logLength;
+  for (const [origin, seq] of Object.entries(page.clock)) {
+    const since = seen.get(origin) ?? 0;
+    if (seq <= since) continue;
+    const events = truncated ? (await client.debugLog({ origin, since })).events : page.events;
+    const mine = events.filter((event) => event.origin === origin && event.seq > since && event.seq <= seq);
+    const missing = seq - since - new Set(mine.map((event) => event.seq)).size;
+    if (missing > 0) io.err(`(${missing} event(s) of ${origin} were already folded into the snapshot and cannot be shown)`);
+    fresh.push(...mine);
+    seen.set(origin, seq);
+  }
+  return fresh.sort((a, b) => clockSum(a) - clockSum(b) || a.origin.localeCompare(b.origin) || a.seq - b.seq);
 }
 
 function describeEvent(event: LogEvent): string {

@@ -34,6 +34,14 @@ export interface KvsClientOptions {
   readonly agent?: HttpAgent;
   /** Source of randomness for the backoff jitter (default Math.random). */
   readonly random?: () => number;
+  /** Called after every request with its outcome (for logging, metrics, tests). */
+  readonly onAttempt?: (attempt: AttemptEvent) => void;
+}
+
+/** One request as `onAttempt` reports it. */
+export interface AttemptEvent extends AttemptRecord {
+  readonly method: string;
+  readonly path: string;
 }
 
 export type GetResult<T extends KvsValue = KvsValue> = { readonly found: true; readonly value: T } | { readonly found: false };
@@ -112,6 +120,7 @@ export class KvsClient {
   readonly #agent: HttpAgent;
   readonly #ownAgent: boolean;
   readonly #random: () => number;
+  readonly #onAttempt: ((attempt: AttemptEvent) => void) | undefined;
   /** Replica -> time until which it counts as down (tried after the others). */
   readonly #downUntil = new Map<string, number>();
   #preferred: string;
@@ -137,6 +146,7 @@ export class KvsClient {
     this.#ownAgent = options.agent === undefined;
     this.#agent = options.agent ?? new HttpAgent({ keepAlive: true, maxSockets: 16 });
     this.#random = options.random ?? Math.random;
+    this.#onAttempt = options.onAttempt;
   }
 
   /** The latest causal metadata received (opaque); send it back through a new client to resume the session. */
@@ -281,10 +291,13 @@ export class KvsClient {
         answer = await this.#send(replica, method, path, body, Math.min(this.#timeoutMs, remaining));
       } catch (error) {
         if (!(error instanceof RequestError)) throw error;
-        attempts.push({ replica, outcome: 'unreachable', detail: describeNetworkError(error) });
+        const detail = describeNetworkError(error);
+        attempts.push({ replica, outcome: 'unreachable', detail });
+        this.#onAttempt?.({ replica, outcome: 'unreachable', detail, method, path });
         this.#downUntil.set(replica, Date.now() + this.#downCooldownMs);
         continue;
       }
+      this.#onAttempt?.({ replica, outcome: answer.status, detail: errorText(answer) ?? '', method, path });
       if (answer.status === 502 || answer.status === 504) {
         attempts.push({ replica, outcome: answer.status, detail: errorText(answer) ?? `HTTP ${answer.status}` });
         this.#downUntil.set(replica, Date.now() + this.#downCooldownMs);
