@@ -5,8 +5,7 @@
 //   SIM_CHAOS_MS=n    length of the fault phase of the random seeds (default: 6 to 12 s, drawn per seed)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compareClocks } from '../../events/vector-clock.ts';
-import { World, type SimOptions, type SimReport } from './world.ts';
+import { SimulationFailure, World, type SimOptions, type SimReport } from './world.ts';
 
 const replaySeed = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
 const seedCount = Number(process.env.SIM_SEEDS ?? 200);
@@ -20,7 +19,7 @@ function simulate(options: SimOptions): SimReport {
 
 function summarize(reports: readonly SimReport[]): string {
   const sum = (pick: (report: SimReport) => number) => reports.reduce((total, report) => total + pick(report), 0);
-  const worst = Math.max(...reports.map((report) => report.convergedAfterMs));
+  const worst = Math.max(0, ...reports.map((report) => report.convergedAfterMs));
   return (
     `${reports.length} seeds: ${sum((r) => r.writes)} writes, ${sum((r) => r.reads)} reads, ${sum((r) => r.unavailable)} refused (503), ` +
     `${sum((r) => r.deliveries)} deliveries, ${sum((r) => r.messages)} messages (${sum((r) => r.dropped)} dropped, ${sum((r) => r.duplicated)} duplicated), ` +
@@ -40,8 +39,20 @@ if (replaySeed !== undefined) {
 } else {
   test(`${seedCount} random seeds keep causal delivery and causal reads, and converge after the faults end`, () => {
     const reports: SimReport[] = [];
-    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) reports.push(simulate({ seed, ...(chaosMs === undefined ? {} : { chaosMs }) }));
+    const failures: SimulationFailure[] = [];
+    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
+      try {
+        reports.push(simulate({ seed, ...(chaosMs === undefined ? {} : { chaosMs }) }));
+      } catch (error) {
+        if (!(error instanceof SimulationFailure)) throw error;
+        failures.push(error);
+      }
+    }
     console.log(`\n  ${summarize(reports)}`);
+    if (failures.length > 0) {
+      const seeds = failures.map((failure) => failure.seed).join(', ');
+      throw new Error(`${failures.length} of ${seedCount} seeds failed (${seeds}); the first:\n${failures[0]!.message}`);
+    }
     assert.ok(reports.some((report) => report.snapshotsPushed > 0), 'some seeds needed a snapshot');
     assert.ok(reports.some((report) => report.crashes > 0), 'some seeds crashed replicas');
     assert.ok(reports.some((report) => report.heldDownReplies > 0), 'some seeds met a held-down link');
@@ -150,7 +161,6 @@ if (replaySeed !== undefined) {
               assert.is.not(peer.link.state, 'held-down', `seed ${20_000 + seed}: ${other.address} holds the restarted replica down`);
               assert.ok(peer.inView, `seed ${20_000 + seed}: ${other.address} has it in its view`);
             }
-            assert.ok(compareClocks(restarted.clock, {}) !== 'equal' || w.nodes.every((n) => compareClocks(n.replica!.clock, {}) === 'equal'));
           });
         },
       });
