@@ -113,7 +113,7 @@ export const debugPageHtml = String.raw`<!doctype html>
   var KEEP_MAX = 1000;
   var TAIL_ROWS = 25;
   var RANGE_MAX = 200;
-  var WINDOW_MIN_MS = 20000;
+  var WINDOW_MIN_MS = 10000;
   var WINDOW_MAX_MS = 120000;
   var COLORS = ['#2563eb', '#d97706', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d', '#dc2626'];
   var SVG_NS = 'http://www.w3.org/2000/svg';
@@ -453,7 +453,7 @@ export const debugPageHtml = String.raw`<!doctype html>
         '\n' + ev.id + '\nmade ' + clockTime(ev.createdAt) + (deliveredAt.length ? '\ndelivered: ' + deliveredAt.join(', ') : '');
       marks.appendChild(sv('circle', { cx: cx, cy: cy, r: 5.5, fill: ev.type === 'delete' ? '#fff' : color, stroke: color, 'stroke-width': 2,
         'class': 'event', 'data-key': ev.key, 'data-id': ev.id, 'data-origin': ev.lane }, [sv('title', null, [title])]));
-      if (cx - (lastLabelX[ev.lane] === undefined ? -1e9 : lastLabelX[ev.lane]) >= 44) {
+      if (cx - (lastLabelX[ev.lane] === undefined ? -1e9 : lastLabelX[ev.lane]) >= 34) {
         lastLabelX[ev.lane] = cx;
         labels.appendChild(sv('text', { x: cx, y: cy - 10, 'text-anchor': 'middle', 'font-size': 10.5, fill: '#3b4252', 'class': 'event-key' }, [short(ev.key, 9)]));
       }
