@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { portBase, startCluster, startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
+import { portBase, stopAll, type ReplicaProcess } from '../support/cluster.ts';
 import {
   caughtUp,
   checkClientReads,
@@ -19,6 +19,10 @@ import {
   unheldDependencies,
   viewsAre,
   watchdog,
+  startClusterPatiently,
+  startPatiently,
+  exitSoon,
+  until,
 } from '../support/fault-kit.ts';
 import { sleep } from '../support/http.ts';
 import { assertPrivateNamespace, healAll, isolate } from '../support/netns.ts';
@@ -60,7 +64,7 @@ for (const [run, seed] of seeds.entries()) {
   test(`nemesis seed ${seed}: random kills, restarts and partitions lose no acknowledged write, and all converge`, async () => {
     console.log(`# nemesis seed ${seed}`);
     const { hosts, addresses, uids } = hostsOf(3, portBase('nemesis') + run);
-    running = await startCluster(addresses, {}, uids);
+    running = await startClusterPatiently(addresses, uids);
     started.push(...running);
     const nemesis = new Rng(seed);
     const rng = new Rng(seed ^ 0x9e3779b9);
@@ -94,7 +98,7 @@ for (const [run, seed] of seeds.entries()) {
       const at = Date.now();
       const others = addresses.filter((_, i) => i !== index);
       const catchUp = await caughtUp(others, [addresses[index]!]);
-      const replica = await startReplica({ address: addresses[index]!, view: addresses, uid: uids[index]! });
+      const replica = await startPatiently({ address: addresses[index]!, view: addresses, uid: uids[index]! });
       started.push(replica);
       running[index] = replica;
       const healthyAt = Date.now();
@@ -145,7 +149,7 @@ for (const [run, seed] of seeds.entries()) {
     console.log(`# load: ${summarize(clients)}`);
     healAll();
     if (down !== undefined) {
-      const replica = await startReplica({ address: addresses[down]!, view: addresses, uid: uids[down]! });
+      const replica = await startPatiently({ address: addresses[down]!, view: addresses, uid: uids[down]! });
       started.push(replica);
       running[down] = replica;
       note(`final: restarted ${addresses[down]}`);
@@ -178,6 +182,7 @@ test.after(() => {
   console.log(`# nemesis rejoin after restart (from /health): ${show(samples.rejoin)}`);
   console.log(`# nemesis catch-up after heal: ${show(samples.heal)}`);
   console.log(`# nemesis final convergence: ${show(samples.final)}`);
+  exitSoon();
 });
 
 test.run();

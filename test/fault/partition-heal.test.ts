@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { portBase, startCluster, stopAll, type ReplicaProcess } from '../support/cluster.ts';
+import { portBase, stopAll, type ReplicaProcess } from '../support/cluster.ts';
 import {
   checkClientReads,
   checkConvergedValues,
@@ -18,6 +18,10 @@ import {
   timeUntil,
   viewsAre,
   watchdog,
+  startClusterPatiently,
+  startPatiently,
+  exitSoon,
+  until,
 } from '../support/fault-kit.ts';
 import { sleep } from '../support/http.ts';
 import { assertPrivateNamespace, healAll, isolate } from '../support/netns.ts';
@@ -38,10 +42,11 @@ let replicas: ReplicaProcess[] = [];
 test.after(async () => {
   healAll();
   await stopAll(replicas);
+  exitSoon();
 });
 
 test('a partitioned replica and the majority both take writes, and all converge after the heal', async () => {
-  replicas = await startCluster(addresses, {}, uids);
+  replicas = await startClusterPatiently(addresses, uids);
   const rng = new Rng(seedFrom('FAULT_SEED', 'partition-heal'));
   const history = new History();
   const shared = ['s0', 's1', 's2'];
@@ -81,12 +86,16 @@ test('a partitioned replica and the majority both take writes, and all converge 
       throw new Error(`${String(error)}\n${tailLogs(replicas)}`);
     }
     measure(`partition seen in every view (cycle ${cycle})`, Date.now() - cutAt);
-    await sleep(2000); // both sides write while fully apart
+    // Both sides write while fully apart.
+    const splitAt = Date.now();
+    const minorityAckedSince = (since: number) => clients[2]!.ops.filter((op) => op.kind === 'put' && op.ok && op.startedAt >= since).length;
+    await sleep(1500);
+    await until(() => minorityAckedSince(splitAt) >= 10, 5000);
     await load.stop();
     console.log(`# cycle ${cycle} load: ${summarize(clients)}`);
     const failed = clients.flatMap((c) => c.failures());
     assert.equal(failed.map((op) => `${op.kind} ${op.key} at ${op.address}: ${op.outcome}`), [], 'clients that stay on their side of the partition saw failures');
-    const minorityWrites = clients[2]!.ops.filter((op) => op.kind === 'put' && op.ok && op.startedAt > cutAt).length;
+    const minorityWrites = minorityAckedSince(cutAt);
     assert.ok(minorityWrites >= 5, `too few writes on the minority side (${minorityWrites})`);
 
     const healAt = Date.now();

@@ -1,3 +1,4 @@
+import { startReplica, type ReplicaOptions, type ReplicaProcess } from './cluster.ts';
 import { request, sleep, type Answer } from './http.ts';
 import type { Host } from './netns.ts';
 
@@ -178,21 +179,37 @@ export class Client {
   seen: TestClock = {};
   readonly ops: OpRecord[] = [];
 
+  /** 503 answers that were retried. */
+  retried503 = 0;
+
   constructor(
     readonly name: string,
     private readonly history: History,
     private readonly timeoutMs = 4000,
+    private readonly retry503Ms = 3000,
   ) {}
 
   get writer(): string {
     return this.epoch === 0 ? this.name : `${this.name}~${this.epoch}`;
   }
 
+  /**
+   * One operation. A 503 (dependencies not delivered there yet: nothing was done) is retried, as
+   * the course's clients do, for at most `retry503Ms`; only what is left after that counts as a
+   * failed operation. Network errors are not retried (a write's outcome is then unknown).
+   */
   private async send(kind: 'put' | 'get', address: string, key: string, body: unknown): Promise<Answer | string> {
-    try {
-      return await request(kind === 'put' ? 'PUT' : 'GET', address, `/kvs/${encodeURIComponent(key)}`, body, { timeoutMs: this.timeoutMs });
-    } catch (error) {
-      return (error as { code?: string }).code ?? String(error);
+    const giveUpAt = Date.now() + this.retry503Ms;
+    for (;;) {
+      let answer: Answer | string;
+      try {
+        answer = await request(kind === 'put' ? 'PUT' : 'GET', address, `/kvs/${encodeURIComponent(key)}`, body, { timeoutMs: this.timeoutMs });
+      } catch (error) {
+        answer = (error as { code?: string }).code ?? String(error);
+      }
+      if (typeof answer === 'string' || answer.status !== 503 || Date.now() >= giveUpAt) return answer;
+      this.retried503++;
+      await sleep(100);
     }
   }
 
@@ -452,7 +469,8 @@ export function summarize(clients: readonly Client[]): string {
   for (const op of failed) byOutcome.set(`${op.kind} ${op.outcome}`, (byOutcome.get(`${op.kind} ${op.outcome}`) ?? 0) + 1);
   const putMs = ops.filter((op) => op.kind === 'put' && op.ok).map((op) => op.endedAt - op.startedAt);
   const getMs = ops.filter((op) => op.kind === 'get' && op.ok).map((op) => op.endedAt - op.startedAt);
-  return `${ops.length} ops, ${putMs.length} acked writes (median ${median(putMs)} ms, max ${Math.max(0, ...putMs)} ms), reads median ${median(getMs)} ms, ${failed.length} failed${failed.length ? ` (${[...byOutcome].map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`;
+  const retried = clients.reduce((sum, c) => sum + c.retried503, 0);
+  return `${ops.length} ops (${retried} 503s retried), ${putMs.length} acked writes (median ${median(putMs)} ms, max ${Math.max(0, ...putMs)} ms), reads median ${median(getMs)} ms, ${failed.length} failed${failed.length ? ` (${[...byOutcome].map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`;
 }
 
 /** The seed for a test's random choices: `$envName` when set (to replay a run), else a fresh one. Printed. */
@@ -475,4 +493,32 @@ export async function unheldDependencies(addresses: readonly string[], metadata:
   return Object.entries(metadata as Record<string, number>)
     .filter(([id, n]) => (held[id] ?? 0) < n)
     .map(([id, n]) => `${id}:${n} (cluster holds ${held[id] ?? 0})`);
+}
+
+/** Replicas can take long to start on a loaded machine: wait for /health up to a minute. */
+export function startPatiently(options: ReplicaOptions): Promise<ReplicaProcess> {
+  return startReplica(options, 60_000);
+}
+
+/** startCluster with startPatiently, each replica under its uid, all of them in every VIEW. */
+export async function startClusterPatiently(addresses: readonly string[], uids: readonly number[], env: Record<string, string> = {}): Promise<ReplicaProcess[]> {
+  const replicas: ReplicaProcess[] = [];
+  for (const [i, address] of addresses.entries()) replicas.push(await startPatiently({ address, view: addresses, uid: uids[i]!, env }));
+  return replicas;
+}
+
+/**
+ * For a test file's last after hook, once its replicas are stopped: if anything still holds the
+ * process open (a replica whose start timed out, a client loop abandoned by a failed assertion),
+ * exit anyway a little later, with the exit code uvu set; cluster.ts's exit hook then kills every
+ * replica the file started.
+ */
+export function exitSoon(graceMs = 3000): void {
+  setTimeout(() => process.exit(), graceMs).unref();
+}
+
+/** Waits until `enough()` holds or `maxMs` passes (a load phase sized by work done, bounded by time). */
+export async function until(enough: () => boolean, maxMs: number, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (!enough() && Date.now() < deadline) await sleep(everyMs);
 }
