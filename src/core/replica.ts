@@ -497,11 +497,17 @@ export class Replica {
     }
   }
 
-  /** Adds the members a snapshot's sender had in its view (a joiner may start with a partial VIEW). */
-  learnView(members: readonly Address[], now: number): void {
+  /**
+   * After the start-up pull: adds the members the snapshot's sender had in its view (a joiner may
+   * start with a partial VIEW), and records that the sender holds at least the snapshot's clock,
+   * so we do not send it back what it gave us.
+   */
+  learnView(members: readonly Address[], now: number, source?: { from: Address; incarnation: string; clock: VectorClock }): void {
     for (const address of members) {
       if (address !== this.self && this.peers.size + 1 < this.limits.viewMembersMax) this.addPeer(address, now).inView = true;
     }
+    const peer = source === undefined ? undefined : this.peers.get(source.from);
+    if (peer !== undefined && source !== undefined) this.learnIncarnation(peer, source.incarnation, source.clock, now);
   }
 
   // ---------------------------------------------------------------- stability and compaction

@@ -123,7 +123,7 @@ export class ReplicaNode {
       entries.push(...chunk.entries);
       if (chunk.last) {
         this.core.installSnapshot(entries, chunk.clock);
-        this.core.learnView(chunk.view, this.now());
+        this.core.learnView(chunk.view, this.now(), chunk);
         this.causalWaiters.check();
         return true;
       }
