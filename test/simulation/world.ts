@@ -344,18 +344,18 @@ export class World {
       this.finishJoin(node, replica, 'no peer answered');
       return;
     }
-    this.request<SnapshotSource>(
+    this.request<SnapshotSource & { from: Address; incarnation: string }>(
       node,
       from,
       'pull-snapshot',
-      (_target, peer) => peer.snapshot(),
+      (_target, peer) => ({ ...peer.snapshot(), from: peer.self, incarnation: peer.incarnation }),
       (outcome) => {
         if (!outcome.ok) {
           this.join(node, replica, rest, deadline);
           return;
         }
         replica.installSnapshot(outcome.reply.entries, outcome.reply.clock);
-        replica.learnView(outcome.reply.view, this.now);
+        replica.learnView(outcome.reply.view, this.now, outcome.reply);
         this.finishJoin(node, replica, `pulled a snapshot from ${from}`);
       },
     );
