@@ -107,6 +107,10 @@ function describeNetworkError(error: RequestError): string {
  * order, so each carries the metadata the previous one left: a client is one causal session
  * (read-your-writes, monotonic reads, writes-follow-reads), whichever replica answers. Use several
  * clients for independent, parallel sessions.
+ *
+ * A request that timed out may have been applied before the answer was lost; it is then retried
+ * elsewhere like any other failure, so a put may report 'replaced' for its own first write, and a
+ * delete 'not-found' for a key it did delete (both idempotent in effect).
  */
 export class KvsClient {
   readonly #given: readonly string[];
