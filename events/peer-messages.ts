@@ -18,6 +18,8 @@ export interface PeerIdentity {
 export interface PushRequest extends PeerIdentity {
   readonly events: readonly KvEvent[];
   readonly clock?: VectorClock;
+  /** Set while the link is held down: keep these (the sender's own new writes) unapplied, for durability. */
+  readonly custody?: boolean;
 }
 
 /**
@@ -27,7 +29,13 @@ export interface PushRequest extends PeerIdentity {
  */
 export type PushReply =
   | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock })
-  | (PeerIdentity & { readonly type: 'held-down'; readonly clock: VectorClock; readonly remainingMs: number });
+  | (PeerIdentity & {
+      readonly type: 'held-down';
+      readonly clock: VectorClock;
+      readonly remainingMs: number;
+      /** The highest of the sender's own events the receiver keeps in custody. */
+      readonly custodySeq?: number;
+    });
 
 /** GET /health as peers read it. */
 export interface HealthReply extends PeerIdentity {
@@ -76,8 +84,13 @@ function parseEvents(input: unknown, limits: Limits): KvEvent[] {
 export function parsePushRequest(input: unknown, limits: Limits): PushRequest {
   const body = requireObject(input, 'push');
   const events = parseEvents(body.events, limits);
-  if (body.clock === undefined) return { ...parseIdentity(body), events };
-  return { ...parseIdentity(body), events, clock: parseClock(body.clock, limits.clockEntriesMax) };
+  if (body.custody !== undefined && typeof body.custody !== 'boolean') throw new ValidationError('custody must be a boolean');
+  return {
+    ...parseIdentity(body),
+    events,
+    ...(body.clock === undefined ? {} : { clock: parseClock(body.clock, limits.clockEntriesMax) }),
+    ...(body.custody === true ? { custody: true } : {}),
+  };
 }
 
 export function parsePushReply(input: unknown, limits: Limits): PushReply {
@@ -88,7 +101,10 @@ export function parsePushReply(input: unknown, limits: Limits): PushReply {
   if (body.type === 'held-down') {
     const remainingMs = body.remainingMs;
     if (typeof remainingMs !== 'number' || !(remainingMs >= 0)) throw new ValidationError('remainingMs must be a number >= 0');
-    return { ...identity, type: 'held-down', clock, remainingMs };
+    const custodySeq = body.custodySeq;
+    if (custodySeq === undefined) return { ...identity, type: 'held-down', clock, remainingMs };
+    if (typeof custodySeq !== 'number' || !Number.isSafeInteger(custodySeq) || custodySeq < 0) throw new ValidationError('custodySeq must be an integer >= 0');
+    return { ...identity, type: 'held-down', clock, remainingMs, custodySeq };
   }
   throw new ValidationError('push reply type must be "accepted" or "held-down"');
 }

@@ -8,7 +8,15 @@ import type { SnapshotSource } from './snapshot-source.ts';
  * back (onPushResult, onProbeResult); it decides nothing itself.
  */
 export type Action =
-  | { readonly type: 'push'; readonly to: Address; readonly events: readonly KvEvent[]; readonly clock: VectorClock; readonly sentAt: number }
+  | {
+      readonly type: 'push';
+      readonly to: Address;
+      readonly events: readonly KvEvent[];
+      readonly clock: VectorClock;
+      readonly sentAt: number;
+      /** Our own unreplicated writes, for a peer that holds the link down to keep unapplied. */
+      readonly custody?: boolean;
+    }
   | { readonly type: 'push-snapshot'; readonly to: Address; readonly snapshot: SnapshotSource; readonly sentAt: number }
   | { readonly type: 'probe'; readonly to: Address; readonly sentAt: number }
   | { readonly type: 'announce'; readonly to: Address; readonly clock: VectorClock }

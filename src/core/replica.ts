@@ -50,6 +50,10 @@ interface Peer {
   lastPushedUpTo: VectorClock;
   /** Since when the peer has lacked only events of other origins (see nextPush). */
   othersLackingSince: number | undefined;
+  /** The highest of our own events this peer keeps in custody for us (see custodyPush). */
+  custodySeq: number;
+  /** Events this peer pushed to us for custody while we held its link down; applied once the hold-down ends. */
+  custody: KvEvent[];
 }
 
 export type WriteResult = { readonly event: KvEvent; readonly previous: KvEvent | undefined };
@@ -137,17 +141,30 @@ export class Replica {
    */
   hasReachablePeer(now: number): boolean {
     for (const peer of this.peers.values()) {
-      if (peer.inView && peer.link.isUp(now)) return true;
+      if (peer.inView && (peer.link.isUp(now) || this.canTakeCustody(peer, now))) return true;
     }
     return false;
+  }
+
+  /** A peer whose link is held down but that answers probes can keep our new writes in custody. */
+  private canTakeCustody(peer: Peer, now: number): boolean {
+    return peer.tracked && peer.misses === 0 && peer.link.isHeldDown(now) && peer.incarnation !== undefined;
   }
 
   /** True when some other replica has delivered `event` (so losing this one does not lose it). */
   isReplicated(event: KvEvent): boolean {
     for (const peer of this.peers.values()) {
       if ((peer.known[event.origin] ?? 0) >= event.seq) return true;
+      if (event.origin === this.id && peer.custodySeq >= event.seq) return true;
     }
     return false;
+  }
+
+  /** Our own events up to this seq are held by some other replica (delivered, or in custody). */
+  private ownSeqHeldElsewhere(): number {
+    let held = 0;
+    for (const peer of this.peers.values()) held = Math.max(held, peer.known[this.id] ?? 0, peer.custodySeq);
+    return held;
   }
 
   get pendingSize(): number {
@@ -190,12 +207,20 @@ export class Replica {
 
   // ---------------------------------------------------------------- replication, receiving side
 
-  /** Events pushed by a peer. Refused, unapplied, while this side holds the link down. */
+  /**
+   * Events pushed by a peer. Refused, unapplied, while this side holds the link down; but a
+   * custody push (the sender's own new writes, which no replica holds yet) is kept aside, still
+   * unapplied, and applied once the hold-down ends: if the sender crashes meanwhile, its
+   * acknowledged writes are not lost.
+   */
   receivePush(request: PushRequest, now: number): PushReply {
     const peer = this.peers.get(request.from);
     // Learnt first: a new life's first push may overtake its announcement, and must not be refused.
     if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, request.clock, now);
-    if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
+    if (peer?.link.isHeldDown(now)) {
+      if (request.custody === true) this.keepInCustody(peer, request);
+      return this.heldDownReply(peer, now);
+    }
     this.receiveEvents(request.events);
     return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
   }
@@ -221,14 +246,37 @@ export class Replica {
     return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
   }
 
+  private keepInCustody(peer: Peer, request: PushRequest): void {
+    const origin = replicaId(request.from, request.incarnation);
+    let last = peer.custody.at(-1)?.seq ?? this.deliveredClock[origin] ?? 0;
+    for (const event of request.events) {
+      // Only the sender's own events, gap-free, within the pending bound.
+      if (event.origin !== origin || event.seq !== last + 1 || peer.custody.length >= this.limits.pendingEventsMax) continue;
+      peer.custody.push(event);
+      last = event.seq;
+    }
+  }
+
   private heldDownReply(peer: Peer, now: number): PushReply {
+    const custodySeq = peer.custody.at(-1)?.seq;
     return {
       type: 'held-down',
       from: this.self,
       incarnation: this.incarnation,
       clock: this.deliveredClock,
       remainingMs: peer.link.heldDownRemainingMs(now),
+      ...(custodySeq === undefined ? {} : { custodySeq }),
     };
+  }
+
+  /** Applies what peers left in custody on links whose hold-down has ended. */
+  private releaseCustody(now: number): void {
+    for (const peer of this.peers.values()) {
+      if (peer.custody.length === 0 || peer.link.isHeldDown(now)) continue;
+      const events = peer.custody;
+      peer.custody = [];
+      this.receiveEvents(events);
+    }
   }
 
   /** Buffers what is new, then delivers everything whose causal past is delivered. */
@@ -360,6 +408,7 @@ export class Replica {
     this.learnIncarnation(peer, reply.incarnation, reply.clock, now);
     if (reply.type === 'held-down') {
       peer.link.recordPeerHeldDown(now, reply.remainingMs);
+      if (reply.custodySeq !== undefined && reply.incarnation === peer.incarnation) peer.custodySeq = Math.max(peer.custodySeq, reply.custodySeq);
       return;
     }
     peer.link.recordSuccess(now);
@@ -380,6 +429,9 @@ export class Replica {
       if (peer.incarnation !== undefined) peer.link.clear(now);
       peer.incarnation = incarnation;
       peer.known = clock ?? emptyClock;
+      // The new life lost what it kept for us. What it left with us stays: it may be the only copy
+      // of its previous life's acknowledged writes, and is applied now that the link is clear.
+      peer.custodySeq = 0;
       return;
     }
     if (clock !== undefined) peer.known = mergeClocks(peer.known, clock);
@@ -436,6 +488,8 @@ export class Replica {
         nextPushAt: now,
         lastPushedUpTo: emptyClock,
         othersLackingSince: undefined,
+        custodySeq: 0,
+        custody: [],
       };
       this.peers.set(address, peer);
     }
@@ -571,21 +625,35 @@ export class Replica {
 
   /** Everything to send now. The shell calls this after every input and when nextWakeAt comes. */
   poll(now: number): Action[] {
+    this.releaseCustody(now);
     for (const peer of this.peers.values()) {
       if (peer.tracked && !peer.probeInFlight && now >= peer.nextProbeAt) {
         peer.probeInFlight = true;
         this.outbox.push({ type: 'probe', to: peer.address, sentAt: now });
       }
-      if (peer.inView && !peer.pushInFlight && now >= peer.nextPushAt && !peer.link.isHeldDown(now)) {
-        const push = this.nextPush(peer, now);
-        if (push !== undefined) {
-          peer.pushInFlight = true;
-          peer.lastPushedUpTo = push.type === 'push' ? clockAfter(peer.known, push.events) : push.snapshot.clock;
-          this.outbox.push(push);
-        }
+      if (!peer.inView || peer.pushInFlight) continue;
+      const push = peer.link.isHeldDown(now) ? this.custodyPush(peer, now) : now >= peer.nextPushAt ? this.nextPush(peer, now) : undefined;
+      if (push !== undefined) {
+        peer.pushInFlight = true;
+        peer.lastPushedUpTo = push.type === 'push' ? clockAfter(peer.known, push.events) : push.snapshot.clock;
+        this.outbox.push(push);
       }
     }
     return this.outbox.splice(0);
+  }
+
+  /**
+   * The one exception to "nothing is pushed on a held-down link": our own new writes that no
+   * other replica holds yet, offered for custody to a peer that answers probes. The peer keeps
+   * them unapplied until its hold-down ends, so the link stays honest (a re-attached replica still
+   * answers 503), and a write acknowledged meanwhile survives our crash.
+   */
+  private custodyPush(peer: Peer, now: number): Extract<Action, { type: 'push' }> | undefined {
+    const own = this.deliveredClock[this.id] ?? 0;
+    if (own <= this.ownSeqHeldElsewhere() || !this.canTakeCustody(peer, now)) return undefined;
+    const events = this.log.suffix(this.id, Math.max(peer.known[this.id] ?? 0, peer.custodySeq), this.limits.pushBatchEventsMax);
+    if (events === undefined || events.length === 0) return undefined;
+    return { type: 'push', to: peer.address, events, clock: this.deliveredClock, sentAt: now, custody: true };
   }
 
   /** When poll() may next have something to do, if nothing else happens before. */
@@ -593,6 +661,7 @@ export class Replica {
     let wake = now + this.settings.probeIntervalMs;
     for (const peer of this.peers.values()) {
       if (peer.tracked && !peer.probeInFlight) wake = Math.min(wake, peer.nextProbeAt);
+      if (peer.custody.length > 0) wake = Math.min(wake, now + peer.link.heldDownRemainingMs(now));
       if (peer.inView && !peer.pushInFlight && !clockCovers(peer.known, this.deliveredClock)) {
         const relayAt = peer.othersLackingSince === undefined ? now : peer.othersLackingSince + this.settings.antiEntropyIntervalMs;
         wake = Math.min(wake, Math.max(peer.nextPushAt, relayAt, now + peer.link.heldDownRemainingMs(now)));

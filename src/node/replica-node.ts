@@ -285,7 +285,7 @@ export class ReplicaNode {
       case 'push': {
         this.counters.pushesSent++;
         this.counters.eventsPushed += action.events.length;
-        void this.client.push(action.to, { ...this.identity(), events: action.events, clock: action.clock }).then((outcome) => {
+        void this.client.push(action.to, { ...this.identity(), events: action.events, clock: action.clock, ...(action.custody ? { custody: true } : {}) }).then((outcome) => {
           if (!outcome.ok) this.counters.pushFailures++;
           this.onPushOutcome?.(action.to, outcome, this.now() - action.sentAt);
           this.core.onPushResult(action.to, action.sentAt, outcome, this.now());

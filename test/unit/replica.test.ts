@@ -282,9 +282,34 @@ test('a held-down answer makes the sender wait exactly the remaining time', () =
   assert.ok(push);
   const reply = pushTo(b, a, push.events, 2000);
   b.onPushResult(A, push.sentAt, { ok: true, reply }, 2000);
-  assert.equal(ofType(b.poll(5999), 'push'), []);
+  const during = ofType(b.poll(5999), 'push');
+  assert.ok(during.every((p) => p.custody === true), 'while held down, only custody pushes (for durability) go out');
   assert.is(b.describe(2000).peers.find((peer) => peer.address === A)?.link.heldDownRemainingMs, 4000);
-  assert.is(ofType(b.poll(6000), 'push').length, 1);
+  const after = ofType(b.poll(6000), 'push');
+  assert.is(after.length + during.length, 1);
+});
+
+test('a held-down peer keeps our unreplicated writes in custody, unapplied, and applies them when the hold-down ends', () => {
+  const a = replica(A, 'a', [A, B]);
+  const b = replica(B, 'a', [A, B]);
+  for (const [x, y] of [[a, b], [b, a]] as const) probe(x, y, true, 0);
+  holdDown(a, b, 1000);
+  const write = b.write('k', 1, emptyClock).event;
+  const first = ofType(b.poll(2000), 'push')[0]!;
+  b.onPushResult(A, first.sentAt, { ok: true, reply: a.receivePush({ from: B, incarnation: 'a', events: first.events, clock: b.clock }, 2000) }, 2000);
+  assert.not.ok(b.isReplicated(write), 'a plain push on a held-down link is refused and not kept');
+  const custody = ofType(b.poll(2001), 'push')[0]!;
+  assert.ok(custody.custody, 'the write no replica holds is offered for custody');
+  const reply = a.receivePush({ from: B, incarnation: 'a', events: custody.events, clock: b.clock, custody: true }, 2001);
+  assert.is(reply.type, 'held-down');
+  assert.is(a.read('k', emptyClock).found, undefined, 'custody is not applied during the hold-down');
+  b.onPushResult(A, custody.sentAt, { ok: true, reply }, 2001);
+  assert.ok(b.isReplicated(write), 'a write in custody counts as held by another replica');
+  assert.equal(ofType(b.poll(2002), 'push'), [], 'nothing more to offer');
+  a.poll(5999);
+  assert.is(a.read('k', emptyClock).found, undefined);
+  a.poll(6000);
+  assert.is(valueOf(a.read('k', emptyClock).found), 1, 'applied once the hold-down has ended');
 });
 
 function linkTo(r: Replica, address: Address, now: number) {
