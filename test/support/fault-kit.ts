@@ -186,7 +186,7 @@ export class Client {
     readonly name: string,
     private readonly history: History,
     private readonly timeoutMs = 4000,
-    private readonly retry503Ms = 3000,
+    private readonly retry503Ms = 6000,
   ) {}
 
   get writer(): string {
@@ -195,8 +195,9 @@ export class Client {
 
   /**
    * One operation. A 503 (dependencies not delivered there yet: nothing was done) is retried, as
-   * the course's clients do, for at most `retry503Ms`; only what is left after that counts as a
-   * failed operation. Network errors are not retried (a write's outcome is then unknown).
+   * the course's clients do, for at most `retry503Ms` (a bit over LINK_HOLD_DOWN_MS: a probe that
+   * times out on a loaded machine holds a link down that long); only what is left after that
+   * counts as a failed operation. Network errors are not retried (a write's outcome is then unknown).
    */
   private async send(kind: 'put' | 'get', address: string, key: string, body: unknown): Promise<Answer | string> {
     const giveUpAt = Date.now() + this.retry503Ms;
