@@ -135,14 +135,12 @@ export class Replica {
   }
 
   /**
-   * True when at least one peer in the view can currently take our events: then a write waits
-   * (bounded) until a peer holds it. A link that failed since its last success, or is held down,
-   * does not count: its peer would not get the write in time anyway.
+   * True while some other replica is in the view, so it may yet take a new write: a write then
+   * waits (bounded) until a peer holds it, delivered or in custody. Only a replica that failure
+   * detection has left alone acknowledges at once (anti-entropy spreads its writes later).
    */
-  hasReachablePeer(now: number): boolean {
-    for (const peer of this.peers.values()) {
-      if (peer.inView && (peer.link.isUp(now) || this.canTakeCustody(peer, now))) return true;
-    }
+  hasReachablePeer(): boolean {
+    for (const peer of this.peers.values()) if (peer.inView) return true;
     return false;
   }
 
@@ -269,10 +267,13 @@ export class Replica {
     };
   }
 
-  /** Applies what peers left in custody on links whose hold-down has ended. */
+  /**
+   * Applies what a peer left in custody once its link's hold-down has ended, or once failure
+   * detection has removed it from the view: the crash custody was kept for.
+   */
   private releaseCustody(now: number): void {
     for (const peer of this.peers.values()) {
-      if (peer.custody.length === 0 || peer.link.isHeldDown(now)) continue;
+      if (peer.custody.length === 0 || (peer.inView && peer.link.isHeldDown(now))) continue;
       const events = peer.custody;
       peer.custody = [];
       this.receiveEvents(events);

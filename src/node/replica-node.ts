@@ -163,7 +163,7 @@ export class ReplicaNode {
     this.causalWaiters.check();
     this.afterInput();
     await this.ackWaiters.wait(
-      () => this.core.isReplicated(result.event) || !this.core.hasReachablePeer(this.now()),
+      () => this.core.isReplicated(result.event) || !this.core.hasReachablePeer(),
       this.config.writeAckTimeoutMs,
     );
     return result;

@@ -312,6 +312,20 @@ test('a held-down peer keeps our unreplicated writes in custody, unapplied, and 
   assert.is(valueOf(a.read('k', emptyClock).found), 1, 'applied once the hold-down has ended');
 });
 
+test('custody is applied at once when its owner is declared failed (the crash it was kept for)', () => {
+  const a = replica(A, 'a', [A, B]);
+  const b = replica(B, 'a', [A, B]);
+  for (const [x, y] of [[a, b], [b, a]] as const) probe(x, y, true, 0);
+  holdDown(a, b, 1000);
+  b.write('k', 1, emptyClock);
+  a.receivePush({ from: B, incarnation: 'a', events: [...b.logEvents()], clock: b.clock, custody: true }, 1001);
+  assert.is(a.read('k', emptyClock).found, undefined);
+  for (let i = 2; i <= testSettings.probeMissesMax + 1; i++) probe(a, B, false, 1000 + i);
+  a.poll(1010);
+  assert.not.ok(a.inView(B));
+  assert.is(valueOf(a.read('k', emptyClock).found), 1, 'the crashed writer\'s acknowledged write survives');
+});
+
 function linkTo(r: Replica, address: Address, now: number) {
   return r.describe(now).peers.find((peer) => peer.address === address)!;
 }
@@ -680,11 +694,13 @@ test('isReplicated() and hasReachablePeer() follow what the peers said', () => {
   const b = replica(B, 'a', [A, B]);
   const event = a.write('k', 1, emptyClock).event;
   assert.not.ok(a.isReplicated(event));
-  assert.ok(a.hasReachablePeer(0));
+  assert.ok(a.hasReachablePeer());
   settle([a, b], 0);
   assert.ok(a.isReplicated(event));
   holdDown(a, b, 10);
-  assert.not.ok(a.hasReachablePeer(10));
+  assert.ok(a.hasReachablePeer(), 'a held-down peer still in the view may take the write in custody');
+  for (let i = 1; i <= testSettings.probeMissesMax; i++) probe(a, B, false, 10 + i);
+  assert.not.ok(a.hasReachablePeer(), 'alone once failure detection removed the peer');
 });
 
 test('nextWakeAt() is when a probe or a retry is due', () => {
