@@ -34,7 +34,8 @@ import { assertPrivateNamespace, healAll, isolate } from '../support/netns.ts';
 // acknowledged write must have survived.
 //
 // Seeds: NEMESIS_SEED=<n>[,<n>...] replays; otherwise three fresh seeds, printed. The schedule of
-// faults follows the seed exactly; the clients' interleaving depends on timing as well.
+// faults follows the seed exactly; the clients' interleaving depends on timing as well. The faults
+// end with one still in force, and the final phase measures convergence from healing it.
 // NEMESIS_MS sets how long each seed's faults run (default 22000).
 
 assertPrivateNamespace();
@@ -109,8 +110,12 @@ for (const [run, seed] of seeds.entries()) {
     };
 
     try {
-      while (Date.now() - startedAt < faultsMs) {
+      // Faults until the time is up, ending with one still in force, so that the final phase
+      // always has something to heal or restart.
+      for (;;) {
         await sleep(nemesis.between(500, 2500));
+        const over = Date.now() - startedAt >= faultsMs;
+        if (over && (down !== undefined || cut !== undefined)) break;
         if (down !== undefined) {
           await restart(down);
           down = undefined;
