@@ -88,6 +88,8 @@ export class Replica {
   private readonly pending: PendingBuffer;
   private readonly peers = new Map<Address, Peer>();
   private selfInView = true;
+  /** Grows whenever the view changes, so the shell can notice a change without comparing lists. */
+  viewVersion = 0;
   private readonly outbox: Action[] = [];
   private readonly stagedSnapshots = new Map<Address, StagedSnapshot>();
   private snapshotCounter = 0;
@@ -449,7 +451,7 @@ export class Replica {
       peer.misses = 0;
       this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now);
       // Removed replicas are probed on; one that answers again is taken back, with no operator.
-      if (peer.tracked && !peer.inView) peer.inView = true;
+      if (peer.tracked && !peer.inView) this.setInView(peer, true);
       peer.nextProbeAt = now + this.settings.probeIntervalMs;
       return;
     }
@@ -459,7 +461,7 @@ export class Replica {
     if (sentAt < (peer.link.lastSuccessAt ?? Number.NEGATIVE_INFINITY)) return;
     peer.misses++;
     if (peer.inView && peer.misses >= this.settings.probeMissesMax) {
-      peer.inView = false;
+      this.setInView(peer, false);
       for (const other of this.peers.values()) {
         if (other.inView) this.outbox.push({ type: 'broadcast-delete', to: other.address, address: peer.address });
       }
@@ -471,6 +473,12 @@ export class Replica {
   }
 
   // ---------------------------------------------------------------- membership
+
+  private setInView(peer: Peer, inView: boolean): void {
+    if (peer.inView === inView) return;
+    peer.inView = inView;
+    this.viewVersion++;
+  }
 
   private addPeer(address: Address, now: number): Peer {
     let peer = this.peers.get(address);
@@ -506,6 +514,7 @@ export class Replica {
     if (address === this.self) {
       const was = this.selfInView;
       this.selfInView = true;
+      this.viewVersion++;
       return was ? 'already present' : 'added';
     }
     const existing = this.peers.get(address);
@@ -514,7 +523,7 @@ export class Replica {
     }
     const peer = this.addPeer(address, now);
     const was = peer.inView;
-    peer.inView = true;
+    this.setInView(peer, true);
     peer.tracked = true;
     if (origin !== undefined && origin.from === address && origin.incarnation !== peer.incarnation) {
       peer.incarnation = origin.incarnation;
@@ -536,11 +545,12 @@ export class Replica {
       if (origin !== undefined) return 'deleted'; // a peer cannot talk us out of our own view
       const was = this.selfInView;
       this.selfInView = false;
+      this.viewVersion++;
       return was ? 'deleted' : 'absent';
     }
     const peer = this.peers.get(address);
     if (peer === undefined || !peer.inView) return 'absent';
-    peer.inView = false;
+    this.setInView(peer, false);
     if (origin === undefined) peer.tracked = false;
     return 'deleted';
   }
@@ -559,7 +569,7 @@ export class Replica {
    */
   learnView(members: readonly Address[], now: number, source?: { from: Address; incarnation: string; clock: VectorClock }): void {
     for (const address of members) {
-      if (address !== this.self && this.peers.size + 1 < this.limits.viewMembersMax) this.addPeer(address, now).inView = true;
+      if (address !== this.self && this.peers.size + 1 < this.limits.viewMembersMax) this.setInView(this.addPeer(address, now), true);
     }
     const peer = source === undefined ? undefined : this.peers.get(source.from);
     if (peer !== undefined && source !== undefined) this.learnIncarnation(peer, source.incarnation, source.clock, now);

@@ -50,6 +50,7 @@ export class ReplicaNode {
   private joinDone = false;
   private stopped = false;
   private lastView: string;
+  private lastViewVersion = 0;
   private readonly peersDown = new Set<Address>();
   /** Called with each batch of events delivered from peers (the debug page's delivery records). */
   onRemoteDelivery: ((events: readonly KvEvent[]) => void) | undefined;
@@ -260,6 +261,8 @@ export class ReplicaNode {
   }
 
   private logViewChanges(): void {
+    if (this.core.viewVersion === this.lastViewVersion) return;
+    this.lastViewVersion = this.core.viewVersion;
     const view = this.core.view().join(',');
     if (view === this.lastView) return;
     const before = new Set(this.lastView.split(','));
