@@ -38,6 +38,7 @@ const methods = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PAT
 export class NodeMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'method' | 'route' | 'status'>;
+  private readonly requestChildren = new Map<string, { count: { inc(): void }; seconds: { observe(value: number): void } }>();
   private readonly requestSeconds: Histogram<'method' | 'route'>;
   private readonly pushRoundTrip: Histogram<'result'>;
   private readonly writeAck: Histogram;
@@ -132,8 +133,16 @@ export class NodeMetrics {
   /** One answered request; `route` is already normalized (see routeLabel). */
   observeRequest(method: string, route: string, status: number, seconds: number): void {
     const m = methods.has(method) ? method : 'other';
-    this.requests.inc({ method: m, route, status: String(status) });
-    this.requestSeconds.observe({ method: m, route }, seconds);
+    // prom-client hashes a label object on every call; keep the (few) children instead. Bounded:
+    // methods, routes and statuses are small fixed sets.
+    const key = `${m} ${route} ${status}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = { count: this.requests.labels(m, route, String(status)), seconds: this.requestSeconds.labels(m, route) };
+      this.requestChildren.set(key, child);
+    }
+    child.count.inc();
+    child.seconds.observe(seconds);
   }
 
   /** Hook: an own write was just made. */
