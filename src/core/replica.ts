@@ -46,10 +46,16 @@ interface Peer {
   nextProbeAt: number;
   pushInFlight: boolean;
   nextPushAt: number;
-  /** Our delivered clock when the last push to this peer was built. */
-  lastPushedUpTo: VectorClock;
-  /** Since when the peer has lacked only events of other origins (see nextPush). */
-  othersLackingSince: number | undefined;
+  /** The clock of the snapshot last pushed to this peer, until it answers. */
+  snapshotPushedUpTo: VectorClock | undefined;
+  /** Our own events sent to this peer up to this seq, at this time: not sent again until overdue. */
+  ownSentSeq: number;
+  ownSentAt: number;
+  /**
+   * Events of other origins the peer was seen to lack, and when (see nextPush): relayed only if
+   * it still lacks them an anti-entropy interval later.
+   */
+  othersLacking: { readonly since: number; readonly upTo: VectorClock } | undefined;
   /** The highest of our own events this peer keeps in custody for us (see custodyPush). */
   custodySeq: number;
   /** Events this peer pushed to us for custody while we held its link down; applied once the hold-down ends. */
@@ -284,10 +290,33 @@ export class Replica {
 
   /** Buffers what is new, then delivers everything whose causal past is delivered. */
   receiveEvents(events: readonly KvEvent[]): void {
+    const ready: KvEvent[] = [];
     for (const event of events) {
-      if (event.seq > (this.deliveredClock[event.origin] ?? 0)) this.pending.add(event);
+      if (event.seq <= (this.deliveredClock[event.origin] ?? 0)) continue;
+      // Deliverable at once: straight in, so a pending buffer full of events still waiting for
+      // their past can never keep out the very events that past is made of.
+      if (this.deliverable(event)) {
+        this.pending.remove(event);
+        this.deliverOne(event, ready);
+        this.drainPending(ready);
+      } else {
+        this.pending.add(event);
+      }
     }
-    this.deliverPending();
+    this.drainPending(ready);
+    this.applyDelivered(ready);
+  }
+
+  private deliverOne(event: KvEvent, ready: KvEvent[]): void {
+    this.deliveredClock = Object.freeze({ ...this.deliveredClock, [event.origin]: event.seq }) as VectorClock;
+    this.log.append(event);
+    ready.push(event);
+  }
+
+  private applyDelivered(ready: readonly KvEvent[]): void {
+    if (ready.length === 0) return;
+    this.kv = applyEvents(this.kv, ready);
+    this.deliveredCount += ready.length;
   }
 
   private deliverable(event: KvEvent): boolean {
@@ -300,6 +329,12 @@ export class Replica {
 
   private deliverPending(): void {
     const ready: KvEvent[] = [];
+    this.drainPending(ready);
+    this.applyDelivered(ready);
+  }
+
+  /** Delivers every waiting event whose causal past is now delivered, repeatedly. */
+  private drainPending(ready: KvEvent[]): void {
     let progress = true;
     while (progress && this.pending.size > 0) {
       progress = false;
@@ -308,16 +343,10 @@ export class Replica {
           const next = this.pending.next(origin, this.deliveredClock[origin] ?? 0);
           if (next === undefined || !this.deliverable(next)) break;
           this.pending.remove(next);
-          this.deliveredClock = Object.freeze({ ...this.deliveredClock, [origin]: next.seq }) as VectorClock;
-          this.log.append(next);
-          ready.push(next);
+          this.deliverOne(next, ready);
           progress = true;
         }
       }
-    }
-    if (ready.length > 0) {
-      this.kv = applyEvents(this.kv, ready);
-      this.deliveredCount += ready.length;
     }
   }
 
@@ -361,29 +390,39 @@ export class Replica {
   }
 
   /**
-   * What to send `peer` now, if anything: every event it lacks (per its last stated clock), in
+   * What to send `peer` now, if anything: the events it lacks (per its last stated clock), in
    * clock-sum order, or a snapshot when some of them were compacted away. Our own new events go at
-   * once. Events of other origins that the peer lacks are sent only once it has lacked them for an
-   * anti-entropy interval: usually their origin delivers them itself meanwhile (and probes tell us
-   * so), and relaying at once would triple the traffic of every write.
+   * once. Events of other origins are relayed only if the peer still lacks them an anti-entropy
+   * interval after we first saw it lack them: normally their origin delivers them meanwhile, and
+   * relaying at once would multiply the traffic of every write.
    */
   private nextPush(peer: Peer, now: number): Extract<Action, { type: 'push' | 'push-snapshot' }> | undefined {
-    const lacking: ReplicaId[] = [];
+    const own = this.deliveredClock[this.id] ?? 0;
+    // Own events already sent are in the peer's pipeline (it may be waiting for their causal past
+    // from another origin): send them again only if still not delivered an interval later.
+    const ownKnown = peer.known[this.id] ?? 0;
+    const ownInPipeline = peer.ownSentSeq > ownKnown && now - peer.ownSentAt < this.settings.antiEntropyIntervalMs;
+    const ownFrom = ownInPipeline ? peer.ownSentSeq : ownKnown;
+    const ownLacking = own > ownFrom;
+    const othersLacking: ReplicaId[] = [];
     for (const id in this.deliveredClock) {
-      if (this.deliveredClock[id as ReplicaId]! > (peer.known[id as ReplicaId] ?? 0)) lacking.push(id as ReplicaId);
+      if (id !== this.id && this.deliveredClock[id as ReplicaId]! > (peer.known[id as ReplicaId] ?? 0)) othersLacking.push(id as ReplicaId);
     }
-    if (lacking.length === 0) {
-      peer.othersLackingSince = undefined;
-      return undefined;
+    let relay = false;
+    if (othersLacking.length === 0) {
+      peer.othersLacking = undefined;
+    } else if (peer.othersLacking === undefined || this.coversOthers(peer.known, peer.othersLacking.upTo)) {
+      peer.othersLacking = { since: now, upTo: this.deliveredClock };
+    } else if (now - peer.othersLacking.since >= this.settings.antiEntropyIntervalMs) {
+      relay = true;
+      peer.othersLacking = undefined;
     }
-    if (!lacking.includes(this.id)) {
-      peer.othersLackingSince ??= now;
-      if (now - peer.othersLackingSince < this.settings.antiEntropyIntervalMs) return undefined;
-    }
-    peer.othersLackingSince = undefined;
+    const origins = relay ? othersLacking : [];
+    if (ownLacking) origins.push(this.id);
     const suffixes: KvEvent[][] = [];
-    for (const origin of lacking) {
-      const suffix = this.log.suffix(origin, peer.known[origin] ?? 0, this.limits.pushBatchEventsMax);
+    for (const origin of origins) {
+      const from = origin === this.id ? ownFrom : (peer.known[origin] ?? 0);
+      const suffix = this.log.suffix(origin, from, this.limits.pushBatchEventsMax);
       if (suffix === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt: now };
       if (suffix.length > 0) suffixes.push(suffix);
     }
@@ -392,12 +431,46 @@ export class Replica {
     return { type: 'push', to: peer.address, events, clock: this.deliveredClock, sentAt: now };
   }
 
+  private noteOwnSent(peer: Peer, events: readonly KvEvent[], now: number): void {
+    for (const event of events) {
+      if (event.origin === this.id && event.seq > peer.ownSentSeq) {
+        peer.ownSentSeq = event.seq;
+        peer.ownSentAt = now;
+      }
+    }
+  }
+
+  /** When nextPush() will have something for `peer` (as things stand), or undefined if never. */
+  private pushDueAt(peer: Peer, now: number): number | undefined {
+    const interval = this.settings.antiEntropyIntervalMs;
+    let due: number | undefined;
+    const ownKnown = peer.known[this.id] ?? 0;
+    if ((this.deliveredClock[this.id] ?? 0) > ownKnown) {
+      due = peer.ownSentSeq >= (this.deliveredClock[this.id] ?? 0) ? peer.ownSentAt + interval : now;
+    }
+    if (!this.coversOthers(peer.known, this.deliveredClock)) {
+      const relayAt = peer.othersLacking === undefined ? now : peer.othersLacking.since + interval;
+      due = Math.min(due ?? relayAt, relayAt);
+    }
+    return due;
+  }
+
+  /** `known` includes every entry of `clock` except our own. */
+  private coversOthers(known: VectorClock, clock: VectorClock): boolean {
+    for (const id in clock) {
+      if (id !== this.id && (known[id as ReplicaId] ?? 0) < clock[id as ReplicaId]!) return false;
+    }
+    return true;
+  }
+
   onPushResult(to: Address, sentAt: number, outcome: Outcome<PushReply>, now: number): void {
     const peer = this.peers.get(to);
     if (peer === undefined) return;
     peer.pushInFlight = false;
     if (!outcome.ok) {
       peer.link.recordFailure(now, sentAt, `push failed: ${outcome.reason}`);
+      peer.ownSentSeq = 0;
+      peer.snapshotPushedUpTo = undefined;
       peer.nextPushAt = now + this.settings.antiEntropyIntervalMs;
       peer.nextProbeAt = Math.min(peer.nextProbeAt, now);
       return;
@@ -415,10 +488,12 @@ export class Replica {
       return;
     }
     peer.link.recordSuccess(now);
-    // Go on at once while the peer makes progress; if it did not take what we sent (its pending
-    // buffer was full, say), wait a round instead of spinning.
-    const progressed = clockCovers(peer.known, peer.lastPushedUpTo);
-    peer.nextPushAt = progressed ? now : now + this.settings.antiEntropyIntervalMs;
+    // Go on at once; only a snapshot the peer did not take (it may be refusing) waits a round
+    // instead of being cut and sent again at once. Events are not sent twice in a row anyway
+    // (see nextPush).
+    const snapshotRefused = peer.snapshotPushedUpTo !== undefined && !clockCovers(peer.known, peer.snapshotPushedUpTo);
+    peer.snapshotPushedUpTo = undefined;
+    peer.nextPushAt = snapshotRefused ? now + this.settings.antiEntropyIntervalMs : now;
   }
 
   /** Records the peer's life and delivered clock from one of its messages. */
@@ -432,6 +507,7 @@ export class Replica {
       if (peer.incarnation !== undefined) peer.link.clear(now);
       peer.incarnation = incarnation;
       peer.known = clock ?? emptyClock;
+      peer.ownSentSeq = 0;
       // The new life lost what it kept for us. What it left with us stays: it may be the only copy
       // of its previous life's acknowledged writes, and is applied now that the link is clear.
       peer.custodySeq = 0;
@@ -495,8 +571,10 @@ export class Replica {
         nextProbeAt: now,
         pushInFlight: false,
         nextPushAt: now,
-        lastPushedUpTo: emptyClock,
-        othersLackingSince: undefined,
+        snapshotPushedUpTo: undefined,
+        ownSentSeq: 0,
+        ownSentAt: 0,
+        othersLacking: undefined,
         custodySeq: 0,
         custody: [],
       };
@@ -646,7 +724,8 @@ export class Replica {
       const push = peer.link.isHeldDown(now) ? this.custodyPush(peer, now) : now >= peer.nextPushAt ? this.nextPush(peer, now) : undefined;
       if (push !== undefined) {
         peer.pushInFlight = true;
-        peer.lastPushedUpTo = push.type === 'push' ? clockAfter(peer.known, push.events) : push.snapshot.clock;
+        if (push.type === 'push-snapshot') peer.snapshotPushedUpTo = push.snapshot.clock;
+        else this.noteOwnSent(peer, push.events, now);
         this.outbox.push(push);
       }
     }
@@ -673,9 +752,9 @@ export class Replica {
     for (const peer of this.peers.values()) {
       if (peer.tracked && !peer.probeInFlight) wake = Math.min(wake, peer.nextProbeAt);
       if (peer.custody.length > 0) wake = Math.min(wake, now + peer.link.heldDownRemainingMs(now));
-      if (peer.inView && !peer.pushInFlight && !clockCovers(peer.known, this.deliveredClock)) {
-        const relayAt = peer.othersLackingSince === undefined ? now : peer.othersLackingSince + this.settings.antiEntropyIntervalMs;
-        wake = Math.min(wake, Math.max(peer.nextPushAt, relayAt, now + peer.link.heldDownRemainingMs(now)));
+      if (peer.inView && !peer.pushInFlight) {
+        const due = this.pushDueAt(peer, now);
+        if (due !== undefined) wake = Math.min(wake, Math.max(peer.nextPushAt, due, now + peer.link.heldDownRemainingMs(now)));
       }
     }
     return Math.max(wake, now);
@@ -775,12 +854,6 @@ function mergeBySum(suffixes: KvEvent[][], max: number): KvEvent[] {
   return out;
 }
 
-/** `clock` advanced by every event of `events`. */
-function clockAfter(clock: VectorClock, events: readonly KvEvent[]): VectorClock {
-  const out: Record<string, number> = { ...clock };
-  for (const event of events) if ((out[event.origin] ?? 0) < event.seq) out[event.origin] = event.seq;
-  return out as VectorClock;
-}
 
 /** Orders addresses as people read them (127.0.0.2 before 127.0.0.10); one collator, made once. */
 const compareAddresses = new Intl.Collator('en', { numeric: true }).compare;
