@@ -392,9 +392,9 @@ export class Replica {
   /**
    * What to send `peer` now, if anything: the events it lacks (per its last stated clock), in
    * clock-sum order, or a snapshot when some of them were compacted away. Our own new events go at
-   * once. Events of other origins are relayed only if the peer still lacks them an anti-entropy
-   * interval after we first saw it lack them: normally their origin delivers them meanwhile, and
-   * relaying at once would multiply the traffic of every write.
+   * once, with whatever of their causal past the peer lacks. Other events of other origins are
+   * relayed only if the peer still lacks them an anti-entropy interval after we first saw it lack
+   * them: normally their origin delivers them meanwhile.
    */
   private nextPush(peer: Peer, now: number): Extract<Action, { type: 'push' | 'push-snapshot' }> | undefined {
     const own = this.deliveredClock[this.id] ?? 0;
@@ -417,12 +417,23 @@ export class Replica {
       relay = true;
       peer.othersLacking = undefined;
     }
-    const origins = relay ? othersLacking : [];
-    if (ownLacking) origins.push(this.id);
     const suffixes: KvEvent[][] = [];
-    for (const origin of origins) {
-      const from = origin === this.id ? ownFrom : (peer.known[origin] ?? 0);
-      const suffix = this.log.suffix(origin, from, this.limits.pushBatchEventsMax);
+    // Our own new events, with the part of their causal past the peer lacks, so it can deliver
+    // them (and acknowledge them) at once instead of waiting for their other origins.
+    let needed: VectorClock = emptyClock;
+    if (ownLacking) {
+      const own = this.log.suffix(this.id, ownFrom, this.limits.pushBatchEventsMax);
+      if (own === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt: now };
+      if (own.length > 0) {
+        suffixes.push(own);
+        needed = own.at(-1)!.clock;
+      }
+    }
+    for (const origin of othersLacking) {
+      const from = peer.known[origin] ?? 0;
+      const upTo = relay ? this.deliveredClock[origin]! : Math.min(needed[origin] ?? 0, this.deliveredClock[origin]!);
+      if (upTo <= from) continue;
+      const suffix = this.log.suffix(origin, from, Math.min(upTo - from, this.limits.pushBatchEventsMax));
       if (suffix === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt: now };
       if (suffix.length > 0) suffixes.push(suffix);
     }
@@ -494,6 +505,16 @@ export class Replica {
     const snapshotRefused = peer.snapshotPushedUpTo !== undefined && !clockCovers(peer.known, peer.snapshotPushedUpTo);
     peer.snapshotPushedUpTo = undefined;
     peer.nextPushAt = snapshotRefused ? now + this.settings.antiEntropyIntervalMs : now;
+    this.recheckPipeline(peer, now);
+  }
+
+  /**
+   * Our events the peer took but could not deliver yet (their causal past is on its way from
+   * another origin) are not sent again; probe soon instead, so that the writes waiting for their
+   * acknowledgement learn promptly when the peer has delivered them.
+   */
+  private recheckPipeline(peer: Peer, now: number): void {
+    if (peer.ownSentSeq > (peer.known[this.id] ?? 0)) peer.nextProbeAt = Math.min(peer.nextProbeAt, now + pipelineRecheckMs);
   }
 
   /** Records the peer's life and delivered clock from one of its messages. */
@@ -529,6 +550,7 @@ export class Replica {
       // Removed replicas are probed on; one that answers again is taken back, with no operator.
       if (peer.tracked && !peer.inView) this.setInView(peer, true);
       peer.nextProbeAt = now + this.settings.probeIntervalMs;
+      this.recheckPipeline(peer, now);
       return;
     }
     const reason = outcome.ok ? `probe answered by ${outcome.reply.from}` : outcome.reason;
@@ -854,6 +876,9 @@ function mergeBySum(suffixes: KvEvent[][], max: number): KvEvent[] {
   return out;
 }
 
+
+/** How soon to ask a peer again whether it delivered our events that were waiting for their past, in ms. */
+const pipelineRecheckMs = 5;
 
 /** Orders addresses as people read them (127.0.0.2 before 127.0.0.10); one collator, made once. */
 const compareAddresses = new Intl.Collator('en', { numeric: true }).compare;

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address } from '../../events/ids.ts';
-import type { KvEvent } from '../../events/kv-event.ts';
+import { eventId, type KvEvent } from '../../events/kv-event.ts';
 import { clockCovers, compareClocks, emptyClock, type VectorClock } from '../../events/vector-clock.ts';
 import type { Action } from '../../src/core/actions.ts';
 import { viewEntries } from '../../src/core/kv-view.ts';
@@ -287,6 +287,20 @@ test('a held-down answer makes the sender wait exactly the remaining time', () =
   assert.is(b.describe(2000).peers.find((peer) => peer.address === A)?.link.heldDownRemainingMs, 4000);
   const after = ofType(b.poll(6000), 'push');
   assert.is(after.length + during.length, 1);
+});
+
+test('an own push carries the part of its causal past the peer lacks, so the peer can deliver it at once', () => {
+  const a = replica(A);
+  const b = replica(B);
+  const c = replica(C);
+  for (const [x, y] of [[a, b], [b, a], [a, c], [c, a]] as const) probe(x, y, true, 0);
+  const fromC = c.write('x', 1, emptyClock).event;
+  pushTo(c, a, [fromC], 1);
+  const own = a.write('y', 2, a.clock).event;
+  const toB = ofType(a.poll(2), 'push').find((p) => p.to === B)!;
+  assert.equal(toB.events.map(eventId), [eventId(fromC), eventId(own)]);
+  const reply = pushTo(a, b, toB.events, 2);
+  assert.ok(clockCovers(reply.clock, own.clock), 'B delivered both');
 });
 
 test('a held-down peer keeps our unreplicated writes in custody, unapplied, and applies them when the hold-down ends', () => {
