@@ -92,14 +92,19 @@ export async function startReplica(options: ReplicaOptions, readyTimeoutMs = 10_
   });
   const replica = new ReplicaProcess(options, child);
   started.add(replica);
-  await waitFor(
-    `${options.address} to answer /health`,
-    async () => {
-      if (!replica.running) throw new Error(`replica ${options.address} exited:\n${replica.logs()}`);
-      return (await request('GET', options.address, '/health', undefined, { timeoutMs: 500 })).status === 200;
-    },
-    readyTimeoutMs,
-  );
+  try {
+    await waitFor(
+      `${options.address} to answer /health`,
+      async () => {
+        if (!replica.running) throw new Error(`replica ${options.address} exited:\n${replica.logs()}`);
+        return (await request('GET', options.address, '/health', undefined, { timeoutMs: 500 })).status === 200;
+      },
+      readyTimeoutMs,
+    );
+  } catch (error) {
+    await replica.kill('SIGKILL'); // never leave a process behind that the caller does not know of
+    throw error;
+  }
   return replica;
 }
 
