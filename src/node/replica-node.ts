@@ -135,7 +135,7 @@ export class ReplicaNode {
 
   /** Waits (bounded) until this replica has delivered everything `metadata` depends on. */
   private async awaitDependencies(metadata: VectorClock): Promise<void> {
-    if (!this.joinDone) await this.awaitJoined();
+    await this.awaitJoined();
     const ok = await this.causalWaiters.wait(() => this.core.covers(metadata), this.config.causalWaitMs);
     if (!ok) {
       this.counters.unsatisfied503++;
@@ -246,7 +246,11 @@ export class ReplicaNode {
     this.logViewChanges();
     this.ackWaiters.check();
     const now = this.now();
-    for (const action of this.core.poll(now)) this.perform(action);
+    const delivered = this.core.deliveredCount;
+    const actions = this.core.poll(now);
+    // poll() may deliver too (custody whose hold-down ended): wake the requests waiting for it.
+    if (this.core.deliveredCount !== delivered) this.causalWaiters.check();
+    for (const action of actions) this.perform(action);
     this.scheduleWake(this.core.nextWakeAt(now));
   }
 
