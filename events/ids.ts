@@ -37,12 +37,23 @@ export function replicaId(address: Address, incarnation: string): ReplicaId {
 /** Splits and checks an origin id; throws ValidationError when it is not one this store makes. */
 export function parseReplicaId(input: unknown): ReplicaId {
   if (typeof input !== 'string') throw new ValidationError('replica id must be a string');
+  if (recentlyValid.has(input)) return input as ReplicaId;
   const slash = input.lastIndexOf('/');
   if (slash < 0) throw new ValidationError(`not a replica id: ${JSON.stringify(input).slice(0, 80)}`);
   parseAddress(input.slice(0, slash), 'replica id address');
   parseIncarnation(input.slice(slash + 1));
+  if (recentlyValid.size >= recentlyValidMax) recentlyValid.clear();
+  recentlyValid.add(input);
   return input as ReplicaId;
 }
+
+/**
+ * Ids already checked. Every event carries a clock of the same few ids, so a snapshot of 100,000
+ * keys would otherwise run the same regular expressions hundreds of thousands of times. Bounded:
+ * emptied when full, so hostile input cannot grow it.
+ */
+const recentlyValid = new Set<string>();
+const recentlyValidMax = 4096;
 
 export function addressOf(id: ReplicaId): Address {
   return id.slice(0, id.lastIndexOf('/')) as Address;

@@ -26,7 +26,7 @@ const children = [];
 function startReplica(address, view) {
   const child = spawn(process.execPath, ['--expose-gc', bundle], {
     env: { PATH: process.env.PATH, SOCKET_ADDRESS: address, VIEW: view.join(','), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'inherit', 'inherit'], // LOG_LEVEL=warn: only warnings and errors
   });
   children.push(child);
   return child;
