@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseCausalMetadata } from '../../events/causal-metadata.ts';
+import { formatCausalMetadata, parseCausalMetadata } from '../../events/causal-metadata.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
 import type { Limits } from '../../events/limits.ts';
@@ -49,9 +49,10 @@ export function registerKvsRoutes(router: Router, node: ReplicaNode, limits: Lim
     const value = valueOf(body, limits);
     const metadata = metadataOf(ctx, body, limits);
     const result = await node.write(key, value, metadata);
-    const existed = result?.previous?.type === 'put';
+    if (result === undefined) throw new Error('invariant violated: a put made no event');
+    const existed = result.previous?.type === 'put';
     ctx.status = existed ? 200 : 201;
-    ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: result?.event.clock };
+    ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.event.clock) };
   });
 
   router.get(/^\/kvs\/.*/, async (ctx) => {
@@ -60,11 +61,11 @@ export function registerKvsRoutes(router: Router, node: ReplicaNode, limits: Lim
     const { found, metadata: after } = await node.read(key, metadata);
     if (found === undefined) {
       ctx.status = 404;
-      ctx.body = { error: 'Key does not exist', [metadataField]: after };
+      ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) };
       return;
     }
     ctx.status = 200;
-    ctx.body = { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: after };
+    ctx.body = { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: formatCausalMetadata(after) };
   });
 
   router.delete(/^\/kvs\/.*/, async (ctx) => {
@@ -73,10 +74,10 @@ export function registerKvsRoutes(router: Router, node: ReplicaNode, limits: Lim
     const result = await node.write(key, undefined, metadata);
     if (result === undefined) {
       ctx.status = 404;
-      ctx.body = { error: 'Key does not exist', [metadataField]: node.core.read(key, metadata).metadata };
+      ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(node.core.read(key, metadata).metadata) };
       return;
     }
     ctx.status = 200;
-    ctx.body = { result: 'deleted', [metadataField]: result.event.clock };
+    ctx.body = { result: 'deleted', [metadataField]: formatCausalMetadata(result.event.clock) };
   });
 }
