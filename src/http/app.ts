@@ -35,7 +35,7 @@ export function createApp({ node, limits, log, clusterToken }: AppOptions): Koa 
   registerKvsRoutes(router, node, limits);
   registerViewRoutes(router, node, limits, authorize);
   registerPeerRoutes(router, node, limits, authorize);
-  registerDebugRoutes(router, node);
+  registerDebugRoutes(router, node, limits.clockEntriesMax);
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -2,12 +2,16 @@ import type Router from '@koa/router';
 import { parseReplicaId, type ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import { ValidationError } from '../../events/validation-error.ts';
+import { parseCausalMetadata } from '../../events/causal-metadata.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 
 const logPageEventsMax = 10_000;
 
-/** Inspection: `GET /debug/log` (filter by origin, key, since a seq) and `GET /debug/state`. */
-export function registerDebugRoutes(router: Router, node: ReplicaNode): void {
+/**
+ * Inspection: `GET /debug/log` (filter by origin, key, and `since`: a seq, or a clock as JSON such
+ * as the causal metadata a client holds, to list only what it does not cover) and `GET /debug/state`.
+ */
+export function registerDebugRoutes(router: Router, node: ReplicaNode, clockEntriesMax: number): void {
   router.get('/debug/state', (ctx) => {
     const { rss, heapUsed, heapTotal } = process.memoryUsage();
     ctx.body = { ...node.describe(), memory: { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal } };
@@ -29,13 +33,14 @@ export function registerDebugRoutes(router: Router, node: ReplicaNode): void {
     const filter: { origin?: ReplicaId; key?: string } = {};
     if (typeof origin === 'string') filter.origin = parseReplicaId(origin);
     if (typeof key === 'string') filter.key = key;
-    const sinceSeq = typeof since === 'string' ? Number(since) : 0;
+    const sinceClock = typeof since === 'string' && since.startsWith('{') ? parseCausalMetadata(since, clockEntriesMax) : undefined;
+    const sinceSeq = typeof since === 'string' && sinceClock === undefined ? Number(since) : 0;
     const max = typeof limit === 'string' ? Number(limit) : logPageEventsMax;
     if (!Number.isSafeInteger(sinceSeq) || sinceSeq < 0) throw new ValidationError('since must be an integer >= 0 (a seq)');
     if (!Number.isSafeInteger(max) || max < 1 || max > logPageEventsMax) throw new ValidationError(`limit must be 1..${logPageEventsMax}`);
     const events: KvEvent[] = [];
     for (const event of node.core.logEvents(filter)) {
-      if (event.seq <= sinceSeq) continue;
+      if (event.seq <= sinceSeq || event.seq <= (sinceClock?.[event.origin] ?? 0)) continue;
       if (events.length >= max) break;
       events.push(event);
     }

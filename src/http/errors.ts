@@ -1,8 +1,26 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import { ValidationError } from '../../events/validation-error.ts';
 import { ViewFullError } from '../core/replica.ts';
 import type { Logger } from '../node/logger.ts';
 import { DependenciesNotSatisfied } from '../node/replica-node.ts';
+
+/** How much of a refused body is read and thrown away so the client can read its 413, in bytes. */
+const discardBytesMax = 128 * 1024 * 1024;
+
+/**
+ * The answer is sent at once; the rest of the refused body is read and dropped (nothing is kept),
+ * so a client still uploading is not cut off with a broken pipe before it reads the 413. Past
+ * `discardBytesMax` the connection is closed.
+ */
+function discardRest(request: IncomingMessage): void {
+  let discarded = 0;
+  request.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > discardBytesMax) request.socket.destroy();
+  });
+  request.resume();
+}
 
 /** Errors raised by koa-bodyparser / raw-body carry these. */
 interface HttpishError {
@@ -49,8 +67,7 @@ export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
       if (http.type === 'entity.too.large' || status === 413) {
         ctx.status = 413;
         ctx.body = { error: `Request body is too large (over ${bodyBytesMax()} bytes)` };
-        // Do not read the rest of a huge body: close the connection after answering.
-        ctx.set('Connection', 'close');
+        discardRest(ctx.req);
         return;
       }
       if (status !== undefined && status >= 400 && status < 500) {

@@ -238,6 +238,14 @@ test('GET /debug/log returns events and filters them by origin and key', async (
 
   const both = await request('GET', C, `/debug/log?origin=${encodeURIComponent(idA)}&key=log-b`);
   assert.equal(both.body.events, []);
+
+  // since a clock: only what that metadata does not cover (here: B's write, not A's).
+  const sinceM1 = await request('GET', C, `/debug/log?since=${encodeURIComponent(JSON.stringify(m1))}`);
+  assert.is(sinceM1.status, 200);
+  assert.ok(sinceM1.body.events.some((event: { key: string }) => event.key === 'log-b'));
+  assert.not.ok(sinceM1.body.events.some((event: { key: string }) => event.key === 'log-a'), 'A\'s write is covered by m1');
+  const sinceM2 = await request('GET', C, `/debug/log?since=${encodeURIComponent(JSON.stringify(m2))}&key=log-b`);
+  assert.equal(sinceM2.body.events, []);
   expectError(await request('GET', C, '/debug/log?origin=garbage'), 'bad origin filter', 400);
 });
 
