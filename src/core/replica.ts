@@ -147,7 +147,7 @@ export class Replica {
    * waits (bounded) until a peer holds it, delivered or in custody. Only a replica that failure
    * detection has left alone acknowledges at once (anti-entropy spreads its writes later).
    */
-  hasReachablePeer(): boolean {
+  hasPeerInView(): boolean {
     for (const peer of this.peers.values()) if (peer.inView) return true;
     return false;
   }

@@ -164,7 +164,7 @@ export class ReplicaNode {
     this.causalWaiters.check();
     this.afterInput();
     await this.ackWaiters.wait(
-      () => this.core.isReplicated(result.event) || !this.core.hasReachablePeer(),
+      () => this.core.isReplicated(result.event) || !this.core.hasPeerInView(),
       this.config.writeAckTimeoutMs,
     );
     return result;

@@ -748,7 +748,7 @@ export class World {
   private checkAckWaiters(node: Node): void {
     const replica = node.replica;
     if (replica === undefined || node.ackWaiters.length === 0) return;
-    const reachable = replica.hasReachablePeer();
+    const reachable = replica.hasPeerInView();
     const waiting: AckWaiter[] = [];
     for (const waiter of node.ackWaiters) {
       if (replica.isReplicated(waiter.event)) waiter.respond('replicated');

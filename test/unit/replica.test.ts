@@ -703,18 +703,18 @@ test('a restarted replica joins by snapshot and announcement, and the others sen
   assert.equal(viewAsObject(c2.viewSnapshot()), viewAsObject(a.viewSnapshot()));
 });
 
-test('isReplicated() and hasReachablePeer() follow what the peers said', () => {
+test('isReplicated() and hasPeerInView() follow what the peers said', () => {
   const a = replica(A, 'a', [A, B]);
   const b = replica(B, 'a', [A, B]);
   const event = a.write('k', 1, emptyClock).event;
   assert.not.ok(a.isReplicated(event));
-  assert.ok(a.hasReachablePeer());
+  assert.ok(a.hasPeerInView());
   settle([a, b], 0);
   assert.ok(a.isReplicated(event));
   holdDown(a, b, 10);
-  assert.ok(a.hasReachablePeer(), 'a held-down peer still in the view may take the write in custody');
+  assert.ok(a.hasPeerInView(), 'a held-down peer still in the view may take the write in custody');
   for (let i = 1; i <= testSettings.probeMissesMax; i++) probe(a, B, false, 10 + i);
-  assert.not.ok(a.hasReachablePeer(), 'alone once failure detection removed the peer');
+  assert.not.ok(a.hasPeerInView(), 'alone once failure detection removed the peer');
 });
 
 test('nextWakeAt() is when a probe or a retry is due', () => {
