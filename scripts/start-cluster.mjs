@@ -36,4 +36,8 @@ console.log(`causal-kvs: 3 replicas running on ${addresses.join(', ')}  (Ctrl-C 
   curl -s -X GET http://127.0.0.1:8083/kvs/x -H 'Content-Type: application/json' -d '{"causal-metadata": <metadata from above>}'
   curl -s http://127.0.0.1:8084/view
   curl -s http://127.0.0.1:8082/debug/state
+
+  npm run -s kvs -- put x 1        # the CLI carries the causal metadata for you (kvs help)
+  npm run -s kvs -- get x
+  open http://127.0.0.1:8082/debug in a browser for the live view, links and a space-time diagram
 `);
