@@ -780,17 +780,10 @@ async function buildBundles(runDir) {
     log('building dist/kvs.mjs (node build.mjs) and dist/bench-baseline.mjs');
     execFileSync(process.execPath, ['build.mjs'], { cwd: root, stdio: 'inherit' });
     const { build } = await import('esbuild');
-    // The same options as build.mjs (bundle, node, esm, node20, the createRequire banner).
-    const requireBanner = "import { createRequire as __kvsCreateRequire } from 'node:module'; const require = __kvsCreateRequire(import.meta.url);";
+    // The same options as build.mjs.
+    const { bundleOptions } = await import('./esbuild-options.mjs');
     await build({
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      sourcemap: false,
-      legalComments: 'none',
-      banner: { js: requireBanner },
-      logLevel: 'warning',
+      ...bundleOptions,
       entryPoints: [path.join(root, 'scripts/bench-baseline.ts')],
       outfile: path.join(root, 'dist/bench-baseline.mjs'),
     });
