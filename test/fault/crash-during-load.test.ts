@@ -53,7 +53,7 @@ test('a replica killed with SIGKILL during a write load loses no acknowledged wr
 
   await sleep(1500);
   await until(() => history.ackedCount() >= 80, 6000);
-  const victim = rng.int(addresses.length);
+  const victim = rng.int(0, addresses.length - 1);
   const dead = addresses[victim]!;
   const survivors = addresses.filter((a) => a !== dead);
   const ackedBeforeKill = history.ackedCount();

@@ -59,7 +59,7 @@ test('a replica killed and restarted at the same address rejoins every view and 
   const load = new Load({ clients, rng, target: () => rng.pick(addresses), keys: keysOf, readShare: 0.25, pauseMs: 5 }, 40_000);
 
   await sleep(2000);
-  const victim = rng.int(addresses.length);
+  const victim = rng.int(0, addresses.length - 1);
   const address = addresses[victim]!;
   const others = addresses.filter((a) => a !== address);
   const oldId = (await debugState(address)).id;
@@ -135,7 +135,7 @@ test('writes acknowledged by a replica just restarted survive its next crash', a
   const history = new History();
   const rounds = 3;
   for (let round = 0; round < rounds; round++) {
-    const victim = rng.int(addrs.length);
+    const victim = rng.int(0, addrs.length - 1);
     const address = addrs[victim]!;
     const others = addrs.filter((a) => a !== address);
     await replicas[victim]!.kill('SIGKILL');

@@ -113,7 +113,7 @@ for (const [run, seed] of seeds.entries()) {
       // Faults until the time is up, ending with one still in force, so that the final phase
       // always has something to heal or restart.
       for (;;) {
-        await sleep(nemesis.between(500, 2500));
+        await sleep(nemesis.int(500, 2500));
         const over = Date.now() - startedAt >= faultsMs;
         if (over && (down !== undefined || cut !== undefined)) break;
         if (down !== undefined) {
@@ -128,7 +128,7 @@ for (const [run, seed] of seeds.entries()) {
           note(`healed ${addresses[cut]}: all caught up after ${Date.now() - at} ms`);
           cut = undefined;
         } else {
-          const victim = nemesis.int(addresses.length);
+          const victim = nemesis.int(0, addresses.length - 1);
           const others = addresses.filter((_, i) => i !== victim);
           if (nemesis.next() < 0.5) {
             const at = Date.now();

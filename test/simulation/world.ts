@@ -15,7 +15,7 @@ import { defaultProtocolSettings, type ProtocolSettings } from '../../src/core/p
 import { Replica, type ReadResult } from '../../src/core/replica.ts';
 import { snapshotChunkEntries, type SnapshotSource } from '../../src/core/snapshot-source.ts';
 import { EventQueue } from './event-queue.ts';
-import { Random } from './random.ts';
+import { Random } from '../support/random.ts';
 
 export interface SimOptions {
   readonly seed: number;

@@ -10,35 +10,9 @@ import type { Host } from './netns.ts';
 
 // ------------------------------------------------------------------ randomness
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-export class Rng {
-  private state: number;
-
-  constructor(readonly seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-
-  between(min: number, max: number): number {
-    return min + this.int(max - min + 1);
-  }
-
-  pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new Error('pick() from nothing');
-    return items[this.int(items.length)]!;
-  }
-}
+/** The seeded PRNG the simulation uses too (mulberry32): the same seed replays the same faults. */
+export { Random as Rng } from './random.ts';
+import type { Random as Rng } from './random.ts';
 
 // ------------------------------------------------------------------ cluster layout
 
