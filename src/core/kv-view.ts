@@ -12,37 +12,44 @@ const { produce } = new Immer({ autoFreeze: false });
 /**
  * The materialized key-value view: for each key, the winning event (a put, or a delete as a
  * tombstone). Immutable, built with immer. Keys are spread over fixed buckets so that applying an
- * event copies one small bucket instead of the whole map (immer copies a Map on write).
+ * event copies one small bucket instead of the whole map (immer copies a Map on write). The
+ * buckets sit in groups, two levels of 32: immer copies, and when finishing walks, every array on
+ * the path to a change, so one flat array of 1024 buckets cost more than the change itself.
  */
 export interface KvView {
-  readonly buckets: readonly ReadonlyMap<string, KvEvent>[];
+  readonly groups: readonly (readonly ReadonlyMap<string, KvEvent>[])[];
   /** Keys whose winner is a put. */
   readonly liveKeys: number;
   readonly tombstones: number;
 }
 
-const bucketCount = 1024;
+const groupCount = 32;
+const bucketsPerGroup = 32;
 
-function bucketOf(key: string): number {
+/** FNV-1a of the key: which group, and which bucket in it. */
+function hashOf(key: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     hash ^= key.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
-  return (hash >>> 0) % bucketCount;
+  return (hash >>> 0) % (groupCount * bucketsPerGroup);
 }
 
 export const emptyView: KvView = Object.freeze({
-  buckets: Object.freeze(Array.from({ length: bucketCount }, () => new Map<string, KvEvent>())),
+  groups: Object.freeze(
+    Array.from({ length: groupCount }, () => Object.freeze(Array.from({ length: bucketsPerGroup }, () => new Map<string, KvEvent>()))),
+  ),
   liveKeys: 0,
   tombstones: 0,
 });
 
 export function lookup(view: KvView, key: string): KvEvent | undefined {
-  return view.buckets[bucketOf(key)]!.get(key);
+  const hash = hashOf(key);
+  return view.groups[Math.floor(hash / bucketsPerGroup)]![hash % bucketsPerGroup]!.get(key);
 }
 
-type Draft = { buckets: Map<string, KvEvent>[]; liveKeys: number; tombstones: number };
+type Draft = { groups: Map<string, KvEvent>[][]; liveKeys: number; tombstones: number };
 
 function counts(event: KvEvent | undefined): [live: number, tombstones: number] {
   if (event === undefined) return [0, 0];
@@ -63,7 +70,8 @@ function withWinners(view: KvView, winners: ReadonlyMap<string, KvEvent | undefi
       const [liveAfter, tombsAfter] = counts(event);
       draft.liveKeys += liveAfter - liveBefore;
       draft.tombstones += tombsAfter - tombsBefore;
-      const bucket = draft.buckets[bucketOf(key)]!;
+      const hash = hashOf(key);
+      const bucket = draft.groups[Math.floor(hash / bucketsPerGroup)]![hash % bucketsPerGroup]!;
       if (event === undefined) bucket.delete(key);
       else bucket.set(key, event);
     }
@@ -86,7 +94,7 @@ export function foldEvents(events: Iterable<KvEvent>): KvView {
 }
 
 export function* viewEntries(view: KvView): Generator<KvEvent> {
-  for (const bucket of view.buckets) yield* bucket.values();
+  for (const group of view.groups) for (const bucket of group) yield* bucket.values();
 }
 
 /**

@@ -5,6 +5,7 @@ import type { KvEvent } from '../../events/kv-event.ts';
 import type { PushReply } from '../../events/peer-messages.ts';
 import type { Outcome } from '../core/actions.ts';
 import type { ReplicaDescription } from '../core/replica.ts';
+import { BoundedQueue } from './bounded-queue.ts';
 import type { ReplicaNode } from './replica-node.ts';
 
 /** Local writes waiting for their first peer acknowledgement; beyond this the oldest is forgotten. */
@@ -43,7 +44,7 @@ export class NodeMetrics {
   private readonly pushRoundTrip: Histogram<'result'>;
   private readonly writeAck: Histogram;
   /** Own writes not yet acknowledged by any peer, oldest first: [seq, performance.now() at write]. */
-  private readonly unacked: [number, number][] = [];
+  private readonly unacked = new BoundedQueue<readonly [seq: number, at: number]>(unackedWritesMax);
   private peersTable: { at: number; peers: ReplicaDescription['peers'] } | undefined;
 
   constructor(private readonly node: ReplicaNode) {
@@ -147,7 +148,6 @@ export class NodeMetrics {
 
   /** Hook: an own write was just made. */
   localWrite(event: KvEvent): void {
-    if (this.unacked.length >= unackedWritesMax) this.unacked.shift();
     this.unacked.push([event.seq, performance.now()]);
   }
 
@@ -160,14 +160,11 @@ export class NodeMetrics {
 
   /** A peer has delivered our own events up to `seq`. */
   private acknowledged(seq: number): void {
-    if (this.unacked.length === 0 || this.unacked[0]![0] > seq) return;
     const now = performance.now();
-    let done = 0;
-    while (done < this.unacked.length && this.unacked[done]![0] <= seq) {
-      this.writeAck.observe((now - this.unacked[done]![1]) / 1000);
-      done++;
+    for (let oldest = this.unacked.peek(); oldest !== undefined && oldest[0] <= seq; oldest = this.unacked.peek()) {
+      this.writeAck.observe((now - oldest[1]) / 1000);
+      this.unacked.shift();
     }
-    this.unacked.splice(0, done);
   }
 
   private peers(): ReplicaDescription['peers'] {

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
+import { BoundedQueue } from './bounded-queue.ts';
 
 /** Records kept for the debug page; the oldest go first. */
 const recordsMax = 2000;
@@ -24,7 +25,7 @@ type Aged<R> = R extends RecentRecord ? Omit<R, 'at'> & { readonly agoMs: number
 type NewRecord = { kind: 'write'; event: KvEvent } | { kind: 'deliver'; origin: ReplicaId; fromSeq: number; toSeq: number };
 
 export class RecentEvents {
-  private readonly records: RecentRecord[] = [];
+  private readonly records = new BoundedQueue<RecentRecord>(recordsMax);
   private nextN = 1;
   private lastClock: VectorClock;
 
@@ -61,15 +62,15 @@ export class RecentEvents {
   /** Records numbered after `after`, at most `limit`, each with its age in ms; `next` is the cursor to pass next time. */
   page(after: number, limit: number): { records: AgedRecord[]; next: number } {
     const now = this.now();
-    const records = this.records
-      .filter((record) => record.n > after)
-      .slice(0, limit)
-      .map(({ at, ...record }) => ({ ...record, agoMs: Math.max(0, Math.round(now - at)) }) as AgedRecord);
+    const records: AgedRecord[] = [];
+    for (const { at, ...record } of this.records) {
+      if (records.length >= limit) break;
+      if (record.n > after) records.push({ ...record, agoMs: Math.max(0, Math.round(now - at)) } as AgedRecord);
+    }
     return { records, next: records.length > 0 ? records[records.length - 1]!.n : Math.min(after, this.nextN - 1) };
   }
 
   private add(record: NewRecord): void {
-    if (this.records.length >= recordsMax) this.records.shift();
     this.records.push({ ...record, n: this.nextN++, at: this.now() } as RecentRecord);
   }
 }
