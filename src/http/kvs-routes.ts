@@ -13,15 +13,17 @@ const metadataField = 'causal-metadata';
 const metadataHeader = 'x-causal-metadata';
 
 function keyOf(ctx: Context, limits: Limits): string {
-  let key: string;
-  try {
-    key = decodeURIComponent(ctx.path.slice('/kvs/'.length));
-  } catch {
-    throw new ValidationError('Key is not valid percent-encoding');
+  let key = ctx.path.slice('/kvs/'.length);
+  if (key.includes('%')) {
+    try {
+      key = decodeURIComponent(key);
+    } catch {
+      throw new ValidationError('Key is not valid percent-encoding');
+    }
   }
   if (key.length === 0) throw new ValidationError('Key is empty');
-  const characters = [...key].length;
-  if (characters > limits.keyLengthMax) throw new ValidationError('Key is too long');
+  // Characters are code points; a string no longer than the limit in UTF-16 units cannot have more.
+  if (key.length > limits.keyLengthMax && [...key].length > limits.keyLengthMax) throw new ValidationError('Key is too long');
   return key;
 }
 

@@ -6,6 +6,7 @@ import type { PushReply } from '../../events/peer-messages.ts';
 import type { Outcome } from '../core/actions.ts';
 import type { ReplicaDescription } from '../core/replica.ts';
 import { BoundedQueue } from './bounded-queue.ts';
+import { RequestStats } from './request-stats.ts';
 import type { ReplicaNode } from './replica-node.ts';
 
 /** Local writes waiting for their first peer acknowledgement; beyond this the oldest is forgotten. */
@@ -38,9 +39,7 @@ const methods = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PAT
  */
 export class NodeMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'method' | 'route' | 'status'>;
-  private readonly requestChildren = new Map<string, { count: { inc(): void }; seconds: { observe(value: number): void } }>();
-  private readonly requestSeconds: Histogram<'method' | 'route'>;
+  private readonly requestStats = new RequestStats(latencyBuckets);
   private readonly pushRoundTrip: Histogram<'result'>;
   private readonly writeAck: Histogram;
   /** Own writes not yet acknowledged by any peer, oldest first: [seq, performance.now() at write]. */
@@ -53,19 +52,13 @@ export class NodeMetrics {
     const core = node.core;
     const counters = node.counters;
 
-    this.requests = new Counter({
-      name: 'kvs_http_requests_total',
-      help: 'HTTP requests answered, by method, route (/kvs/:key for every key) and status',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    });
-    this.requestSeconds = new Histogram({
-      name: 'kvs_http_request_duration_seconds',
-      help: 'Time to answer an HTTP request, by method and route (includes causal waits and the write acknowledgement wait)',
-      labelNames: ['method', 'route'],
-      buckets: latencyBuckets,
-      registers,
-    });
+    this.requestStats.register(
+      this.registry,
+      'kvs_http_requests_total',
+      'HTTP requests answered, by method, route (/kvs/:key for every key) and status',
+      'kvs_http_request_duration_seconds',
+      'Time to answer an HTTP request, by method and route (includes causal waits and the write acknowledgement wait)',
+    );
     this.pushRoundTrip = new Histogram({
       name: 'kvs_replication_push_round_trip_seconds',
       help: 'Push of events to a peer, from send to answer, by result (accepted, held_down, failed)',
@@ -133,17 +126,7 @@ export class NodeMetrics {
 
   /** One answered request; `route` is already normalized (see routeLabel). */
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const m = methods.has(method) ? method : 'other';
-    // prom-client hashes a label object on every call; keep the (few) children instead. Bounded:
-    // methods, routes and statuses are small fixed sets.
-    const key = `${m} ${route} ${status}`;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = { count: this.requests.labels(m, route, String(status)), seconds: this.requestSeconds.labels(m, route) };
-      this.requestChildren.set(key, child);
-    }
-    child.count.inc();
-    child.seconds.observe(seconds);
+    this.requestStats.observe(methods.has(method) ? method : 'other', route, status, seconds);
   }
 
   /** Hook: an own write was just made. */

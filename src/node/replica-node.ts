@@ -150,14 +150,15 @@ export class ReplicaNode {
     clearTimeout(timer);
   }
 
-  async read(key: string, metadata: VectorClock): Promise<ReadResult> {
-    await this.awaitDependencies(metadata);
-    return this.core.read(key, metadata);
+  /** Answers at once when the dependencies are already here (the common case): no promise to wait on. */
+  read(key: string, metadata: VectorClock): ReadResult | Promise<ReadResult> {
+    if (this.joinDone && this.core.covers(metadata)) return this.core.read(key, metadata);
+    return this.awaitDependencies(metadata).then(() => this.core.read(key, metadata));
   }
 
   /** Put or delete; answers once a peer holds the event (or no peer can be reached in time). */
   async write(key: string, value: JsonValue | undefined, metadata: VectorClock): Promise<WriteResult | undefined> {
-    await this.awaitDependencies(metadata);
+    if (!this.joinDone || !this.core.covers(metadata)) await this.awaitDependencies(metadata);
     if (value === undefined && this.core.read(key, metadata).found === undefined) return undefined;
     const result = this.core.write(key, value, metadata);
     this.onLocalWrite?.(result.event);

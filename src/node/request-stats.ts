@@ -1,0 +1,116 @@
+import type { Registry } from 'prom-client';
+
+/** One (method, route) series of the latency histogram: counts per bucket, not cumulative. */
+interface LatencySeries {
+  readonly labels: { readonly method: string; readonly route: string };
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/** What one answered request adds to: its counter series and its latency series. */
+interface RequestSeries {
+  readonly labels: { readonly method: string; readonly route: string; readonly status: string };
+  count: number;
+  readonly latency: LatencySeries;
+}
+
+/** The shape prom-client's registry reads from a metric at scrape time (its documented MetricObjectWithValues). */
+interface ScrapedMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'histogram';
+  readonly aggregator: 'sum';
+  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: object; value: number; metricName?: string }[] }>;
+  reset(): void;
+}
+
+/**
+ * Requests by method, route and status, and their latency by method and route, counted into
+ * plain numbers per request and turned into Prometheus series only when scraped. prom-client's own
+ * inc()/observe() build and hash a label object on every call: about a quarter of the CPU time of
+ * a whole read (measured: 16.2k -> 20.4k reads/s on one replica without them). Bounded: methods,
+ * routes and statuses are small fixed sets (see routeLabel).
+ */
+export class RequestStats {
+  private readonly requests = new Map<string, RequestSeries>();
+  private readonly latencies = new Map<string, LatencySeries>();
+
+  constructor(private readonly bucketsSeconds: readonly number[]) {}
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route} ${status}`;
+    let series = this.requests.get(key);
+    if (series === undefined) {
+      series = { labels: { method, route, status: String(status) }, count: 0, latency: this.latencySeries(method, route) };
+      this.requests.set(key, series);
+    }
+    series.count++;
+    const latency = series.latency;
+    const buckets = this.bucketsSeconds;
+    let index = 0;
+    while (index < buckets.length && seconds > buckets[index]!) index++;
+    if (index < buckets.length) latency.counts[index]!++;
+    latency.sum += seconds;
+    latency.count++;
+  }
+
+  private latencySeries(method: string, route: string): LatencySeries {
+    const key = `${method} ${route}`;
+    let series = this.latencies.get(key);
+    if (series === undefined) {
+      series = { labels: { method, route }, counts: new Float64Array(this.bucketsSeconds.length), sum: 0, count: 0 };
+      this.latencies.set(key, series);
+    }
+    return series;
+  }
+
+  /** Registers the counter `counterName` and the histogram `histogramName` with `registry`. */
+  register(registry: Registry, counterName: string, counterHelp: string, histogramName: string, histogramHelp: string): void {
+    const counter: ScrapedMetric = {
+      name: counterName,
+      help: counterHelp,
+      type: 'counter',
+      aggregator: 'sum',
+      get: async () => ({
+        name: counterName,
+        help: counterHelp,
+        type: 'counter',
+        aggregator: 'sum',
+        values: [...this.requests.values()].map((series) => ({ labels: series.labels, value: series.count })),
+      }),
+      reset: () => this.requests.clear(),
+    };
+    const histogram: ScrapedMetric = {
+      name: histogramName,
+      help: histogramHelp,
+      type: 'histogram',
+      aggregator: 'sum',
+      get: async () => ({
+        name: histogramName,
+        help: histogramHelp,
+        type: 'histogram',
+        aggregator: 'sum',
+        values: [...this.latencies.values()].flatMap((series) => this.histogramValues(histogramName, series)),
+      }),
+      reset: () => this.latencies.clear(),
+    };
+    // prom-client renders any object of this shape; its own classes are just one kind.
+    registry.registerMetric(counter as unknown as Parameters<Registry['registerMetric']>[0]);
+    registry.registerMetric(histogram as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  /** Cumulative buckets, +Inf, sum and count, labelled as prom-client labels its own histograms. */
+  private histogramValues(name: string, series: LatencySeries): { labels: object; value: number; metricName: string }[] {
+    const values: { labels: object; value: number; metricName: string }[] = [];
+    let cumulative = 0;
+    this.bucketsSeconds.forEach((bound, index) => {
+      cumulative += series.counts[index]!;
+      values.push({ labels: { le: bound, ...series.labels }, value: cumulative, metricName: `${name}_bucket` });
+    });
+    values.push({ labels: { le: '+Inf', ...series.labels }, value: series.count, metricName: `${name}_bucket` });
+    values.push({ labels: series.labels, value: series.sum, metricName: `${name}_sum` });
+    values.push({ labels: series.labels, value: series.count, metricName: `${name}_count` });
+    return values;
+  }
+}
