@@ -499,6 +499,9 @@ export class Replica {
       return;
     }
     peer.link.recordSuccess(now);
+    // The answer proves the peer alive as well as a probe would: under load, pushes stand in for probes.
+    peer.misses = 0;
+    if (!peer.probeInFlight) peer.nextProbeAt = Math.max(peer.nextProbeAt, now + this.settings.probeIntervalMs);
     // Go on at once; only a snapshot the peer did not take (it may be refusing) waits a round
     // instead of being cut and sent again at once. Events are not sent twice in a row anyway
     // (see nextPush).
@@ -514,7 +517,8 @@ export class Replica {
    * acknowledgement learn promptly when the peer has delivered them.
    */
   private recheckPipeline(peer: Peer, now: number): void {
-    if (peer.ownSentSeq > (peer.known[this.id] ?? 0)) peer.nextProbeAt = Math.min(peer.nextProbeAt, now + pipelineRecheckMs);
+    // A push in flight will bring the peer's clock with its answer: no probe needed for that.
+    if (!peer.pushInFlight && peer.ownSentSeq > (peer.known[this.id] ?? 0)) peer.nextProbeAt = Math.min(peer.nextProbeAt, now + pipelineRecheckMs);
   }
 
   /** Records the peer's life and delivered clock from one of its messages. */
