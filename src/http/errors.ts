@@ -22,8 +22,17 @@ function discardRest(request: IncomingMessage): void {
   request.resume();
 }
 
+const bodilessErrors: Record<number, (method: string, path: string) => string> = {
+  404: (method, path) => `No such endpoint: ${method} ${path}`,
+  405: (method, path) => `Method ${method} is not allowed on ${path}`,
+  501: (method) => `Method ${method} is not implemented`,
+};
+
 /** Errors raised by koa-bodyparser / raw-body carry these. */
 interface HttpishError {
+  /** zlib's and brotli's, for a body its Content-Encoding does not match (Z_DATA_ERROR, ERR__ERROR_FORMAT_...). */
+  code?: string;
+  errno?: number;
   status?: number;
   statusCode?: number;
   type?: string;
@@ -39,12 +48,11 @@ export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.body = { error: `No such endpoint: ${ctx.method} ${ctx.path}` };
-      } else if (ctx.status === 405 && ctx.body === undefined) {
-        ctx.status = 405;
-        ctx.body = { error: `Method ${ctx.method} is not allowed on ${ctx.path}` };
+      if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) {
+        // Answers no route gave a body to (the router's 405 and 501 among them): JSON too.
+        const status = ctx.status;
+        ctx.body = { error: bodilessErrors[status]?.(ctx.method, ctx.path) ?? `${ctx.method} ${ctx.path} failed (HTTP ${status})` };
+        ctx.status = status;
       }
     } catch (error) {
       if (error instanceof DependenciesNotSatisfied) {
@@ -63,6 +71,11 @@ export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
         return;
       }
       const http = error as HttpishError;
+      if (typeof http.errno === 'number' && typeof http.code === 'string' && ctx.get('content-encoding') !== '') {
+        ctx.status = 400;
+        ctx.body = { error: `Request body could not be decompressed as its Content-Encoding (${ctx.get('content-encoding')}) says: ${http.code}` };
+        return;
+      }
       const status = http.status ?? http.statusCode;
       if (http.type === 'entity.too.large' || status === 413) {
         ctx.status = 413;

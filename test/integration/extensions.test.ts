@@ -186,6 +186,19 @@ test('an unknown path is a 404 with a JSON error, and a wrong method a 4xx JSON 
   }
   expectError(await request('POST', A, '/kvs/x', { value: 1 }), 'POST /kvs/x');
   expectError(await request('PATCH', A, '/view', {}), 'PATCH /view');
+  // A method the router does not know at all: its 501 is JSON too, never the plain-text default.
+  const trace = await request('TRACE', A, '/kvs/x');
+  assert.is(trace.status, 501);
+  assert.type(trace.body.error, 'string', JSON.stringify(trace.body));
+});
+
+test('a body that does not match its Content-Encoding is a 400 JSON error and changes nothing', async () => {
+  const m = expectResult(await put(A, 'zipped', 'before'), 201, 'created');
+  for (const encoding of ['gzip', 'deflate', 'br']) {
+    const answer = await request('PUT', A, '/kvs/zipped', undefined, { rawBody: JSON.stringify({ value: 'after', 'causal-metadata': m }), headers: { 'content-encoding': encoding } });
+    expectError(answer, `Content-Encoding: ${encoding}`, 400);
+  }
+  expectResult(await get(A, 'zipped', m), 200, 'found', 'after the refused bodies', 'before');
 });
 
 test('keys with URL-special characters round-trip through percent-encoding', async () => {

@@ -74,6 +74,11 @@ test('a key of 51 characters is 400 "Key is too long"; 50 characters is fine', a
   expectAnswer(await put(A, 'é'.repeat(51), 'accent'), 400, { error: 'Key is too long' }, '51 accented chars');
 });
 
+test('GET and DELETE of a key over 50 characters are 404 "Key does not exist" (no such key can exist)', async () => {
+  expect404(await get(A, 'k'.repeat(51)), 'GET 51 chars');
+  expect404(await del(B, 'k'.repeat(51)), 'DELETE 51 chars');
+});
+
 test('GET of a key never written is 404 "Key does not exist"', async () => {
   expect404(await get(A, 'never-written'), 'at A');
   expect404(await get(B, 'never-written'), 'at B');
