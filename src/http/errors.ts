@@ -28,6 +28,13 @@ const bodilessErrors: Record<number, (method: string, path: string) => string> =
   501: (method) => `Method ${method} is not implemented`,
 };
 
+/** What a body koa-bodyparser refused is told: strict parsing refuses JSON that is valid but not an object or array. */
+function bodyParseMessage(message: string): string {
+  if (/prototype/.test(message)) return 'Request body contains a "__proto__" key, which this store refuses';
+  if (/only supports object and array/.test(message)) return 'Request body must be a JSON object';
+  return `Request body is not valid JSON: ${message || 'parse error'}`;
+}
+
 /** Errors raised by koa-bodyparser / raw-body carry these. */
 interface HttpishError {
   /** zlib's and brotli's, for a body its Content-Encoding does not match (Z_DATA_ERROR, ERR__ERROR_FORMAT_...). */
@@ -85,11 +92,7 @@ export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
       }
       if (status !== undefined && status >= 400 && status < 500) {
         ctx.status = status;
-        ctx.body = {
-          error: /prototype/.test(http.message ?? '')
-            ? 'Request body contains a "__proto__" key, which this store refuses'
-            : `Request body is not valid JSON: ${http.message ?? 'parse error'}`,
-        };
+        ctx.body = { error: bodyParseMessage(http.message ?? '') };
         return;
       }
       log.error({ event: 'error', err: error, method: ctx.method, path: ctx.path }, 'unexpected error');

@@ -97,6 +97,7 @@ test('bad input gets a 4xx {"error": ...} JSON answer, changes nothing, and the 
     ['JSON array body', () => request('PUT', A, path, undefined, { rawBody: '[{"value": "bad"}]' })],
     ['JSON string body', () => request('PUT', A, path, undefined, { rawBody: '"bad"' })],
     ['JSON number body', () => request('PUT', A, path, undefined, { rawBody: '42' })],
+    ['JSON null body', () => request('PUT', A, path, undefined, { rawBody: 'null' })],
     ['GET with non-JSON body', () => request('GET', A, path, undefined, { rawBody: 'nope' })],
     ['DELETE with JSON array body', () => request('DELETE', A, path, undefined, { rawBody: '[]' })],
     ['bad percent-encoding in the key', () => request('PUT', A, '/kvs/%E0%A4%A', { value: 'bad' })],
@@ -110,6 +111,7 @@ test('bad input gets a 4xx {"error": ...} JSON answer, changes nothing, and the 
   for (const [name, send] of cases) {
     const answer = await send();
     expectError(answer, name);
+    if (name.startsWith('JSON ') && name.endsWith(' body')) assert.is(answer.body.error, 'Request body must be a JSON object', name);
     assert.not.equal(answer.status, 404, `${name}: a 404 would claim the key is missing`);
   }
   assert.is((await request('GET', A, '/health')).status, 200, 'still serving');
