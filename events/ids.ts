@@ -17,10 +17,18 @@ export function parseAddress(input: unknown, what = 'socket-address'): Address {
   if (typeof input !== 'string') throw new ValidationError(`${what} must be a string of the form IP:PORT`);
   const match = addressPattern.exec(input);
   const port = match ? Number(match[2]) : 0;
-  if (!match || port < 1 || port > 65535) {
+  if (!match || port < 1 || port > 65535 || (numericHostPattern.test(match[1]!) && !isIpv4(match[1]!))) {
     throw new ValidationError(`${what} must be of the form IP:PORT (or HOST:PORT), got ${JSON.stringify(input).slice(0, 80)}`);
   }
   return input as Address;
+}
+
+/** A host of digits and dots is meant as an IPv4 address (no top-level domain is numeric): it must be one. */
+const numericHostPattern = /^[0-9.]+$/;
+
+function isIpv4(host: string): boolean {
+  const octets = host.split('.');
+  return octets.length === 4 && octets.every((octet) => /^(0|[1-9][0-9]{0,2})$/.test(octet) && Number(octet) <= 255);
 }
 
 export function parseIncarnation(input: unknown): string {

@@ -81,6 +81,7 @@ const bad: [string, Record<string, string>, string][] = [
   ['SOCKET_ADDRESS without a port', { SOCKET_ADDRESS: '127.0.26.1', VIEW: self }, 'SOCKET_ADDRESS'],
   ['SOCKET_ADDRESS with port 99999', { SOCKET_ADDRESS: '127.0.26.1:99999', VIEW: self }, 'SOCKET_ADDRESS'],
   ['SOCKET_ADDRESS nonsense', { SOCKET_ADDRESS: 'not an address', VIEW: self }, 'SOCKET_ADDRESS'],
+  ['SOCKET_ADDRESS with an IPv4 octet over 255', { SOCKET_ADDRESS: '999.1.1.1:8090', VIEW: self }, 'SOCKET_ADDRESS'],
   ['VIEW missing', { SOCKET_ADDRESS: self }, 'VIEW'],
   ['VIEW nonsense', { SOCKET_ADDRESS: self, VIEW: 'garbage' }, 'VIEW'],
   ['VIEW with one bad member', { SOCKET_ADDRESS: self, VIEW: `${self},127.0.26.2` }, 'VIEW'],

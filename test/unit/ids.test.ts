@@ -17,6 +17,10 @@ test('parseAddress() refuses what is not HOST:PORT, naming the field', () => {
   rejects(() => parseAddress(':8090'), /IP:PORT/);
   rejects(() => parseAddress('-bad:8090'), /IP:PORT/);
   rejects(() => parseAddress('host:80 '), /IP:PORT/);
+  rejects(() => parseAddress('999.1.1.1:8090'), /IP:PORT/);
+  rejects(() => parseAddress('10.0.0:8090'), /IP:PORT/);
+  rejects(() => parseAddress('10.0.0.1.2:8090'), /IP:PORT/);
+  rejects(() => parseAddress('10.0.0.01:8090'), /IP:PORT/);
 });
 
 test('parseAddress() names the field it checks in its message', () => {
