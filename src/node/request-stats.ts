@@ -15,14 +15,13 @@ interface RequestSeries {
   readonly latency: LatencySeries;
 }
 
-/** The shape prom-client's registry reads from a metric at scrape time (its documented MetricObjectWithValues). */
-interface ScrapedMetric {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'counter' | 'histogram';
-  readonly aggregator: 'sum';
-  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: object; value: number; metricName?: string }[] }>;
-  reset(): void;
+type MetricValue = { labels: object; value: number; metricName?: string };
+type RegisteredMetric = Parameters<Registry['registerMetric']>[0];
+
+/** A metric whose values are computed when scraped, in the shape prom-client's registry reads (its MetricObjectWithValues). */
+function scrapedMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[], reset: () => void): RegisteredMetric {
+  const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }), reset };
+  return metric as unknown as RegisteredMetric;
 }
 
 /**
@@ -67,42 +66,16 @@ export class RequestStats {
 
   /** Registers the counter `counterName` and the histogram `histogramName` with `registry`. */
   register(registry: Registry, counterName: string, counterHelp: string, histogramName: string, histogramHelp: string): void {
-    const counter: ScrapedMetric = {
-      name: counterName,
-      help: counterHelp,
-      type: 'counter',
-      aggregator: 'sum',
-      get: async () => ({
-        name: counterName,
-        help: counterHelp,
-        type: 'counter',
-        aggregator: 'sum',
-        values: [...this.requests.values()].map((series) => ({ labels: series.labels, value: series.count })),
-      }),
-      reset: () => this.requests.clear(),
-    };
-    const histogram: ScrapedMetric = {
-      name: histogramName,
-      help: histogramHelp,
-      type: 'histogram',
-      aggregator: 'sum',
-      get: async () => ({
-        name: histogramName,
-        help: histogramHelp,
-        type: 'histogram',
-        aggregator: 'sum',
-        values: [...this.latencies.values()].flatMap((series) => this.histogramValues(histogramName, series)),
-      }),
-      reset: () => this.latencies.clear(),
-    };
+    const counterValues = () => [...this.requests.values()].map((series) => ({ labels: series.labels, value: series.count }));
+    const histogramValues = () => [...this.latencies.values()].flatMap((series) => this.histogramValues(histogramName, series));
     // prom-client renders any object of this shape; its own classes are just one kind.
-    registry.registerMetric(counter as unknown as Parameters<Registry['registerMetric']>[0]);
-    registry.registerMetric(histogram as unknown as Parameters<Registry['registerMetric']>[0]);
+    registry.registerMetric(scrapedMetric(counterName, counterHelp, 'counter', counterValues, () => this.requests.clear()));
+    registry.registerMetric(scrapedMetric(histogramName, histogramHelp, 'histogram', histogramValues, () => this.latencies.clear()));
   }
 
   /** Cumulative buckets, +Inf, sum and count, labelled as prom-client labels its own histograms. */
-  private histogramValues(name: string, series: LatencySeries): { labels: object; value: number; metricName: string }[] {
-    const values: { labels: object; value: number; metricName: string }[] = [];
+  private histogramValues(name: string, series: LatencySeries): MetricValue[] {
+    const values: MetricValue[] = [];
     let cumulative = 0;
     this.bucketsSeconds.forEach((bound, index) => {
       cumulative += series.counts[index]!;
