@@ -37,7 +37,9 @@ const chromiumArgs = [
   '--disable-sync',
   '--no-first-run',
 ];
-const screenshotPath = fileURLToPath(new URL('../../docs/debug-page.png', import.meta.url));
+// The README's picture is rewritten only on request (UPDATE_SCREENSHOT=1), so a test run leaves the work tree clean.
+const screenshotPath =
+  process.env.UPDATE_SCREENSHOT === '1' ? fileURLToPath(new URL('../../docs/debug-page.png', import.meta.url)) : join(tmpdir(), `kvs-debug-page-${process.pid}.png`);
 
 /** Debian's chromium: installed here when missing and we are root; otherwise a clear failure. */
 function ensureChromium(): void {
@@ -147,9 +149,11 @@ test('the debug page shows the view, the peers, and new writes as log rows and a
     assert.match((await page.textContent('#clock')) ?? '', A, 'the clock lists A as an origin');
     assert.equal(pageErrors, [], 'no script errors on the page');
 
-    // Keep a picture for the README.
+    // The picture for the README (kept only when asked for, see screenshotPath).
     mkdirSync(join(screenshotPath, '..'), { recursive: true });
-    await page.screenshot({ path: screenshotPath, fullPage: true });
+    const picture = await page.screenshot({ path: screenshotPath, fullPage: true });
+    assert.ok(picture.length > 10_000, `a screenshot of the page (${picture.length} bytes)`);
+    if (process.env.UPDATE_SCREENSHOT !== '1') rmSync(screenshotPath, { force: true });
   } finally {
     await context.close();
     rmSync(userDataDir, { recursive: true, force: true });
