@@ -62,6 +62,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { buildBenchBundles } from './bench-bundles.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const KEYS = intEnv('BENCH_KEYS', 10_000);
@@ -776,22 +777,11 @@ function git(args) {
 }
 
 async function buildBundles(runDir) {
-  if (process.env.BENCH_SKIP_BUILD !== '1') {
-    log('building dist/kvs.mjs (node build.mjs) and dist/bench-baseline.mjs');
-    execFileSync(process.execPath, ['build.mjs'], { cwd: root, stdio: 'inherit' });
-    const { build } = await import('esbuild');
-    // The same options as build.mjs.
-    const { bundleOptions } = await import('./esbuild-options.mjs');
-    await build({
-      ...bundleOptions,
-      entryPoints: [path.join(root, 'scripts/bench-baseline.ts')],
-      outfile: path.join(root, 'dist/bench-baseline.mjs'),
-    });
-  }
+  const built = await buildBenchBundles(log);
   const store = path.join(runDir, 'kvs.mjs');
   const baseline = path.join(runDir, 'bench-baseline.mjs');
-  copyFileSync(path.join(root, 'dist/kvs.mjs'), store);
-  copyFileSync(path.join(root, 'dist/bench-baseline.mjs'), baseline);
+  copyFileSync(built.store, store);
+  copyFileSync(built.baseline, baseline);
   const sha = (file) => createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
   return { store, baseline, storeSha: sha(store), baselineSha: sha(baseline) };
 }

@@ -22,24 +22,25 @@ export type RecentRecord =
 export type AgedRecord = Aged<RecentRecord>;
 type Aged<R> = R extends RecentRecord ? Omit<R, 'at'> & { readonly agoMs: number } : never;
 
-type NewRecord = { kind: 'write'; event: KvEvent } | { kind: 'deliver'; origin: ReplicaId; fromSeq: number; toSeq: number };
 
 export class RecentEvents {
   private readonly records = new BoundedQueue<RecentRecord>(recordsMax);
   private nextN = 1;
-  private lastClock: VectorClock;
+  /** The delivered clock as of the last record, kept in place (a copy per write cost more than the record). */
+  private readonly recorded = new Map<ReplicaId, number>();
 
   constructor(
     private readonly clock: () => VectorClock,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.lastClock = clock();
+    const initial = clock();
+    for (const id in initial) this.recorded.set(id as ReplicaId, initial[id as ReplicaId]!);
   }
 
   /** Hook: an own write was just made (and delivered here). */
   localWrite(event: KvEvent): void {
-    this.add({ kind: 'write', event });
-    this.lastClock = { ...this.lastClock, [event.origin]: event.seq };
+    this.records.push({ kind: 'write', event, n: this.nextN++, at: this.now() });
+    this.recorded.set(event.origin, event.seq);
   }
 
   /**
@@ -52,11 +53,12 @@ export class RecentEvents {
     const clock = this.clock();
     for (const id in clock) {
       const origin = id as ReplicaId;
-      const was = this.lastClock[origin] ?? 0;
+      const was = this.recorded.get(origin) ?? 0;
       const is = clock[origin]!;
-      if (is > was) this.add({ kind: 'deliver', origin, fromSeq: was + 1, toSeq: is });
+      if (is <= was) continue;
+      this.records.push({ kind: 'deliver', origin, fromSeq: was + 1, toSeq: is, n: this.nextN++, at: this.now() });
+      this.recorded.set(origin, is);
     }
-    this.lastClock = clock;
   }
 
   /** Records numbered after `after`, at most `limit`, each with its age in ms; `next` is the cursor to pass next time. */
@@ -68,9 +70,5 @@ export class RecentEvents {
       if (record.n > after) records.push({ ...record, agoMs: Math.max(0, Math.round(now - at)) } as AgedRecord);
     }
     return { records, next: records.length > 0 ? records[records.length - 1]!.n : Math.min(after, this.nextN - 1) };
-  }
-
-  private add(record: NewRecord): void {
-    this.records.push({ ...record, n: this.nextN++, at: this.now() } as RecentRecord);
   }
 }
