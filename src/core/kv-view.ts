@@ -44,9 +44,14 @@ export const emptyView: KvView = Object.freeze({
   tombstones: 0,
 });
 
-export function lookup(view: KvView, key: string): KvEvent | undefined {
+/** The bucket a key hashes to, in a view or in an immer draft of one. */
+function bucketIn<Bucket>(groups: readonly (readonly Bucket[])[], key: string): Bucket {
   const hash = hashOf(key);
-  return view.groups[Math.floor(hash / bucketsPerGroup)]![hash % bucketsPerGroup]!.get(key);
+  return groups[Math.floor(hash / bucketsPerGroup)]![hash % bucketsPerGroup]!;
+}
+
+export function lookup(view: KvView, key: string): KvEvent | undefined {
+  return bucketIn(view.groups, key).get(key);
 }
 
 type Draft = { groups: Map<string, KvEvent>[][]; liveKeys: number; tombstones: number };
@@ -70,8 +75,7 @@ function withWinners(view: KvView, winners: ReadonlyMap<string, KvEvent | undefi
       const [liveAfter, tombsAfter] = counts(event);
       draft.liveKeys += liveAfter - liveBefore;
       draft.tombstones += tombsAfter - tombsBefore;
-      const hash = hashOf(key);
-      const bucket = draft.groups[Math.floor(hash / bucketsPerGroup)]![hash % bucketsPerGroup]!;
+      const bucket = bucketIn(draft.groups, key);
       if (event === undefined) bucket.delete(key);
       else bucket.set(key, event);
     }
