@@ -134,6 +134,11 @@ export class ReplicaNode {
   // ------------------------------------------------------------------ client side
 
   /** Waits (bounded) until this replica has delivered everything `metadata` depends on. */
+  /** True when a request carrying `metadata` can be served at once, with no wait. */
+  private dependenciesHere(metadata: VectorClock): boolean {
+    return this.joinDone && this.core.covers(metadata);
+  }
+
   private async awaitDependencies(metadata: VectorClock): Promise<void> {
     await this.awaitJoined();
     const ok = await this.causalWaiters.wait(() => this.core.covers(metadata), this.config.causalWaitMs);
@@ -152,13 +157,13 @@ export class ReplicaNode {
 
   /** Answers at once when the dependencies are already here (the common case): no promise to wait on. */
   read(key: string, metadata: VectorClock): ReadResult | Promise<ReadResult> {
-    if (this.joinDone && this.core.covers(metadata)) return this.core.read(key, metadata);
+    if (this.dependenciesHere(metadata)) return this.core.read(key, metadata);
     return this.awaitDependencies(metadata).then(() => this.core.read(key, metadata));
   }
 
   /** Put or delete; answers once a peer holds the event (or no peer can be reached in time). */
   async write(key: string, value: JsonValue | undefined, metadata: VectorClock): Promise<WriteResult | undefined> {
-    if (!this.joinDone || !this.core.covers(metadata)) await this.awaitDependencies(metadata);
+    if (!this.dependenciesHere(metadata)) await this.awaitDependencies(metadata);
     if (value === undefined && this.core.read(key, metadata).found === undefined) return undefined;
     const result = this.core.write(key, value, metadata);
     this.onLocalWrite?.(result.event);
