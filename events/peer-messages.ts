@@ -37,6 +37,13 @@ export type PushReply =
       readonly custodySeq?: number;
     });
 
+/**
+ * POST /internal/event-stream carries the same pushes as POST /internal/events, one JSON line each,
+ * over one long-lived exchange; the answer body holds one line per push, in the same order: the
+ * reply, or why that push was refused (the status `/internal/events` would have answered).
+ */
+export type PushStreamAnswer = { readonly reply: PushReply } | { readonly error: string; readonly status: number };
+
 /** GET /health as peers read it. */
 export interface HealthReply extends PeerIdentity {
   readonly status: 'ok';
@@ -107,6 +114,16 @@ export function parsePushReply(input: unknown, limits: Limits): PushReply {
     return { ...identity, type: 'held-down', clock, remainingMs, custodySeq };
   }
   throw new ValidationError('push reply type must be "accepted" or "held-down"');
+}
+
+export function parsePushStreamAnswer(input: unknown, limits: Limits): PushStreamAnswer {
+  const body = requireObject(input, 'push stream answer');
+  if (body.reply !== undefined) return { reply: parsePushReply(body.reply, limits) };
+  const { error, status } = body;
+  if (typeof error !== 'string' || typeof status !== 'number' || !Number.isSafeInteger(status) || status < 400 || status > 599) {
+    throw new ValidationError('push stream answer must hold a reply, or an error with a 4xx/5xx status');
+  }
+  return { error: error.slice(0, 500), status };
 }
 
 export function parseHealthReply(input: unknown, limits: Limits): HealthReply {

@@ -10,6 +10,7 @@ import { errorMiddleware } from './errors.ts';
 import { registerKvsRoutes } from './kvs-routes.ts';
 import { installObservability } from './observability.ts';
 import { registerPeerRoutes } from './peer-routes.ts';
+import { pushStreamPath } from '../transport/push-stream.ts';
 import { registerViewRoutes } from './view-routes.ts';
 
 export interface AppOptions {
@@ -31,7 +32,10 @@ export function createApp({ node, limits, log, clusterToken }: AppOptions): Koa 
 
   installObservability(app, router, node);
   app.use(errorMiddleware(log, () => limits.bodyBytesMax));
-  app.use((ctx, next) => (ctx.path.startsWith('/internal/') ? peerBody(ctx, next) : clientBody(ctx, next)));
+  app.use((ctx, next) => {
+    if (ctx.path === pushStreamPath) return next();
+    return ctx.path.startsWith('/internal/') ? peerBody(ctx, next) : clientBody(ctx, next);
+  });
   registerKvsRoutes(router, node, limits);
   registerViewRoutes(router, node, limits, authorize);
   registerPeerRoutes(router, node, limits, authorize);

@@ -3,6 +3,8 @@ import type { Limits } from '../../events/limits.ts';
 import { parsePushRequest, parseSnapshotChunk } from '../../events/peer-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
+import { pushStreamPath } from '../transport/push-stream.ts';
+import { servePushStream } from './push-stream-route.ts';
 
 /** Replica-to-replica traffic (`/internal/...`) and `GET /health`. */
 export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
@@ -13,6 +15,12 @@ export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Li
   router.post('/internal/events', (ctx) => {
     authorize(ctx.get('x-cluster-token'));
     ctx.body = node.receivePush(parsePushRequest(ctx.request.body, limits));
+  });
+
+  // The same pushes, many on one exchange (its body is read line by line, not by the body parser).
+  router.post(pushStreamPath, (ctx) => {
+    authorize(ctx.get('x-cluster-token'));
+    return servePushStream(ctx, limits, (request) => node.receivePush(request));
   });
 
   router.post('/internal/snapshot', (ctx) => {

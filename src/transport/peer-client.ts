@@ -1,4 +1,5 @@
 import { Agent } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import got, { type Got } from 'got';
 import type { Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
@@ -14,6 +15,7 @@ import {
   type ViewChangeOrigin,
 } from '../../events/peer-messages.ts';
 import type { Outcome } from '../core/actions.ts';
+import { describeError, PushStream, pushStreamPath } from './push-stream.ts';
 
 export interface PeerClientOptions {
   readonly limits: Limits;
@@ -22,33 +24,63 @@ export interface PeerClientOptions {
   readonly requestTimeoutMs: number;
   readonly probeTimeoutMs: number;
   readonly clusterToken: string | undefined;
+  /** How long one push stream is used before the next push opens another (default 10 s). */
+  readonly pushStreamLifetimeMs?: number;
 }
 
 export const clusterTokenHeader = 'x-cluster-token';
 
 /**
+ * A push stream is ended (and a new one opened for the next push) this long after it opened: well
+ * inside the receiver's `server.requestTimeout` (30 s), which would otherwise cut it.
+ */
+const defaultPushStreamLifetimeMs = 10_000;
+/** A push stream with nothing sent for this long is ended, so idle links hold no exchange open. */
+const pushStreamIdleMs = 5_000;
+/** A peer that answered the push stream with 404 or 405 (an older version) gets one request per push for this long. */
+const pushStreamRetryAfterMs = 60_000;
+/** The core keeps one push in flight per peer; this only bounds a shell that would not. */
+const pushStreamInFlightMax = 64;
+
+/**
  * Replica-to-replica HTTP, with got: keep-alive, no retries (the protocol retries), short connect
- * timeouts so a cut link is noticed promptly. Every call resolves to an Outcome, never throws.
+ * timeouts so a cut link is noticed promptly. Pushes travel on one long-lived stream per peer (see
+ * push-stream.ts); everything else is one request each. Every call resolves to an Outcome, never throws.
  */
 export class PeerClient {
   private readonly http: Got;
+  private readonly streamHttp: Got;
   private readonly agent: Agent;
+  private readonly pushStreams = new Map<Address, PushStream>();
+  private readonly pushStreamUnsupportedUntil = new Map<Address, number>();
+  private readonly idleSweep: NodeJS.Timeout;
 
   constructor(private readonly options: PeerClientOptions) {
     this.agent = new Agent({ keepAlive: true, noDelay: true, maxSockets: 16, maxFreeSockets: 4, scheduling: 'lifo' });
-    this.http = got.extend({
+    this.streamHttp = got.extend({
       agent: { http: this.agent },
       ...(options.sourceAddress === undefined ? {} : { localAddress: options.sourceAddress }),
       retry: { limit: 0 },
       throwHttpErrors: false,
       followRedirect: false,
-      responseType: 'json',
-      timeout: { connect: options.connectTimeoutMs, request: options.requestTimeoutMs },
+      decompress: false,
+      // Only connecting is timed here: a push stream's answers are timed one by one (PushStream).
+      timeout: { connect: options.connectTimeoutMs },
       headers: options.clusterToken === undefined ? {} : { [clusterTokenHeader]: options.clusterToken },
     });
+    this.http = this.streamHttp.extend({
+      responseType: 'json',
+      decompress: true,
+      timeout: { connect: options.connectTimeoutMs, request: options.requestTimeoutMs },
+    });
+    this.idleSweep = setInterval(() => this.endIdlePushStreams(), pushStreamIdleMs);
+    this.idleSweep.unref();
   }
 
   close(): void {
+    clearInterval(this.idleSweep);
+    for (const stream of this.pushStreams.values()) stream.destroy('closing');
+    this.pushStreams.clear();
     this.agent.destroy();
   }
 
@@ -75,8 +107,44 @@ export class PeerClient {
     }
   }
 
-  push(to: Address, request: PushRequest): Promise<Outcome<PushReply>> {
+  /** On the peer's push stream; one request per push to a peer that has no stream endpoint. */
+  async push(to: Address, request: PushRequest): Promise<Outcome<PushReply>> {
+    if (performance.now() < (this.pushStreamUnsupportedUntil.get(to) ?? 0)) return this.pushOneRequest(to, request);
+    const stream = this.pushStreamTo(to);
+    const outcome = await stream.send(request);
+    if (!outcome.ok && (stream.status === 404 || stream.status === 405)) {
+      this.pushStreamUnsupportedUntil.set(to, performance.now() + pushStreamRetryAfterMs);
+      return this.pushOneRequest(to, request);
+    }
+    return outcome;
+  }
+
+  private pushOneRequest(to: Address, request: PushRequest): Promise<Outcome<PushReply>> {
     return this.call('POST', to, '/internal/events', request, (body) => parsePushReply(body, this.options.limits));
+  }
+
+  /** The open push stream to `to`, or a new one in place of one failed, ending or too old. */
+  private pushStreamTo(to: Address): PushStream {
+    let stream = this.pushStreams.get(to);
+    if (stream?.usable && performance.now() - stream.openedAt > (this.options.pushStreamLifetimeMs ?? defaultPushStreamLifetimeMs)) stream.end();
+    if (stream === undefined || !stream.usable) {
+      const exchange = this.streamHttp.stream.post(`http://${to}${pushStreamPath}`, { headers: { 'content-type': 'application/x-ndjson' } });
+      stream = new PushStream(exchange, {
+        limits: this.options.limits,
+        answerTimeoutMs: this.options.requestTimeoutMs,
+        inFlightMax: pushStreamInFlightMax,
+      });
+      this.pushStreams.set(to, stream);
+    }
+    return stream;
+  }
+
+  private endIdlePushStreams(): void {
+    const now = performance.now();
+    for (const [to, stream] of this.pushStreams) {
+      if (!stream.usable) this.pushStreams.delete(to);
+      else if (stream.waiting === 0 && now - stream.lastSendAt >= pushStreamIdleMs) stream.end();
+    }
   }
 
   pushSnapshotChunk(to: Address, chunk: SnapshotChunk): Promise<Outcome<PushReply>> {
@@ -96,13 +164,4 @@ export class PeerClient {
   changeView(method: 'PUT' | 'DELETE', to: Address, address: Address, origin: ViewChangeOrigin): Promise<Outcome<unknown>> {
     return this.call(method, to, '/view', { 'socket-address': address, [viewChangeOriginField]: origin }, (body) => body);
   }
-}
-
-function describeError(error: unknown): string {
-  if (typeof error === 'object' && error !== null) {
-    const { code, message } = error as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && code !== 'ERR_GOT_REQUEST_ERROR') return code;
-    if (typeof message === 'string') return message.slice(0, 200);
-  }
-  return String(error).slice(0, 200);
 }

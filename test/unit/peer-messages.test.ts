@@ -4,6 +4,7 @@ import {
   parseHealthReply,
   parsePushReply,
   parsePushRequest,
+  parsePushStreamAnswer,
   parseSnapshotChunk,
   parseViewChangeOrigin,
 } from '../../events/peer-messages.ts';
@@ -46,6 +47,18 @@ test('parsePushReply() refuses unknown types, a missing clock and a bad remainin
   for (const remainingMs of [undefined, -1, '5', Number.NaN]) {
     rejects(() => parsePushReply({ type: 'held-down', from, incarnation: 'b1', clock: {}, remainingMs }, testLimits), /remainingMs must be a number >= 0/);
   }
+});
+
+test('parsePushStreamAnswer() reads a reply or a refusal with its 4xx/5xx status, nothing else', () => {
+  const reply = { type: 'accepted', from, incarnation: 'b1', clock: { [id(0)]: 2 } };
+  assert.equal(parsePushStreamAnswer({ reply }, testLimits), { reply: { ...reply, type: 'accepted' } });
+  assert.equal(parsePushStreamAnswer({ error: 'bad push', status: 400 }, testLimits), { error: 'bad push', status: 400 });
+  assert.is((parsePushStreamAnswer({ error: 'x'.repeat(2000), status: 413 }, testLimits) as { error: string }).error.length, 500);
+  rejects(() => parsePushStreamAnswer({ reply: { ...reply, type: 'ok' } }, testLimits), /push reply type/);
+  for (const bad of [{}, { error: 'e' }, { error: 'e', status: 200 }, { error: 'e', status: 600 }, { error: 3, status: 400 }, { error: 'e', status: 400.5 }]) {
+    rejects(() => parsePushStreamAnswer(bad, testLimits), /must hold a reply, or an error with a 4xx\/5xx status/);
+  }
+  rejects(() => parsePushStreamAnswer([], testLimits), /^push stream answer must be a JSON object$/);
 });
 
 test('parseHealthReply() needs status ok, an identity and a clock', () => {
