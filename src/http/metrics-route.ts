@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { NodeMetrics } from '../node/metrics.ts';
+import { pushStreamPath } from '../transport/push-stream.ts';
 
 /** Paths served as they are; anything else is `/kvs/:key` or `unmatched`, so no label per key or per scanned URL. */
 const fixedRoutes = new Set([
@@ -12,6 +13,7 @@ const fixedRoutes = new Set([
   '/debug/log',
   '/debug/recent',
   '/internal/events',
+  pushStreamPath, // one request per stream: its duration is the stream's life, not a push's round trip
   '/internal/snapshot',
 ]);
 

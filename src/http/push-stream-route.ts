@@ -63,7 +63,10 @@ export function servePushStream(ctx: Context, limits: Limits, receive: (request:
       res.end();
       stop();
     });
-    req.on('error', () => stop());
+    req.on('error', () => {
+      res.destroy();
+      stop();
+    });
     res.on('close', () => stop());
   });
 }
