@@ -15,11 +15,13 @@ const incarnationPattern = /^[0-9a-z]{1,16}$/;
 
 export function parseAddress(input: unknown, what = 'socket-address'): Address {
   if (typeof input !== 'string') throw new ValidationError(`${what} must be a string of the form IP:PORT`);
+  if (validAddresses.has(input)) return input as Address;
   const match = addressPattern.exec(input);
   const port = match ? Number(match[2]) : 0;
   if (!match || port < 1 || port > 65535 || (numericHostPattern.test(match[1]!) && !isIpv4(match[1]!))) {
     throw new ValidationError(`${what} must be of the form IP:PORT (or HOST:PORT), got ${JSON.stringify(input).slice(0, 80)}`);
   }
+  validAddresses.add(input);
   return input as Address;
 }
 
@@ -45,23 +47,38 @@ export function replicaId(address: Address, incarnation: string): ReplicaId {
 /** Splits and checks an origin id; throws ValidationError when it is not one this store makes. */
 export function parseReplicaId(input: unknown): ReplicaId {
   if (typeof input !== 'string') throw new ValidationError('replica id must be a string');
-  if (recentlyValid.has(input)) return input as ReplicaId;
+  if (validReplicaIds.has(input)) return input as ReplicaId;
   const slash = input.lastIndexOf('/');
   if (slash < 0) throw new ValidationError(`not a replica id: ${JSON.stringify(input).slice(0, 80)}`);
   parseAddress(input.slice(0, slash), 'replica id address');
   parseIncarnation(input.slice(slash + 1));
-  if (recentlyValid.size >= recentlyValidMax) recentlyValid.clear();
-  recentlyValid.add(input);
+  validReplicaIds.add(input);
   return input as ReplicaId;
 }
 
 /**
- * Ids already checked. Every event carries a clock of the same few ids, so a snapshot of 100,000
- * keys would otherwise run the same regular expressions hundreds of thousands of times. Bounded:
- * emptied when full, so hostile input cannot grow it.
+ * Strings already checked. Every event carries a clock of the same few ids, and every push and
+ * push answer names its sender, so without this a snapshot of 100,000 keys, or a stream of
+ * pushes, would run the same regular expressions hundreds of thousands of times. Bounded: emptied
+ * when full, so hostile input cannot grow it.
  */
-const recentlyValid = new Set<string>();
-const recentlyValidMax = 4096;
+class ValidStrings {
+  private readonly strings = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  has(input: string): boolean {
+    return this.strings.has(input);
+  }
+
+  add(input: string): void {
+    if (this.strings.size >= this.max) this.strings.clear();
+    this.strings.add(input);
+  }
+}
+
+const validAddresses = new ValidStrings(4096);
+const validReplicaIds = new ValidStrings(4096);
 
 export function addressOf(id: ReplicaId): Address {
   return id.slice(0, id.lastIndexOf('/')) as Address;

@@ -40,7 +40,9 @@
 // READING THE TABLE
 //   req/s: completed responses per second (all statuses). p50/p99/p999: latency in ms over all
 //   responses of the load, measured by the load generator (send -> full response). store/baseline:
-//   ratio of req/s (issue 5 targets: reads >= 0.9, writes >= 0.5). non-2xx: counts per status; 503
+//   ratio of req/s (issue 5 targets: reads >= 0.9, writes >= 0.5). server CPU us/req: user+system
+//   CPU time of the server processes (all three replicas for the store, from /proc) over the load,
+//   per response: the cost of a request wherever it is paid. non-2xx: counts per status; 503
 //   separately (target: 0 for clients that stay on one replica). meta B/req: mean bytes of causal
 //   metadata JSON per request sent. carried: share of requests sent with non-null metadata.
 //   The load generator runs on the same 2 cores as the servers: numbers are relative, compare the
@@ -255,7 +257,7 @@ function startProcess(name, script, env, nodeArgs, logDir) {
   const logFile = path.join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawn(process.execPath, [...nodeArgs, script], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}), ...env },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
@@ -429,6 +431,7 @@ async function runLoad(autocannon, target, load, seconds, connections) {
   let created = 0;
   const urls = target.addresses.map((a) => `http://${a}`);
   const before = target.sessions.map((s) => ({ sent: s.sent, sentWithMeta: s.sentWithMeta, metaBytes: s.metaBytes }));
+  const cpuBefore = serverCpuMs(target.pids);
   const result = await runAutocannon(autocannon, {
     url: urls,
     connections,
@@ -468,6 +471,7 @@ async function runLoad(autocannon, target, load, seconds, connections) {
     const [o50, o99, o999] = percentiles(op.latencies, [0.5, 0.99, 0.999]);
     return { count: op.latencies.length, p50Ms: round(o50, 3), p99Ms: round(o99, 3), p999Ms: round(o999, 3), statuses: op.statuses };
   };
+  const cpuAfter = serverCpuMs(target.pids);
   const non2xx = Object.fromEntries(Object.entries(stats.statuses).filter(([s]) => !s.startsWith('2')));
   return {
     target: target.name,
@@ -484,6 +488,7 @@ async function runLoad(autocannon, target, load, seconds, connections) {
     errors: result.errors,
     timeouts: result.timeouts,
     unparsableBodies: stats.unparsable,
+    serverCpuUsPerResponse: cpuBefore === null || cpuAfter === null || stats.latencies.length === 0 ? null : round(((cpuAfter - cpuBefore) * 1000) / stats.latencies.length, 1),
     requestsSent: sent,
     sentWithMetadata: sentWithMeta,
     carriedShare: sent === 0 ? null : round(sentWithMeta / sent, 4),
@@ -491,6 +496,34 @@ async function runLoad(autocannon, target, load, seconds, connections) {
     read: opSummary(stats.byOp.read),
     write: opSummary(stats.byOp.write),
   };
+}
+
+const clockTicksPerSecond = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * User plus system CPU time so far of the server processes, in ms, from /proc (Linux), or null
+ * elsewhere. Summed over the three replicas for the store: what one request costs the cluster,
+ * all replication included, which the req/s ratio alone cannot tell apart from waiting.
+ */
+function serverCpuMs(pids) {
+  let ms = 0;
+  for (const pid of pids) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return null;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  }
+  return ms;
 }
 
 /** The median over repeats of every numeric field; statuses summed. */
@@ -510,6 +543,7 @@ function combine(runs) {
     p99Ms: pick('p99Ms'),
     p999Ms: pick('p999Ms'),
     metadataBytesPerRequest: pick('metadataBytesPerRequest'),
+    serverCpuUsPerResponse: pick('serverCpuUsPerResponse'),
     carriedShare: pick('carriedShare'),
     statuses: sum('statuses'),
     non2xx: sum('non2xx'),
@@ -718,8 +752,8 @@ function markdown(report) {
   );
   if (report.preload) lines.push(`Preload of ${c.keys} keys (32 clients): baseline ${fmt(report.preload.baselineSeconds)} s, store ${fmt(report.preload.storeSeconds)} s.`);
   lines.push('');
-  lines.push('| load | target | req/s | p50 ms | p99 ms | p999 ms | store/baseline | non-2xx | 503 | meta B/req | carried |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
+  lines.push('| load | target | req/s | p50 ms | p99 ms | p999 ms | store/baseline | server CPU us/req | non-2xx | 503 | meta B/req | carried |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
   for (const load of report.loads) {
     for (const r of [load.baseline, load.store]) {
       const ratio = r === load.store ? fmt(load.ratio, 2) : '';
@@ -727,7 +761,7 @@ function markdown(report) {
       delete non2xx['503'];
       const other = statusList(non2xx) + (r.errors ? `, errors: ${r.errors}` : '') + (r.timeouts ? `, timeouts: ${r.timeouts}` : '');
       lines.push(
-        `| ${LOADS[load.load].title} | ${r.target} | ${fmt(r.throughput, 0)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.p999Ms, 2)} | ${ratio} | ${other} | ${r.count503} | ${fmt(r.metadataBytesPerRequest, 0)} | ${fmt(r.carriedShare * 100, 1)}% |`,
+        `| ${LOADS[load.load].title} | ${r.target} | ${fmt(r.throughput, 0)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.p999Ms, 2)} | ${ratio} | ${fmt(r.serverCpuUsPerResponse, 0)} | ${other} | ${r.count503} | ${fmt(r.metadataBytesPerRequest, 0)} | ${fmt(r.carriedShare * 100, 1)}% |`,
       );
     }
   }
@@ -871,8 +905,8 @@ async function main() {
   log(`preloaded: baseline ${baselinePreloadS.toFixed(1)} s, store ${storePreloadS.toFixed(1)} s (retried statuses ${JSON.stringify(storePreloadFailures)})`);
 
   const targets = {
-    baseline: { name: 'baseline', addresses: [baselineAddress], sessions: [] },
-    store: { name: 'store', addresses: storeAddresses, sessions: [] },
+    baseline: { name: 'baseline', addresses: [baselineAddress], pids: [baselineProc.child.pid], sessions: [] },
+    store: { name: 'store', addresses: storeAddresses, pids: replicaProcs.map((r) => r.child.pid), sessions: [] },
   };
   for (const target of Object.values(targets)) {
     for (let i = 0; i < connections; i += 1) target.sessions.push(newSession(`${target.name}${i}`, target.addresses[i % target.addresses.length]));

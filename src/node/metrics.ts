@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { PushReply } from '../../events/peer-messages.ts';
@@ -7,6 +7,7 @@ import type { Outcome } from '../core/actions.ts';
 import type { ReplicaDescription } from '../core/replica.ts';
 import { BoundedQueue } from './bounded-queue.ts';
 import { RequestStats } from './request-stats.ts';
+import { HistogramSeries, registerHistogram } from './scraped-histogram.ts';
 import type { ReplicaNode } from './replica-node.ts';
 
 /** Local writes waiting for their first peer acknowledgement; beyond this the oldest is forgotten. */
@@ -40,8 +41,13 @@ const methods = new Set(['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS', 'PAT
 export class NodeMetrics {
   readonly registry = new Registry();
   private readonly requestStats = new RequestStats(latencyBuckets);
-  private readonly pushRoundTrip: Histogram<'result'>;
-  private readonly writeAck: Histogram;
+  /** Observed on every push and every write: counted in place, not with prom-client's observe() (see HistogramSeries). */
+  private readonly pushRoundTrip = {
+    accepted: new HistogramSeries({ result: 'accepted' }, replicationBuckets),
+    held_down: new HistogramSeries({ result: 'held_down' }, replicationBuckets),
+    failed: new HistogramSeries({ result: 'failed' }, replicationBuckets),
+  };
+  private readonly writeAck = new HistogramSeries({}, replicationBuckets);
   /** Own writes not yet acknowledged by any peer, oldest first: [seq, performance.now() at write]. */
   private readonly unacked = new BoundedQueue<readonly [seq: number, at: number]>(unackedWritesMax);
   private peersTable: { at: number; peers: ReplicaDescription['peers'] } | undefined;
@@ -59,19 +65,21 @@ export class NodeMetrics {
       'kvs_http_request_duration_seconds',
       'Time to answer an HTTP request, by method and route (includes causal waits and the write acknowledgement wait)',
     );
-    this.pushRoundTrip = new Histogram({
-      name: 'kvs_replication_push_round_trip_seconds',
-      help: 'Push of events to a peer, from send to answer, by result (accepted, held_down, failed)',
-      labelNames: ['result'],
-      buckets: replicationBuckets,
-      registers,
-    });
-    this.writeAck = new Histogram({
-      name: 'kvs_replication_write_ack_seconds',
-      help: "Replication lag seen at the origin: from a local write until a peer's push reply first shows it delivered",
-      buckets: replicationBuckets,
-      registers,
-    });
+    const roundTrips = Object.values(this.pushRoundTrip);
+    registerHistogram(
+      this.registry,
+      'kvs_replication_push_round_trip_seconds',
+      'Push of events to a peer, from send to answer, by result (accepted, held_down, failed)',
+      () => roundTrips,
+      () => roundTrips.forEach((series) => series.reset()),
+    );
+    registerHistogram(
+      this.registry,
+      'kvs_replication_write_ack_seconds',
+      "Replication lag seen at the origin: from a local write until a peer's push reply first shows it delivered",
+      () => [this.writeAck],
+      () => this.writeAck.reset(),
+    );
 
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
@@ -137,7 +145,7 @@ export class NodeMetrics {
   /** Hook: a push to `to` ended after `roundTripMs`. */
   pushOutcome(to: Address, outcome: Outcome<PushReply>, roundTripMs: number): void {
     const result = !outcome.ok ? 'failed' : outcome.reply.type === 'held-down' ? 'held_down' : 'accepted';
-    this.pushRoundTrip.observe({ result }, roundTripMs / 1000);
+    this.pushRoundTrip[result].observe(roundTripMs / 1000);
     if (outcome.ok && outcome.reply.from === to) this.acknowledged(outcome.reply.clock[this.node.core.id] ?? 0);
   }
 

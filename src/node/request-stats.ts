@@ -1,27 +1,11 @@
 import type { Registry } from 'prom-client';
-
-/** One (method, route) series of the latency histogram: counts per bucket, not cumulative. */
-interface LatencySeries {
-  readonly labels: { readonly method: string; readonly route: string };
-  readonly counts: Float64Array;
-  sum: number;
-  count: number;
-}
+import { HistogramSeries, registerHistogram, scrapedMetric } from './scraped-histogram.ts';
 
 /** What one answered request adds to: its counter series and its latency series. */
 interface RequestSeries {
   readonly labels: { readonly method: string; readonly route: string; readonly status: string };
   count: number;
-  readonly latency: LatencySeries;
-}
-
-type MetricValue = { labels: object; value: number; metricName?: string };
-type RegisteredMetric = Parameters<Registry['registerMetric']>[0];
-
-/** A metric whose values are computed when scraped, in the shape prom-client's registry reads (its MetricObjectWithValues). */
-function scrapedMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[], reset: () => void): RegisteredMetric {
-  const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }), reset };
-  return metric as unknown as RegisteredMetric;
+  readonly latency: HistogramSeries;
 }
 
 /**
@@ -33,7 +17,7 @@ function scrapedMetric(name: string, help: string, type: 'counter' | 'histogram'
  */
 export class RequestStats {
   private readonly requests = new Map<string, RequestSeries>();
-  private readonly latencies = new Map<string, LatencySeries>();
+  private readonly latencies = new Map<string, HistogramSeries>();
 
   constructor(private readonly bucketsSeconds: readonly number[]) {}
 
@@ -45,20 +29,14 @@ export class RequestStats {
       this.requests.set(key, series);
     }
     series.count++;
-    const latency = series.latency;
-    const buckets = this.bucketsSeconds;
-    let index = 0;
-    while (index < buckets.length && seconds > buckets[index]!) index++;
-    if (index < buckets.length) latency.counts[index]!++;
-    latency.sum += seconds;
-    latency.count++;
+    series.latency.observe(seconds);
   }
 
-  private latencySeries(method: string, route: string): LatencySeries {
+  private latencySeries(method: string, route: string): HistogramSeries {
     const key = `${method} ${route}`;
     let series = this.latencies.get(key);
     if (series === undefined) {
-      series = { labels: { method, route }, counts: new Float64Array(this.bucketsSeconds.length), sum: 0, count: 0 };
+      series = new HistogramSeries({ method, route }, this.bucketsSeconds);
       this.latencies.set(key, series);
     }
     return series;
@@ -67,23 +45,8 @@ export class RequestStats {
   /** Registers the counter `counterName` and the histogram `histogramName` with `registry`. */
   register(registry: Registry, counterName: string, counterHelp: string, histogramName: string, histogramHelp: string): void {
     const counterValues = () => [...this.requests.values()].map((series) => ({ labels: series.labels, value: series.count }));
-    const histogramValues = () => [...this.latencies.values()].flatMap((series) => this.histogramValues(histogramName, series));
     // prom-client renders any object of this shape; its own classes are just one kind.
     registry.registerMetric(scrapedMetric(counterName, counterHelp, 'counter', counterValues, () => this.requests.clear()));
-    registry.registerMetric(scrapedMetric(histogramName, histogramHelp, 'histogram', histogramValues, () => this.latencies.clear()));
-  }
-
-  /** Cumulative buckets, +Inf, sum and count, labelled as prom-client labels its own histograms. */
-  private histogramValues(name: string, series: LatencySeries): MetricValue[] {
-    const values: MetricValue[] = [];
-    let cumulative = 0;
-    this.bucketsSeconds.forEach((bound, index) => {
-      cumulative += series.counts[index]!;
-      values.push({ labels: { le: bound, ...series.labels }, value: cumulative, metricName: `${name}_bucket` });
-    });
-    values.push({ labels: { le: '+Inf', ...series.labels }, value: series.count, metricName: `${name}_bucket` });
-    values.push({ labels: series.labels, value: series.sum, metricName: `${name}_sum` });
-    values.push({ labels: series.labels, value: series.count, metricName: `${name}_count` });
-    return values;
+    registerHistogram(registry, histogramName, histogramHelp, () => this.latencies.values(), () => this.latencies.clear());
   }
 }
