@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import { ValidationError } from '../../events/validation-error.ts';
 import { ViewFullError } from '../core/replica.ts';
@@ -9,16 +8,30 @@ import { DependenciesNotSatisfied } from '../node/replica-node.ts';
 const discardBytesMax = 128 * 1024 * 1024;
 
 /**
- * The answer is sent at once; the rest of the refused body is read and dropped (nothing is kept),
- * so a client still uploading is not cut off with a broken pipe before it reads the 413. Past
- * `discardBytesMax` the connection is closed.
+ * The 413 is sent at once, before the client has sent the body (it may have declared a length it
+ * should not upload at all); the rest of the refused body is read and thrown away (nothing is
+ * kept). The connection stays open until the body has arrived, even when the client asked for
+ * `Connection: close`: Node would otherwise close it right after the answer, and a client still
+ * uploading would see a broken pipe instead of the 413. It is closed then, as asked. Past
+ * `discardBytesMax` the connection is closed at once; slow uploads are bounded by the server's
+ * request timeout.
  */
-function discardRest(request: IncomingMessage): void {
+function answerBeforeDiscardingRest(ctx: Context): void {
+  const request = ctx.req;
+  if (request.complete || request.destroyed) return;
+  const closeAfter = !ctx.res.shouldKeepAlive;
+  ctx.res.shouldKeepAlive = true;
   let discarded = 0;
   request.on('data', (chunk: Buffer) => {
     discarded += chunk.length;
     if (discarded > discardBytesMax) request.socket.destroy();
   });
+  if (closeAfter) {
+    request.once('end', () => {
+      if (ctx.res.writableFinished) request.socket.end();
+      else ctx.res.once('finish', () => request.socket.end());
+    });
+  }
   request.resume();
 }
 
@@ -87,7 +100,7 @@ export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
       if (http.type === 'entity.too.large' || status === 413) {
         ctx.status = 413;
         ctx.body = { error: `Request body is too large (over ${bodyBytesMax()} bytes)` };
-        discardRest(ctx.req);
+        answerBeforeDiscardingRest(ctx);
         return;
       }
       if (status !== undefined && status >= 400 && status < 500) {
