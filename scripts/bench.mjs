@@ -54,6 +54,7 @@
 //   BENCH_CPU_PROF (1: run replica A and the baseline under node --cpu-prof; prints top self time;
 //   the profile covers the whole process life, so pair it with BENCH_LOADS=writes for a write profile)
 //   BENCH_SKIP_BUILD (1: use the existing dist/ bundles)   BENCH_KEYS (10000)
+//   BENCH_NODE_OPTIONS (NODE_OPTIONS for every server started, baseline included: e.g. --max-semi-space-size=4)
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
@@ -770,7 +771,8 @@ function markdown(report) {
     lines.push('');
     lines.push(
       `Replication lag at ${fmt(l.load.achievedRate, 0)} writes/s (target ${fmt(l.load.targetRate, 0)}, half of the measured peak ${fmt(l.peakWrites, 0)}); ` +
-        `write load p50/p99 ${fmt(l.load.p50Ms, 2)}/${fmt(l.load.p99Ms, 2)} ms, 503: ${l.load.count503}:`,
+        `write load p50/p99 ${fmt(l.load.p50Ms, 2)}/${fmt(l.load.p99Ms, 2)} ms, 503: ${l.load.count503}; CPU meanwhile: replicas ${fmt(l.load.serverCores, 2)} cores, ` +
+        `load generator and probe ${fmt(l.load.generatorCores, 2)} cores, of ${c.cpus}:`,
     );
     lines.push('');
     lines.push('| lag p50 ms | lag p99 ms | all replicas p50 / p99 ms | max ms | ack->answer p50 / p99 ms | plain GET p50 ms | samples | 503 |');
@@ -945,7 +947,17 @@ async function main() {
         worker.once('error', reject);
         worker.once('exit', (code) => reject(new Error(`lag probe worker exited (${code}) without a result`)));
       });
+      // How busy the machine was meanwhile: at "half of peak" the paced writes get smaller batches
+      // than the closed-loop peak, and this process's client costs more per request than autocannon.
+      const serversBefore = serverCpuMs(targets.store.pids);
+      const generatorBefore = process.cpuUsage();
+      const wallBefore = performance.now();
       const [loadResult, probe] = await Promise.all([pacedWrites(targets.store.sessions, rate, seconds), probeDone]);
+      const wallMs = performance.now() - wallBefore;
+      const serversAfter = serverCpuMs(targets.store.pids);
+      const generator = process.cpuUsage(generatorBefore);
+      loadResult.serverCores = serversBefore === null || serversAfter === null ? null : round((serversAfter - serversBefore) / wallMs, 2);
+      loadResult.generatorCores = round((generator.user + generator.system) / 1000 / wallMs, 2);
       const summary = summarizeLag(probe);
       report.lag = { peakWrites: measuredPeak ?? null, load: loadResult, summary };
       log(`  lag p50 ${fmt(summary.lagP50Ms, 2)} ms, p99 ${fmt(summary.lagP99Ms, 2)} ms over ${summary.samples} samples; write load ${loadResult.achievedRate}/s, statuses ${JSON.stringify(loadResult.statuses)}`);
