@@ -13,45 +13,18 @@
 // BENCH_ONE_ORIGIN=1 sends every write to the first replica, so the other two only receive: their
 // CPU per write is the cost of receiving one event. Not a test; it asserts nothing. Every process
 // it starts is stopped by PID, also on errors and on SIGINT.
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { buildBenchBundles } from './bench-bundles.mjs';
+import { freePort, metadataCarryingClient, processCpuMs, ServerProcesses } from './bench-processes.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 6);
 const repeat = Number(process.env.BENCH_REPEAT ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 48);
 const oneOrigin = process.env.BENCH_ONE_ORIGIN === '1';
 const keys = 10_000;
-const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-const started = new Set();
+const servers = new ServerProcesses();
 
 const log = (message) => console.error(`[replication] ${message}`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function stopAll() {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
-}
-process.on('exit', stopAll);
-process.on('SIGINT', () => process.exit(130));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** User plus system CPU time of a process so far, in ms. */
-function cpuMs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
-}
 
 async function metric(address, pattern) {
   const text = await (await fetch(`http://${address}/metrics`)).text();
@@ -71,36 +44,9 @@ async function counters(address) {
 async function startCluster(bundle) {
   const addresses = [];
   for (let i = 0; i < 3; i++) addresses.push(`127.0.0.1:${await freePort()}`);
-  const children = addresses.map((address) => {
-    const child = spawn(process.execPath, [bundle], {
-      env: { PATH: process.env.PATH ?? '', SOCKET_ADDRESS: address, VIEW: addresses.join(','), LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    started.add(child);
-    return child;
-  });
-  for (const address of addresses) {
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`http://${address}/health`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (i >= 100) throw new Error(`${address} did not answer /health`);
-      await sleep(100);
-    }
-  }
+  const children = await Promise.all(addresses.map((address) => servers.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
   await sleep(1500); // links up, first probes answered
   return { addresses, children };
-}
-
-async function stopCluster({ children }) {
-  for (const child of children) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid, 'SIGKILL');
-    await exited;
-    started.delete(child);
-  }
 }
 
 function writeLoad(autocannon, addresses, secondsLong) {
@@ -109,27 +55,7 @@ function writeLoad(autocannon, addresses, secondsLong) {
     connections,
     duration: secondsLong,
     requests: [{ method: 'GET', path: '/health' }], // replaced per client in setupClient
-    setupClient(client) {
-      let metadata = null;
-      client.setRequests([
-        {
-          method: 'PUT',
-          setupRequest: (request) => ({
-            ...request,
-            path: `/kvs/k${Math.floor(Math.random() * keys)}`,
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ value: 'x'.repeat(32), 'causal-metadata': metadata }),
-          }),
-          onResponse: (_status, body) => {
-            try {
-              metadata = JSON.parse(body)['causal-metadata'] ?? metadata;
-            } catch {
-              // keep the metadata it had
-            }
-          },
-        },
-      ]);
-    },
+    setupClient: metadataCarryingClient('PUT', keys),
   });
 }
 
@@ -142,14 +68,14 @@ async function main() {
   for (let r = 1; r <= repeat; r++) {
     const cluster = await startCluster(store);
     await writeLoad(autocannon, cluster.addresses, 2); // warm-up
-    const cpuBefore = cluster.children.map((child) => cpuMs(child.pid));
+    const cpuBefore = cluster.children.map((child) => processCpuMs(child.pid));
     const before = await Promise.all(cluster.addresses.map(counters));
     const selfBefore = process.cpuUsage();
     const result = await writeLoad(autocannon, cluster.addresses, seconds);
     const self = process.cpuUsage(selfBefore);
     const after = await Promise.all(cluster.addresses.map(counters));
-    const cpu = cluster.children.map((child, i) => cpuMs(child.pid) - cpuBefore[i]);
-    await stopCluster(cluster);
+    const cpu = cluster.children.map((child, i) => processCpuMs(child.pid) - cpuBefore[i]);
+    for (const child of cluster.children) await servers.stop(child);
     const writes = result.requests.total;
     const perWrite = cpu.map((ms) => (ms * 1000) / writes);
     const total = perWrite.reduce((sum, us) => sum + us, 0);

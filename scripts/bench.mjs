@@ -66,6 +66,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { buildBenchBundles } from './bench-bundles.mjs';
+import { processCpuMs } from './bench-processes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const KEYS = intEnv('BENCH_KEYS', 10_000);
@@ -499,14 +500,6 @@ async function runLoad(autocannon, target, load, seconds, connections) {
   };
 }
 
-const clockTicksPerSecond = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 /**
  * User plus system CPU time so far of the server processes, in ms, from /proc (Linux), or null
  * elsewhere. Summed over the three replicas for the store: what one request costs the cluster,
@@ -515,14 +508,9 @@ const clockTicksPerSecond = (() => {
 function serverCpuMs(pids) {
   let ms = 0;
   for (const pid of pids) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return null;
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+    const pidMs = processCpuMs(pid);
+    if (pidMs === null) return null;
+    ms += pidMs;
   }
   return ms;
 }
