@@ -45,7 +45,13 @@ async function startCluster(bundle) {
   const addresses = [];
   for (let i = 0; i < 3; i++) addresses.push(`127.0.0.1:${await freePort()}`);
   const children = await Promise.all(addresses.map((address) => servers.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
-  await sleep(1500); // links up, first probes answered
+  // Measure only once every replica sees both peers with links up (bounded).
+  for (let i = 0; ; i++) {
+    const states = await Promise.all(addresses.map(async (address) => (await fetch(`http://${address}/debug/state`)).json()));
+    if (states.every((state) => state.peers.length === 2 && state.peers.every((peer) => peer.link?.state === 'up' && !peer.link?.heldDownRemainingMs))) break;
+    if (i >= 100) throw new Error('the replicas did not all see their peers up within 10 s');
+    await sleep(100);
+  }
   return { addresses, children };
 }
 
