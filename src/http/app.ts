@@ -7,7 +7,7 @@ import type { ReplicaNode } from '../node/replica-node.ts';
 import { jsonBody } from './body.ts';
 import { registerDebugRoutes } from './debug-routes.ts';
 import { errorMiddleware } from './errors.ts';
-import { registerKvsRoutes } from './kvs-routes.ts';
+import { kvsRoutes } from './kvs-routes.ts';
 import { installObservability } from './observability.ts';
 import { registerPeerRoutes } from './peer-routes.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
@@ -36,7 +36,7 @@ export function createApp({ node, limits, log, clusterToken }: AppOptions): Koa 
     if (ctx.path === pushStreamPath) return next();
     return ctx.path.startsWith('/internal/') ? peerBody(ctx, next) : clientBody(ctx, next);
   });
-  registerKvsRoutes(router, node, limits);
+  app.use(kvsRoutes(router, node, limits));
   registerViewRoutes(router, node, limits, authorize);
   registerPeerRoutes(router, node, limits, authorize);
   registerDebugRoutes(router, node, limits.clockEntriesMax);

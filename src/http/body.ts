@@ -10,10 +10,10 @@ import { ValidationError } from '../../events/validation-error.ts';
  */
 export function jsonBody(limitBytes: number) {
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: `${limitBytes}b`, strict: true });
-  return async function body(ctx: Context, next: Next): Promise<void> {
+  return function body(ctx: Context, next: Next): Promise<void> {
     const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
     if (hasBody) ctx.req.headers['content-type'] = 'application/json';
-    await parse(ctx, next);
+    return parse(ctx, next);
   };
 }
 

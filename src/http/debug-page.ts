@@ -12,9 +12,9 @@ const recentRecordsPageMax = 1000;
  * another origin than the one that served it: let it. Only these read-only GETs; `/kvs` and the
  * peer endpoints get no CORS header.
  */
-export async function debugCors(ctx: Context, next: Next): Promise<void> {
+export function debugCors(ctx: Context, next: Next): Promise<void> {
   if (ctx.method === 'GET' && (ctx.path === '/view' || ctx.path.startsWith('/debug/'))) ctx.set('Access-Control-Allow-Origin', '*');
-  await next();
+  return next();
 }
 
 /** `GET /debug` (the page) and `GET /debug/recent` (the records its space-time diagram is drawn from). */

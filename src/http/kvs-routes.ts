@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { formatCausalMetadata, parseCausalMetadata } from '../../events/causal-metadata.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
@@ -47,43 +47,69 @@ function valueOf(body: Record<string, unknown>, limits: Limits): JsonValue {
   return value as JsonValue;
 }
 
+type KvsHandler = (ctx: Context) => Promise<void>;
+
 /** `/kvs/<key>`: exactly the statuses and bodies of SPEC.md. */
-export function registerKvsRoutes(router: Router, node: ReplicaNode, limits: Limits): void {
-  router.put(/^\/kvs\/.*/, async (ctx) => {
-    const key = keyOf(ctx, limits, true);
-    const body = bodyObject(ctx);
-    const value = valueOf(body, limits);
-    const metadata = metadataOf(ctx, body, limits);
-    const result = await node.write(key, value, metadata);
-    if (result === undefined) throw new Error('invariant violated: a put made no event');
-    const existed = result.previous?.type === 'put';
-    ctx.status = existed ? 200 : 201;
-    ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.event.clock) };
-  });
+function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 'DELETE', KvsHandler> {
+  return {
+    PUT: async (ctx) => {
+      const key = keyOf(ctx, limits, true);
+      const body = bodyObject(ctx);
+      const value = valueOf(body, limits);
+      const metadata = metadataOf(ctx, body, limits);
+      const result = await node.write(key, value, metadata);
+      if (result === undefined) throw new Error('invariant violated: a put made no event');
+      const existed = result.previous?.type === 'put';
+      ctx.status = existed ? 200 : 201;
+      ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.event.clock) };
+    },
 
-  router.get(/^\/kvs\/.*/, async (ctx) => {
-    const key = keyOf(ctx, limits);
-    const metadata = metadataOf(ctx, bodyObject(ctx), limits);
-    const { found, metadata: after } = await node.read(key, metadata);
-    if (found === undefined) {
-      ctx.status = 404;
-      ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) };
-      return;
-    }
-    ctx.status = 200;
-    ctx.body = { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: formatCausalMetadata(after) };
-  });
+    GET: async (ctx) => {
+      const key = keyOf(ctx, limits);
+      const metadata = metadataOf(ctx, bodyObject(ctx), limits);
+      const { found, metadata: after } = await node.read(key, metadata);
+      if (found === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) };
+        return;
+      }
+      ctx.status = 200;
+      ctx.body = { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: formatCausalMetadata(after) };
+    },
 
-  router.delete(/^\/kvs\/.*/, async (ctx) => {
-    const key = keyOf(ctx, limits);
-    const metadata = metadataOf(ctx, bodyObject(ctx), limits);
-    const result = await node.write(key, undefined, metadata);
-    if (result === undefined) {
-      ctx.status = 404;
-      ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(node.core.read(key, metadata).metadata) };
-      return;
-    }
-    ctx.status = 200;
-    ctx.body = { result: 'deleted', [metadataField]: formatCausalMetadata(result.event.clock) };
-  });
+    DELETE: async (ctx) => {
+      const key = keyOf(ctx, limits);
+      const metadata = metadataOf(ctx, bodyObject(ctx), limits);
+      const result = await node.write(key, undefined, metadata);
+      if (result === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(node.core.read(key, metadata).metadata) };
+        return;
+      }
+      ctx.status = 200;
+      ctx.body = { result: 'deleted', [metadataField]: formatCausalMetadata(result.event.clock) };
+    },
+  };
 }
+
+/**
+ * Client key-value requests go straight to their handler, before the router: the router tests
+ * every route's pattern on every request, and /kvs/ is nearly all the traffic. Other methods on
+ * /kvs/ (HEAD, POST, ...) fall through to the router, which answers them as before (HEAD as GET,
+ * the rest 405 with an Allow header), from the same handlers.
+ */
+export function kvsRoutes(router: Router, node: ReplicaNode, limits: Limits): Middleware {
+  const handlers = kvsHandlers(node, limits);
+  router.put(kvsPath, handlers.PUT);
+  router.get(kvsPath, handlers.GET);
+  router.delete(kvsPath, handlers.DELETE);
+  return (ctx, next) => {
+    if (!ctx.path.startsWith('/kvs/')) return next();
+    if (ctx.method === 'GET') return handlers.GET(ctx);
+    if (ctx.method === 'PUT') return handlers.PUT(ctx);
+    if (ctx.method === 'DELETE') return handlers.DELETE(ctx);
+    return next();
+  };
+}
+
+const kvsPath = /^\/kvs\/.*/;

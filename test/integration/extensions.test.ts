@@ -187,6 +187,10 @@ test('an unknown path is a 404 with a JSON error, and a wrong method a 4xx JSON 
     expectError(answer, `${method} ${path}`, 404);
   }
   expectError(await request('POST', A, '/kvs/x', { value: 1 }), 'POST /kvs/x');
+  // /kvs/ requests bypass the router (src/http/kvs-routes.ts); the methods it does not take still reach it.
+  const m = expectResult(await put(A, 'headed', 1), 201, 'created');
+  assert.is((await request('HEAD', A, '/kvs/headed', undefined, header(m))).status, 200);
+  assert.is((await request('HEAD', A, '/kvs/never-written')).status, 404);
   expectError(await request('PATCH', A, '/view', {}), 'PATCH /view');
   // A method the router does not know at all: its 501 is JSON too, never the plain-text default.
   const trace = await request('TRACE', A, '/kvs/x');

@@ -1,0 +1,83 @@
+// Is bundle B cheaper than bundle A? A paired comparison that holds on a noisy machine.
+//
+//   node scripts/bench-ab.mjs OLD.mjs NEW.mjs      (AB_MODE=single|cluster AB_ROUNDS=5 AB_SECONDS=4 AB_LOADS=GET,PUT)
+//
+// On a shared VM the speed of the CPUs drifts by tens of percent within minutes, so numbers taken
+// one after the other (A, then B) mostly measure the drift. Here A and B run at the same time, on
+// the same cores, under the same load from this process (autocannon, 1,000 keys, clients that carry
+// their causal metadata): whatever the machine does, it does to both. Each round reports the
+// server CPU time per request of each (user + system, from /proc; summed over the three replicas in
+// cluster mode) and the ratio B/A; the summary is the median ratio per load. Two copies of the same
+// bundle give 0.96-1.04 here (the noise floor). AB_MODE=single runs one replica each (VIEW = itself:
+// the request path alone); cluster runs two 3-replica clusters (writes replicate). To get the
+// bundle of the last commit: `git stash && npm run build && cp dist/kvs.mjs /tmp/old.mjs && git stash pop`.
+// Not a test; it asserts nothing. Every process it starts is stopped by PID.
+import { freePort, metadataCarryingClient, processCpuMs, ServerProcesses } from './bench-processes.mjs';
+
+const [bundleA, bundleB] = process.argv.slice(2);
+const mode = process.env.AB_MODE ?? 'single';
+const rounds = Number(process.env.AB_ROUNDS ?? 5);
+const seconds = Number(process.env.AB_SECONDS ?? 4);
+const loads = (process.env.AB_LOADS ?? 'GET,PUT').split(',');
+const keys = 1000;
+const servers = new ServerProcesses();
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startStore(bundle) {
+  const size = mode === 'cluster' ? 3 : 1;
+  const addresses = [];
+  for (let i = 0; i < size; i++) addresses.push(`127.0.0.1:${await freePort()}`);
+  const children = await Promise.all(addresses.map((address) => servers.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
+  for (let i = 0; size > 1; i++) {
+    const states = await Promise.all(addresses.map(async (address) => (await fetch(`http://${address}/debug/state`)).json()));
+    if (states.every((state) => state.peers.every((peer) => peer.link?.state === 'up' && !peer.link?.heldDownRemainingMs))) break;
+    if (i >= 100) throw new Error(`${bundle}: the replicas did not see their peers up within 10 s`);
+    await sleep(100);
+  }
+  return { addresses, children, cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0) };
+}
+
+async function main() {
+  if (bundleA === undefined || bundleB === undefined) throw new Error('usage: node scripts/bench-ab.mjs A.mjs B.mjs');
+  if (mode !== 'single' && mode !== 'cluster') throw new Error('AB_MODE is single or cluster');
+  const { default: autocannon } = await import('autocannon');
+  const stores = [await startStore(bundleA), await startStore(bundleB)];
+  const connections = mode === 'cluster' ? 24 : 8;
+  const load = (store, method, duration) =>
+    autocannon({
+      url: store.addresses.map((address) => `http://${address}`),
+      connections,
+      duration,
+      requests: [{ method: 'GET', path: '/health' }], // replaced per client in setupClient
+      setupClient: metadataCarryingClient(method, keys),
+    });
+  for (const method of loads) await Promise.all(stores.map((store) => load(store, method, 1))); // warm-up
+  const ratios = new Map(loads.map((method) => [method, []]));
+  console.log(`\n## A/B, ${mode}: A = ${bundleA}, B = ${bundleB}; ${connections} connections each, ${seconds} s per round\n`);
+  console.log('| round | load | A req/s | B req/s | A CPU us/req | B CPU us/req | B/A |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (let round = 1; round <= rounds; round++) {
+    for (const method of loads) {
+      const before = stores.map((store) => store.cpuMs());
+      const results = await Promise.all(stores.map((store) => load(store, method, seconds)));
+      const perRequest = stores.map((store, i) => ((store.cpuMs() - before[i]) * 1000) / results[i].requests.total);
+      const ratio = perRequest[1] / perRequest[0];
+      ratios.get(method).push(ratio);
+      const rate = (i) => (results[i].requests.total / results[i].duration).toFixed(0);
+      console.log(`| ${round} | ${method} | ${rate(0)} | ${rate(1)} | ${perRequest[0].toFixed(1)} | ${perRequest[1].toFixed(1)} | ${ratio.toFixed(3)} |`);
+    }
+  }
+  console.log('');
+  for (const [method, values] of ratios) {
+    console.log(`${method}: median B/A CPU per request ${median(values).toFixed(3)} (${values.map((v) => v.toFixed(3)).join(', ')})`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
