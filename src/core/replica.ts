@@ -166,6 +166,15 @@ export class Replica {
     return false;
   }
 
+  /**
+   * Our own writes up to this seq may be acknowledged: another replica holds them (delivered, or
+   * in custody), or, with no other replica in the view, all of them. The same answer as
+   * isReplicated(write) || !hasPeerInView() for each of our writes, for all of them at once.
+   */
+  ownWritesSettledUpTo(): number {
+    return this.hasPeerInView() ? this.ownSeqHeldElsewhere() : Number.POSITIVE_INFINITY;
+  }
+
   /** Our own events up to this seq are held by some other replica (delivered, or in custody). */
   private ownSeqHeldElsewhere(): number {
     let held = 0;

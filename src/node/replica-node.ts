@@ -11,6 +11,7 @@ import { snapshotChunkEntries, type SnapshotSource } from '../core/snapshot-sour
 import type { PeerClient } from '../transport/peer-client.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { AckQueue } from './ack-queue.ts';
 import { Waiters } from './waiters.ts';
 
 /** A client request whose causal dependencies did not arrive in time: the API's 503. */
@@ -41,7 +42,7 @@ export class ReplicaNode {
   readonly core: Replica;
   readonly counters: NodeCounters = { unsatisfied503: 0, pushesSent: 0, pushFailures: 0, eventsPushed: 0 };
   private readonly causalWaiters: Waiters;
-  private readonly ackWaiters: Waiters;
+  private readonly ackQueue: AckQueue;
   private readonly servedSnapshots = new Map<string, { source: SnapshotSource; expiresAt: number }>();
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
@@ -75,7 +76,7 @@ export class ReplicaNode {
       now: this.now(),
     });
     this.causalWaiters = new Waiters(config.limits.causalWaitersMax);
-    this.ackWaiters = new Waiters(config.limits.causalWaitersMax);
+    this.ackQueue = new AckQueue(config.limits.causalWaitersMax, config.writeAckTimeoutMs, this.now);
     this.lastView = this.core.view().join(',');
   }
 
@@ -91,7 +92,7 @@ export class ReplicaNode {
     clearTimeout(this.wakeTimer);
     clearInterval(this.compactionTimer);
     this.causalWaiters.releaseAll();
-    this.ackWaiters.releaseAll();
+    this.ackQueue.releaseAll();
     this.client.close();
   }
 
@@ -170,10 +171,7 @@ export class ReplicaNode {
     this.onLocalWrite?.(result.event);
     this.causalWaiters.check();
     this.afterInput();
-    await this.ackWaiters.wait(
-      () => this.core.isReplicated(result.event) || !this.core.hasPeerInView(),
-      this.config.writeAckTimeoutMs,
-    );
+    await this.ackQueue.wait(result.event.seq, this.core.ownWritesSettledUpTo());
     return result;
   }
 
@@ -258,7 +256,7 @@ export class ReplicaNode {
   private afterInput(): void {
     if (this.stopped) return;
     this.logViewChanges();
-    this.ackWaiters.check();
+    this.ackQueue.settle(this.core.ownWritesSettledUpTo());
     if (this.driveScheduled) return;
     this.driveScheduled = true;
     setImmediate(() => {
