@@ -172,6 +172,30 @@ test('dropStableTombstones() forgets stable tombstones only, and counts them out
   assert.is(dropStableTombstones(foldEvents([put(0, 1, 'x', 1)]), clock({ 0: 9 })).liveKeys, 1);
 });
 
+test('a batch with many keys per bucket, puts and deletes, reads like the slow way; the view before it is untouched', () => {
+  // 5,000 keys over 1,024 buckets: every bucket is changed several times in one batch.
+  const first: KvEvent[] = [];
+  for (let i = 0; i < 5000; i++) first.push(put(0, i + 1, `key${i}`, i));
+  const before = applyEvents(emptyView, first);
+  const second: KvEvent[] = [];
+  for (let i = 0; i < 5000; i += 2) second.push(i % 4 === 0 ? del(1, i + 1, `key${i}`) : put(1, i + 1, `key${i}`, -i));
+  const after = applyEvents(before, second);
+  assert.equal(viewAsObject(after), expectedWinners([...first, ...second]));
+  assert.equal(viewAsObject(before), expectedWinners(first), 'the earlier view still reads as before');
+  assert.is(after.liveKeys, 5000 - 1250);
+  assert.is(after.tombstones, 1250);
+  assert.is(before.liveKeys, 5000);
+  // A bucket no event touched is shared, not copied.
+  let shared = 0;
+  for (let g = 0; g < before.groups.length; g++) for (let b = 0; b < before.groups[g]!.length; b++) if (before.groups[g]![b] === after.groups[g]![b]) shared++;
+  assert.ok(shared < 1024, 'this batch touches nearly every bucket');
+  const one = applyEvents(after, [put(2, 1, 'key1', 'one more', { 0: 5000, 1: 5000 })]);
+  assert.is(lookup(one, 'key1')?.value, 'one more');
+  let untouched = 0;
+  for (let g = 0; g < after.groups.length; g++) for (let b = 0; b < after.groups[g]!.length; b++) if (after.groups[g]![b] === one.groups[g]![b]) untouched++;
+  assert.is(untouched, 1023, 'one event copies one bucket');
+});
+
 test('viewEntries() yields every winner once', () => {
   const view = foldEvents([put(0, 1, 'a', 1), put(0, 2, 'b', 2), del(0, 3, 'a')]);
   const keys = [...viewEntries(view)].map((event) => event.key).sort();
