@@ -1,0 +1,102 @@
+// One keep-alive HTTP/1.1 connection that sends one JSON request at a time: the client of the
+// paced write load and of the lag probe in scripts/bench.mjs.
+//
+// Why not node:http: on this 2-core machine the load generator shares the cores with the three
+// replicas it measures, and http.request() cost the paced load about 190 us of CPU per write
+// (0.64 of 2 cores at 3,400 writes/s, with the probe), against about 30 us for autocannon, which
+// measured the peak. The store's tail latency at "half of peak" then said more about the client's
+// CPU than about replication. This client writes the request as one string and reads the answer
+// by its Content-Length, as autocannon does; it refuses anything it does not understand (chunked
+// answers, a second answer it did not ask for) rather than guess.
+import net from 'node:net';
+
+const headerEnd = Buffer.from('\r\n\r\n');
+
+export class KeepAliveConnection {
+  #host;
+  #port;
+  #socket;
+  #buffer = Buffer.alloc(0);
+  #pending;
+  #timeoutMs;
+
+  constructor(address, { timeoutMs = 10_000 } = {}) {
+    const colon = address.lastIndexOf(':');
+    this.#host = address.slice(0, colon);
+    this.#port = Number(address.slice(colon + 1));
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Sends one request; resolves with { status, body (parsed JSON or null), ms, ended } (performance.now() times). */
+  request(method, path, bodyText) {
+    if (this.#pending !== undefined) return Promise.reject(new Error('one request at a time on a KeepAliveConnection'));
+    const payload = bodyText ?? '';
+    const head =
+      `${method} ${path} HTTP/1.1\r\nHost: ${this.#host}:${this.#port}\r\nConnection: keep-alive\r\n` +
+      (bodyText === undefined ? '\r\n' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n`);
+    return new Promise((resolve, reject) => {
+      const started = performance.now();
+      const timer = setTimeout(() => this.#fail(new Error(`${method} ${this.#host}:${this.#port}${path} timed out`)), this.#timeoutMs);
+      this.#pending = { resolve, reject, started, timer };
+      this.#connected().write(head + payload);
+    });
+  }
+
+  close() {
+    this.#socket?.destroy();
+    this.#socket = undefined;
+  }
+
+  #connected() {
+    if (this.#socket !== undefined && !this.#socket.destroyed) return this.#socket;
+    this.#buffer = Buffer.alloc(0);
+    const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
+    socket.on('data', (chunk) => this.#onData(chunk));
+    socket.on('error', (error) => this.#fail(error));
+    socket.on('close', () => {
+      if (this.#socket === socket) this.#socket = undefined;
+      this.#fail(new Error('connection closed before the answer'));
+    });
+    this.#socket = socket;
+    return socket;
+  }
+
+  #onData(chunk) {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    const end = this.#buffer.indexOf(headerEnd);
+    if (end < 0) return;
+    const head = this.#buffer.toString('latin1', 0, end);
+    const status = Number(head.slice(9, 12));
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (length === null) return this.#fail(new Error(`an answer without Content-Length (${head.split('\r\n')[0]})`));
+    const bodyStart = end + headerEnd.length;
+    const bodyEnd = bodyStart + Number(length[1]);
+    if (this.#buffer.length < bodyEnd) return;
+    if (this.#buffer.length > bodyEnd) return this.#fail(new Error('bytes after the answer: the server answered something we did not ask'));
+    const text = this.#buffer.toString('utf8', bodyStart, bodyEnd);
+    this.#buffer = Buffer.alloc(0);
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (pending === undefined) return this.#fail(new Error('an answer to no request'));
+    clearTimeout(pending.timer);
+    let body = null;
+    try {
+      body = text === '' ? null : JSON.parse(text);
+    } catch {
+      body = null;
+    }
+    if (/\r\nconnection: *close/i.test(head)) this.close();
+    const ended = performance.now();
+    pending.resolve({ status, body, ms: ended - pending.started, ended });
+  }
+
+  #fail(error) {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    this.close();
+    if (pending !== undefined) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+    }
+  }
+}
