@@ -2,12 +2,12 @@
 // paced write load and of the lag probe in scripts/bench.mjs.
 //
 // Why not node:http: on this 2-core machine the load generator shares the cores with the three
-// replicas it measures, and http.request() cost the paced load about 190 us of CPU per write
-// (0.64 of 2 cores at 3,400 writes/s, with the probe), against about 30 us for autocannon, which
-// measured the peak. The store's tail latency at "half of peak" then said more about the client's
-// CPU than about replication. This client writes the request as one string and reads the answer
-// by its Content-Length, as autocannon does; it refuses anything it does not understand (chunked
-// answers, a second answer it did not ask for) rather than guess.
+// replicas it measures. With http.request() the paced load and the probe took 0.64 of the 2 cores
+// at 3,400 writes/s ("half of peak"), and the store's tail latency there said more about the
+// client's CPU than about replication. With this client they take 0.38-0.40 (`npm run bench`
+// prints it with the lag table). It writes the request as one string and reads the answer by its
+// Content-Length, as autocannon does, and refuses anything it does not understand (an answer
+// without Content-Length, bytes it did not ask for) rather than guess.
 import net from 'node:net';
 
 const headerEnd = Buffer.from('\r\n\r\n');
