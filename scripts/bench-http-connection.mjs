@@ -51,12 +51,10 @@ export class KeepAliveConnection {
     if (this.#socket !== undefined && !this.#socket.destroyed) return this.#socket;
     this.#buffer = Buffer.alloc(0);
     const socket = net.connect({ host: this.#host, port: this.#port, noDelay: true });
-    socket.on('data', (chunk) => this.#onData(chunk));
-    socket.on('error', (error) => this.#fail(error));
-    socket.on('close', () => {
-      if (this.#socket === socket) this.#socket = undefined;
-      this.#fail(new Error('connection closed before the answer'));
-    });
+    // Only the current socket speaks for the pending request: an old one closing late must not fail a new one.
+    socket.on('data', (chunk) => this.#socket === socket && this.#onData(chunk));
+    socket.on('error', (error) => this.#socket === socket && this.#fail(error));
+    socket.on('close', () => this.#socket === socket && this.#fail(new Error('connection closed before the answer')));
     this.#socket = socket;
     return socket;
   }
