@@ -71,14 +71,12 @@ export class NodeMetrics {
       'kvs_replication_push_round_trip_seconds',
       'Push of events to a peer, from send to answer, by result (accepted, held_down, failed)',
       () => roundTrips,
-      () => roundTrips.forEach((series) => series.reset()),
     );
     registerHistogram(
       this.registry,
       'kvs_replication_write_ack_seconds',
       "Replication lag seen at the origin: from a local write until a peer's push reply first shows it delivered",
       () => [this.writeAck],
-      () => this.writeAck.reset(),
     );
 
     const gauge = (name: string, help: string, read: () => number) =>

@@ -47,9 +47,7 @@ export class RequestStats {
     const counterValues = () => [...this.requests.values()].map((series) => ({ labels: series.labels, value: series.count }));
     // prom-client renders any object of this shape; its own classes are just one kind.
     registry.registerMetric(scrapedMetric(counterName, counterHelp, 'counter', counterValues, () => this.requests.clear()));
-    // A reset empties the series in place: each request series holds its latency series.
-    registerHistogram(registry, histogramName, histogramHelp, () => this.latencies.values(), () => {
-      for (const series of this.latencies.values()) series.reset();
-    });
+    // Reset in place (see registerHistogram): each request series holds its latency series.
+    registerHistogram(registry, histogramName, histogramHelp, () => this.latencies.values());
   }
 }

@@ -57,7 +57,13 @@ export class HistogramSeries {
   }
 }
 
-/** Registers the histogram `name`, whose series are whatever `series()` returns at scrape time. */
-export function registerHistogram(registry: Registry, name: string, help: string, series: () => Iterable<HistogramSeries>, reset: () => void): void {
+/**
+ * Registers the histogram `name`, whose series are whatever `series()` returns at scrape time. A
+ * registry reset empties those series in place: whoever observes into them keeps its references.
+ */
+export function registerHistogram(registry: Registry, name: string, help: string, series: () => Iterable<HistogramSeries>): void {
+  const reset = () => {
+    for (const one of series()) one.reset();
+  };
   registry.registerMetric(scrapedMetric(name, help, 'histogram', () => [...series()].flatMap((s) => s.samples(name)), reset));
 }
