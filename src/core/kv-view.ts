@@ -14,9 +14,9 @@ const { produce } = new Immer({ autoFreeze: false });
  * tombstone). Immutable. Keys are spread over fixed buckets (two levels of 32 arrays), so a change
  * copies one small bucket, not the whole map. Each touched bucket's next version is made by immer
  * from the old one; the two arrays above it are copied by hand on the way (slices of 32 pointers).
- * One produce() over the whole tree cost twice as much per event (measured, 10,000 keys: 8.7 ->
- * 4.8 us per event alone, 6.6 -> 4.0 in batches of 13): immer proxies every level of the path and
- * walks each copied array when it finishes.
+ * One produce() over the whole tree cost more per event (measured in process, 10,000 keys: 7.3
+ * -> 4.2 us per event alone, 5.4 -> 3.5 in batches of 13): immer proxies every level of the path
+ * and walks each copied array when it finishes.
  */
 export interface KvView {
   readonly groups: readonly (readonly ReadonlyMap<string, KvEvent>[])[];
