@@ -17,7 +17,7 @@
 //     give 0.94-1.14: only a difference well past that, over many rounds, means anything.
 // The bundle of the last commit: `git stash && npm run build && cp dist/kvs.mjs /tmp/old.mjs && git stash pop`.
 // Not a test; it asserts nothing. Every process it starts is stopped by PID.
-import { freePort, metadataCarryingClient, processCpuMs, ServerProcesses } from './bench-processes.mjs';
+import { metadataCarryingClient, processCpuMs, ServerProcesses } from './bench-processes.mjs';
 
 const [bundleA, bundleB] = process.argv.slice(2);
 const mode = process.env.AB_MODE ?? 'single';
@@ -28,19 +28,9 @@ const rate = Number(process.env.AB_RATE ?? 0);
 const keys = 1000;
 const servers = new ServerProcesses();
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function startStore(bundle) {
-  const size = mode === 'cluster' ? 3 : 1;
-  const addresses = [];
-  for (let i = 0; i < size; i++) addresses.push(`127.0.0.1:${await freePort()}`);
-  const children = await Promise.all(addresses.map((address) => servers.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
-  for (let i = 0; size > 1; i++) {
-    const states = await Promise.all(addresses.map(async (address) => (await fetch(`http://${address}/debug/state`)).json()));
-    if (states.every((state) => state.peers.every((peer) => peer.link?.state === 'up' && !peer.link?.heldDownRemainingMs))) break;
-    if (i >= 100) throw new Error(`${bundle}: the replicas did not see their peers up within 10 s`);
-    await sleep(100);
-  }
+  const { addresses, children } = await servers.startCluster(bundle, mode === 'cluster' ? 3 : 1);
   return { addresses, children, cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0) };
 }
 

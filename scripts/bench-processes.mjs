@@ -1,4 +1,4 @@
-// What the small benchmarks (bench-one-replica, bench-replication) share: loopback ports, server
+// What the small benchmarks (bench-one-replica, bench-replication, bench-ab) share: loopback ports, server
 // processes started and stopped by PID, their CPU time from /proc, and autocannon clients that
 // carry their causal metadata. scripts/bench.mjs reads CPU time through processCpuMs as well.
 import { execFileSync, spawn } from 'node:child_process';
@@ -67,6 +67,25 @@ export class ServerProcesses {
       await sleep(100);
     }
     throw new Error(`${bundle} did not answer /health at ${address}`);
+  }
+
+  /**
+   * `size` replicas of `bundle` on free 127.0.0.1 ports, each with all of them as its VIEW; returns
+   * once every replica sees all its peers with links up (bounded: 10 s), so nothing is measured
+   * while the cluster is still forming.
+   */
+  async startCluster(bundle, size) {
+    const addresses = [];
+    for (let i = 0; i < size; i++) addresses.push(`127.0.0.1:${await freePort()}`);
+    const children = await Promise.all(addresses.map((address) => this.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
+    for (let i = 0; size > 1; i++) {
+      const states = await Promise.all(addresses.map(async (address) => (await fetch(`http://${address}/debug/state`)).json()));
+      const linksUp = (state) => state.peers.length === size - 1 && state.peers.every((peer) => peer.link?.state === 'up' && !peer.link?.heldDownRemainingMs);
+      if (states.every(linksUp)) break;
+      if (i >= 100) throw new Error(`${bundle}: the replicas did not all see their peers up within 10 s`);
+      await sleep(100);
+    }
+    return { addresses, children };
   }
 
   /** SIGKILL by PID, and waits until it has exited. */

@@ -14,7 +14,7 @@
 // CPU per write is the cost of receiving one event. Not a test; it asserts nothing. Every process
 // it starts is stopped by PID, also on errors and on SIGINT.
 import { buildBenchBundles } from './bench-bundles.mjs';
-import { freePort, metadataCarryingClient, processCpuMs, ServerProcesses } from './bench-processes.mjs';
+import { metadataCarryingClient, processCpuMs, ServerProcesses } from './bench-processes.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 6);
 const repeat = Number(process.env.BENCH_REPEAT ?? 2);
@@ -24,7 +24,6 @@ const keys = 10_000;
 const servers = new ServerProcesses();
 
 const log = (message) => console.error(`[replication] ${message}`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function metric(address, pattern) {
   const text = await (await fetch(`http://${address}/metrics`)).text();
@@ -39,20 +38,6 @@ async function counters(address) {
     gcCount: await metric(address, /^nodejs_gc_duration_seconds_count\{kind="minor"\} (\S+)$/m),
     gcSeconds: await metric(address, /^nodejs_gc_duration_seconds_sum\{kind="minor"\} (\S+)$/m),
   };
-}
-
-async function startCluster(bundle) {
-  const addresses = [];
-  for (let i = 0; i < 3; i++) addresses.push(`127.0.0.1:${await freePort()}`);
-  const children = await Promise.all(addresses.map((address) => servers.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
-  // Measure only once every replica sees both peers with links up (bounded).
-  for (let i = 0; ; i++) {
-    const states = await Promise.all(addresses.map(async (address) => (await fetch(`http://${address}/debug/state`)).json()));
-    if (states.every((state) => state.peers.length === 2 && state.peers.every((peer) => peer.link?.state === 'up' && !peer.link?.heldDownRemainingMs))) break;
-    if (i >= 100) throw new Error('the replicas did not all see their peers up within 10 s');
-    await sleep(100);
-  }
-  return { addresses, children };
 }
 
 function writeLoad(autocannon, addresses, secondsLong) {
@@ -72,7 +57,7 @@ async function main() {
   console.log('| repeat | writes/s | non-2xx | replica CPU us/write (each) | load generator us/write | replicas / generator | pushes/write | events/push | events pushed/write | minor GCs (mean ms) |');
   console.log('| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (let r = 1; r <= repeat; r++) {
-    const cluster = await startCluster(store);
+    const cluster = await servers.startCluster(store, 3);
     await writeLoad(autocannon, cluster.addresses, 2); // warm-up
     const cpuBefore = cluster.children.map((child) => processCpuMs(child.pid));
     const before = await Promise.all(cluster.addresses.map(counters));
