@@ -55,7 +55,8 @@
 //   BENCH_CPU_PROF (1: run replica A and the baseline under node --cpu-prof; prints top self time;
 //   the profile covers the whole process life, so pair it with BENCH_LOADS=writes for a write profile)
 //   BENCH_SKIP_BUILD (1: use the existing dist/ bundles)   BENCH_KEYS (10000)
-//   BENCH_NODE_OPTIONS (NODE_OPTIONS for every server started, baseline included: e.g. --max-semi-space-size=4)
+//   BENCH_NODE_ARGS (node command-line flags for every server started, baseline included, split on spaces:
+//   e.g. --max-semi-space-size=4 or --trace-gc-nvp, which NODE_OPTIONS refuses)
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
@@ -264,8 +265,9 @@ const children = new Set();
 function startProcess(name, script, env, nodeArgs, logDir) {
   const logFile = path.join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, script], {
-    env: { PATH: process.env.PATH ?? '', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}), ...env },
+  const extraArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extraArgs, ...nodeArgs, script], {
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
