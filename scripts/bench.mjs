@@ -32,7 +32,9 @@
 //      whose metadata they already cover (no wait): lag = (ack -> answer) - median(plain GET) per
 //      replica, clamped at 0. The table shows p50/p99 over all samples (one peer already holds the
 //      write when A acknowledges it, so about half the samples are ~0) and p99 of the later of the
-//      two replicas per write ("all"). A 503 there means a lag over CAUSAL_WAIT_MS.
+//      two replicas per write ("all"). A 503 there means a lag over CAUSAL_WAIT_MS. With
+//      BENCH_REPEAT > 1 the lag is measured that many times: the table shows the run with the median
+//      p99, followed by every run's p99.
 //   6. Writes bench/results/<timestamp>.json and .md (git-ignored), prints the table, and stops every
 //      process it started by PID (SIGTERM, then SIGKILL), also on errors and on SIGINT/SIGTERM.
 //      Process logs (and CPU profiles) go to bench/results/<timestamp>/.
@@ -225,6 +227,36 @@ async function lagProbeWorker({ replicas, seconds, gapMs, chains }) {
   await Promise.all(Array.from({ length: chains }, (_, c) => chain(c)));
   for (const connections of connectionsOfChain) for (const connection of connections.values()) connection.close();
   return { samples, plain: Object.fromEntries(plain), statuses, mismatches };
+}
+
+/**
+ * One lag measurement: paced writes at `rate` (warm-up, then `seconds` measured) while the probe
+ * worker writes and reads across the replicas; also how busy the machine was meanwhile.
+ */
+async function measureLag(store, storeAddresses, rate, warmupSeconds, seconds) {
+  await pacedWrites(store.sessions, rate, warmupSeconds);
+  const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { role: 'lag-probe', replicas: storeAddresses, seconds, gapMs: 5, chains: 3 } });
+  try {
+    const probeDone = new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`lag probe worker exited (${code}) without a result`)));
+    });
+    // How busy the machine was meanwhile: at "half of peak" the paced writes get smaller batches
+    // than the closed-loop peak, and this process's client costs more per request than autocannon.
+    const serversBefore = serverCpuMs(store.pids);
+    const generatorBefore = process.cpuUsage();
+    const wallBefore = performance.now();
+    const [load, probe] = await Promise.all([pacedWrites(store.sessions, rate, seconds), probeDone]);
+    const wallMs = performance.now() - wallBefore;
+    const serversAfter = serverCpuMs(store.pids);
+    const generator = process.cpuUsage(generatorBefore);
+    load.serverCores = serversBefore === null || serversAfter === null ? null : round((serversAfter - serversBefore) / wallMs, 2);
+    load.generatorCores = round((generator.user + generator.system) / 1000 / wallMs, 2);
+    return { load, summary: summarizeLag(probe) };
+  } finally {
+    await worker.terminate();
+  }
 }
 
 function summarizeLag(probe) {
@@ -778,6 +810,7 @@ function markdown(report) {
     lines.push(
       `| ${fmt(s.lagP50Ms, 2)} | ${fmt(s.lagP99Ms, 2)} | ${fmt(s.lagAllReplicasP50Ms, 2)} / ${fmt(s.lagAllReplicasP99Ms, 2)} | ${fmt(s.lagMaxMs, 2)} | ${fmt(s.rawAckToAnswerP50Ms, 2)} / ${fmt(s.rawAckToAnswerP99Ms, 2)} | ${fmt(s.plainGetP50Ms, 2)} / ${fmt(s.plainGetP99Ms, 2)} | ${s.samples} | ${s.probe503} |`,
     );
+    if (l.p99ByRun.length > 1) lines.push('', `Lag p99 of each of the ${l.p99ByRun.length} runs (the table shows the median one): ${l.p99ByRun.map((v) => fmt(v, 2)).join(', ')} ms.`);
     lines.push('');
     lines.push(
       'lag: from the acknowledgement of a PUT at one replica until each other replica answers a GET carrying the returned metadata, ' +
@@ -938,36 +971,22 @@ async function main() {
     const explicit = process.env.BENCH_LAG_RATE ? intEnv('BENCH_LAG_RATE', 0) : undefined;
     if (explicit === undefined && !measuredPeak) throw new Error('the lag run needs the writes load first (or BENCH_LAG_RATE)');
     const rate = explicit ?? Math.max(1, Math.round(measuredPeak / 2));
-    log(`replication lag: paced writes at ${rate}/s over ${connections} clients, probe in a worker thread; warm-up ${warmupSeconds} s, then ${seconds} s`);
-    await pacedWrites(targets.store.sessions, rate, warmupSeconds);
-    const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { role: 'lag-probe', replicas: storeAddresses, seconds, gapMs: 5, chains: 3 } });
-    try {
-      const probeDone = new Promise((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`lag probe worker exited (${code}) without a result`)));
-      });
-      // How busy the machine was meanwhile: at "half of peak" the paced writes get smaller batches
-      // than the closed-loop peak, and this process's client costs more per request than autocannon.
-      const serversBefore = serverCpuMs(targets.store.pids);
-      const generatorBefore = process.cpuUsage();
-      const wallBefore = performance.now();
-      const [loadResult, probe] = await Promise.all([pacedWrites(targets.store.sessions, rate, seconds), probeDone]);
-      const wallMs = performance.now() - wallBefore;
-      const serversAfter = serverCpuMs(targets.store.pids);
-      const generator = process.cpuUsage(generatorBefore);
-      loadResult.serverCores = serversBefore === null || serversAfter === null ? null : round((serversAfter - serversBefore) / wallMs, 2);
-      loadResult.generatorCores = round((generator.user + generator.system) / 1000 / wallMs, 2);
-      const summary = summarizeLag(probe);
-      report.lag = { peakWrites: measuredPeak ?? null, load: loadResult, summary };
-      log(`  lag p50 ${fmt(summary.lagP50Ms, 2)} ms, p99 ${fmt(summary.lagP99Ms, 2)} ms over ${summary.samples} samples; write load ${loadResult.achievedRate}/s, statuses ${JSON.stringify(loadResult.statuses)}`);
-    } finally {
-      await worker.terminate();
+    log(`replication lag: paced writes at ${rate}/s over ${connections} clients, probe in a worker thread; ${repeat} run(s), each warm-up ${warmupSeconds} s, then ${seconds} s`);
+    const lagRuns = [];
+    for (let r = 0; r < repeat; r++) {
+      const lagRun = await measureLag(targets.store, storeAddresses, rate, warmupSeconds, seconds);
+      lagRuns.push(lagRun);
+      log(`  lag p50 ${fmt(lagRun.summary.lagP50Ms, 2)} ms, p99 ${fmt(lagRun.summary.lagP99Ms, 2)} ms over ${lagRun.summary.samples} samples; write load ${lagRun.load.achievedRate}/s, statuses ${JSON.stringify(lagRun.load.statuses)}`);
     }
+    // One 8-second window is at the mercy of the VM's drift (the same load gave a p99 of 5.9 and
+    // 11.1 ms minutes apart): the table shows the run with the median p99, and every run's p99.
+    const byP99 = [...lagRuns].sort((a, b) => (a.summary.lagP99Ms ?? Infinity) - (b.summary.lagP99Ms ?? Infinity));
+    const medianRun = byP99[Math.floor((byP99.length - 1) / 2)];
+    report.lag = { peakWrites: measuredPeak ?? null, load: medianRun.load, summary: medianRun.summary, runs: lagRuns, p99ByRun: lagRuns.map((run) => run.summary.lagP99Ms) };
   }
 
   report.total503 =
-    report.loads.reduce((n, l) => n + l.store.count503 + l.baseline.count503, 0) + (report.lag ? report.lag.load.count503 + report.lag.summary.probe503 : 0);
+    report.loads.reduce((n, l) => n + l.store.count503 + l.baseline.count503, 0) + (report.lag ? report.lag.runs.reduce((n, run) => n + run.load.count503 + run.summary.probe503, 0) : 0);
   return { report, runDir, resultsDir, stamp, bundles };
 }
 
