@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { ConfigError, readConfig, type Config } from './node/config.ts';
+import { systemClock } from './node/clock.ts';
 import { createLogger } from './node/logger.ts';
 import { ReplicaNode } from './node/replica-node.ts';
+import { MemoryStorage } from './node/storage.ts';
+import { systemTimers } from './node/timers.ts';
 import { createApp } from './http/app.ts';
 import { answerClientErrorsWithJson } from './http/client-errors.ts';
-import { PeerClient } from './transport/peer-client.ts';
+import { HttpTransport } from './transport/http-transport.ts';
 
 /**
  * A fresh incarnation per start: milliseconds since the epoch plus randomness, base 36. Events
@@ -22,7 +25,7 @@ function start(config: Config): void {
     log.fatal({ event: 'error', err: error }, 'uncaught exception: exiting');
     process.exit(70);
   });
-  const client = new PeerClient({
+  const transport = new HttpTransport({
     limits: config.limits,
     sourceAddress: config.peerSourceAddress,
     connectTimeoutMs: config.peerConnectTimeoutMs,
@@ -30,7 +33,15 @@ function start(config: Config): void {
     probeTimeoutMs: config.probeTimeoutMs,
     clusterToken: config.clusterToken,
   });
-  const node = new ReplicaNode(config, client, log, newIncarnation());
+  const node = new ReplicaNode({
+    config,
+    incarnation: newIncarnation(),
+    clock: systemClock,
+    timers: systemTimers,
+    transport,
+    storage: new MemoryStorage(),
+    log,
+  });
   const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken });
   const server: Server = app.listen(config.listenPort, config.listenHost, () => {
     log.info(

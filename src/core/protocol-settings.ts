@@ -12,6 +12,16 @@ export interface ProtocolSettings {
   readonly antiEntropyIntervalMs: number;
   /** Held events beyond which a lagging peer stops holding back compaction (it gets a snapshot later). */
   readonly logEventsMax: number;
+  /** How often stable events leave the log (and stable tombstones the view). */
+  readonly compactionIntervalMs: number;
+  /** How long a write waits for another replica to hold it before it is acknowledged anyway. */
+  readonly writeAckTimeoutMs: number;
+  /** How long a starting replica tries to pull a snapshot before it joins with what it has. */
+  readonly joinTimeoutMs: number;
+  /** How soon to ask a peer again whether it delivered our events that were waiting for their past. */
+  readonly pipelineRecheckMs: number;
+  /** How long a snapshot cut for a joiner is kept for its next chunks. */
+  readonly servedSnapshotTtlMs: number;
 }
 
 export const defaultProtocolSettings: ProtocolSettings = Object.freeze({
@@ -24,4 +34,9 @@ export const defaultProtocolSettings: ProtocolSettings = Object.freeze({
   linkHoldDownMs: 5000,
   antiEntropyIntervalMs: 500,
   logEventsMax: 100_000,
+  compactionIntervalMs: 1000,
+  writeAckTimeoutMs: 1000,
+  joinTimeoutMs: 3000,
+  pipelineRecheckMs: 5,
+  servedSnapshotTtlMs: 60_000,
 });

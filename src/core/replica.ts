@@ -4,22 +4,27 @@ import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
 import type { HealthReply, PushReply, PushRequest, SnapshotChunk, ViewChangeOrigin } from '../../events/peer-messages.ts';
-import {
-  clockCovers,
-  clockSum,
-  emptyClock,
-  mergeClocks,
-  meetClocks,
-  type VectorClock,
-} from '../../events/vector-clock.ts';
-import type { Action, Outcome } from './actions.ts';
+import type { Outcome, PeerExchange, PeerMessage, ReplyOf, RpcName, SnapshotPull, ViewChangeReply } from '../../events/peer-rpc.ts';
+import { ValidationError } from '../../events/validation-error.ts';
+import { clockCovers, clockSum, emptyClock, mergeClocks, meetClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { assert } from './assert.ts';
+import { compareEvents } from './conflict-order.ts';
+import { Custody } from './custody.ts';
+import { FailureDetector } from './failure-detector.ts';
+import { Joining, type JoinState } from './joining.ts';
 import { applyEvents, dropStableTombstones, emptyView, lookup, mergeSnapshot, viewEntries, type KvView } from './kv-view.ts';
 import { LinkState, type LinkDescription } from './link-state.ts';
+import { compareAddresses, Membership, type MemberState } from './membership.ts';
+import { mergeBySum } from './merge-by-sum.ts';
 import { OperationLog } from './operation-log.ts';
 import { PendingBuffer } from './pending-buffer.ts';
 import type { ProtocolSettings } from './protocol-settings.ts';
-import type { SnapshotSource } from './snapshot-source.ts';
+import { PushPipeline } from './push-pipeline.ts';
+import { ServedSnapshots } from './served-snapshots.ts';
+import { snapshotChunkEntries, type SnapshotSource } from './snapshot-source.ts';
+import { Stability } from './stability.ts';
+import { WriteAcks } from './write-acks.ts';
+import { ViewFullError } from './view-full-error.ts';
 
 export interface ReplicaConfig {
   readonly self: Address;
@@ -31,35 +36,26 @@ export interface ReplicaConfig {
   readonly now: number;
 }
 
-/** What this replica knows and plans about one other replica. */
+/** A message for the shell to send, and when it was decided (failures of older sends are weighed by it). */
+export interface Send {
+  readonly to: Address;
+  readonly message: PeerMessage;
+  readonly sentAt: number;
+  /** A bound tighter than the rpc's own timeout (a join pull ends at the join deadline). */
+  readonly timeoutMs?: number;
+}
+
+/** What this replica knows and plans about one other replica: small objects, one per concern. */
 interface Peer {
   readonly address: Address;
   incarnation: string | undefined;
-  inView: boolean;
-  /** Probed even while out of the view, so a healed partition or a slow peer is re-admitted. */
-  tracked: boolean;
+  member: MemberState;
   /** The peer's delivered clock, as its last answer stated. */
   known: VectorClock;
   readonly link: LinkState;
-  misses: number;
-  probeInFlight: boolean;
-  nextProbeAt: number;
-  pushInFlight: boolean;
-  nextPushAt: number;
-  /** The clock of the snapshot last pushed to this peer, until it answers. */
-  snapshotPushedUpTo: VectorClock | undefined;
-  /** Our own events sent to this peer up to this seq, at this time: not sent again until overdue. */
-  ownSentSeq: number;
-  ownSentAt: number;
-  /**
-   * Events of other origins the peer was seen to lack, and when (see nextPush): relayed only if
-   * it still lacks them an anti-entropy interval later.
-   */
-  othersLacking: { readonly since: number; readonly upTo: VectorClock } | undefined;
-  /** The highest of our own events this peer keeps in custody for us (see custodyPush). */
-  custodySeq: number;
-  /** Events this peer pushed to us for custody while we held its link down; applied once the hold-down ends. */
-  custody: KvEvent[];
+  readonly detector: FailureDetector;
+  readonly pipeline: PushPipeline;
+  readonly custody: Custody;
 }
 
 export type WriteResult = { readonly event: KvEvent; readonly previous: KvEvent | undefined };
@@ -76,10 +72,15 @@ interface StagedSnapshot {
   readonly entries: KvEvent[];
 }
 
+/** Snapshot cuts kept at once for joiners pulling them. */
+const servedSnapshotsMax = 4;
+
 /**
- * One replica's protocol state machine: the log, causal delivery, the materialized view, what each
- * peer has delivered, membership and failure detection, link hold-down. Pure: time comes in as
- * `now`, and everything to send goes out as Actions from poll(); the shell moves the bytes.
+ * One replica's protocol state machine: the log, causal delivery, the materialized view, joining,
+ * replication to each peer, membership and failure detection, custody, stability, and when a
+ * write may be acknowledged. Pure: time comes in as `now`; what to send goes out of poll() as
+ * messages of the wire union, and how each ended comes back through onReply(); the shell only
+ * moves bytes and runs timers.
  */
 export class Replica {
   readonly self: Address;
@@ -93,21 +94,24 @@ export class Replica {
   private readonly log = new OperationLog();
   private readonly pending: PendingBuffer;
   private readonly peers = new Map<Address, Peer>();
-  private selfInView = true;
-  /** Grows whenever the view changes, so the shell can notice a change without comparing lists. */
-  viewVersion = 0;
-  private readonly outbox: Action[] = [];
+  private readonly membership = new Membership();
+  private readonly outbox: Send[] = [];
   private readonly stagedSnapshots = new Map<Address, StagedSnapshot>();
+  private readonly servedSnapshots: ServedSnapshots;
   private snapshotCounter = 0;
-  private stableFrontier: VectorClock = emptyClock;
-  /** Tombstones stable at this frontier are forgotten once the frontier covers `join` (see compact()). */
-  private tombstoneCut: { readonly frontier: VectorClock; readonly join: VectorClock; readonly members: string } = {
-    frontier: emptyClock,
-    join: emptyClock,
-    members: '',
-  };
+  private readonly stability = new Stability(emptyClock);
+  private joining: Joining | undefined;
+  /** The start-up pull is over and this life was announced: requests may be served. */
+  private announced = false;
+  private readonly writeAcks: WriteAcks<number>;
+  private nextCompactionAt: number;
   /** Events delivered since start (own and received), for metrics. */
   deliveredCount = 0;
+  /** Events that left the log, and tombstones that left the view, since start (metrics, simulation). */
+  compactedEvents = 0;
+  tombstonesCollected = 0;
+  /** Called with every batch of delivered events, in delivery order (the debug page's records, storage, tests). */
+  onDelivered: ((events: readonly KvEvent[]) => void) | undefined;
 
   constructor(config: ReplicaConfig) {
     this.self = config.self;
@@ -116,8 +120,11 @@ export class Replica {
     this.limits = config.limits;
     this.settings = config.settings;
     this.pending = new PendingBuffer(config.limits.pendingEventsMax);
+    this.servedSnapshots = new ServedSnapshots(servedSnapshotsMax, config.settings.servedSnapshotTtlMs);
+    this.writeAcks = new WriteAcks(config.limits.causalWaitersMax, config.settings.writeAckTimeoutMs);
+    this.nextCompactionAt = config.now + config.settings.compactionIntervalMs;
     for (const address of config.initialView) {
-      if (address !== this.self) this.addPeer(address, config.now).inView = true;
+      if (address !== this.self) this.membership.move(this.addPeer(address, config.now), 'member');
     }
   }
 
@@ -132,14 +139,27 @@ export class Replica {
     return clockCovers(this.deliveredClock, metadata);
   }
 
+  /** Joined the cluster: the start-up pull is over (or there was no one to pull from). */
+  get joined(): boolean {
+    return this.announced;
+  }
+
+  get joinState(): JoinState | undefined {
+    return this.joining?.state;
+  }
+
+  get viewVersion(): number {
+    return this.membership.version;
+  }
+
   view(): Address[] {
-    const members = [...this.peers.values()].filter((peer) => peer.inView).map((peer) => peer.address);
-    if (this.selfInView) members.push(this.self);
+    const members = [...this.peers.values()].filter((peer) => peer.member === 'member').map((peer) => peer.address);
+    if (this.membership.selfMember) members.push(this.self);
     return members.sort(compareAddresses);
   }
 
   inView(address: Address): boolean {
-    return address === this.self ? this.selfInView : this.peers.get(address)?.inView === true;
+    return address === this.self ? this.membership.selfMember : this.peers.get(address)?.member === 'member';
   }
 
   /**
@@ -148,28 +168,27 @@ export class Replica {
    * detection has left alone acknowledges at once (anti-entropy spreads its writes later).
    */
   hasPeerInView(): boolean {
-    for (const peer of this.peers.values()) if (peer.inView) return true;
+    for (const peer of this.peers.values()) if (peer.member === 'member') return true;
     return false;
   }
 
   /** A peer whose link is held down but that answers probes can keep our new writes in custody. */
   private canTakeCustody(peer: Peer, now: number): boolean {
-    return peer.tracked && peer.misses === 0 && peer.link.isHeldDown(now) && peer.incarnation !== undefined;
+    return peer.member !== 'removed' && peer.detector.misses === 0 && peer.link.isHeldDown(now) && peer.incarnation !== undefined;
   }
 
   /** True when some other replica has delivered `event` (so losing this one does not lose it). */
   isReplicated(event: KvEvent): boolean {
     for (const peer of this.peers.values()) {
       if ((peer.known[event.origin] ?? 0) >= event.seq) return true;
-      if (event.origin === this.id && peer.custodySeq >= event.seq) return true;
+      if (event.origin === this.id && peer.custody.keptForUsSeq >= event.seq) return true;
     }
     return false;
   }
 
   /**
    * Our own writes up to this seq may be acknowledged: another replica holds them (delivered, or
-   * in custody), or, with no other replica in the view, all of them. The same answer as
-   * isReplicated(write) || !hasPeerInView() for each of our writes, for all of them at once.
+   * in custody), or, with no other replica in the view, all of them.
    */
   ownWritesSettledUpTo(): number {
     return this.hasPeerInView() ? this.ownSeqHeldElsewhere() : Number.POSITIVE_INFINITY;
@@ -178,7 +197,7 @@ export class Replica {
   /** Our own events up to this seq are held by some other replica (delivered, or in custody). */
   private ownSeqHeldElsewhere(): number {
     let held = 0;
-    for (const peer of this.peers.values()) held = Math.max(held, peer.known[this.id] ?? 0, peer.custodySeq);
+    for (const peer of this.peers.values()) held = Math.max(held, peer.known[this.id] ?? 0, peer.custody.keptForUsSeq);
     return held;
   }
 
@@ -192,6 +211,39 @@ export class Replica {
 
   get liveKeys(): number {
     return this.kv.liveKeys;
+  }
+
+  /** What this replica keeps in custody for others: per origin, the highest seq held. */
+  custodyHeld(): VectorClock {
+    const held: Record<ReplicaId, number> = {};
+    for (const peer of this.peers.values()) {
+      const last = peer.custody.heldLast();
+      if (last !== undefined) held[last.origin] = last.seq;
+    }
+    return held;
+  }
+
+  get writesAwaitingAck(): number {
+    return this.writeAcks.size;
+  }
+
+  // ---------------------------------------------------------------- starting
+
+  /** Starts joining: pull a snapshot from the first peer of the view that serves one, then announce. */
+  start(now: number): void {
+    assert(this.joining === undefined, 'replica started twice');
+    const candidates = this.view().filter((address) => address !== this.self);
+    this.joining = new Joining(candidates, now + this.settings.joinTimeoutMs);
+    if (this.joining.joined) this.finishJoin(undefined, now);
+  }
+
+  /** Installs a pulled snapshot, learns the sender's view, and announces this life to every known replica. */
+  private finishJoin(snapshot: { entries: readonly KvEvent[]; last: SnapshotChunk } | undefined, now: number): void {
+    if (snapshot !== undefined) {
+      this.installSnapshot(snapshot.entries, snapshot.last.clock);
+      this.learnView(snapshot.last.view, now, snapshot.last);
+    }
+    this.announce(now);
   }
 
   // ---------------------------------------------------------------- client operations
@@ -216,11 +268,47 @@ export class Replica {
       value === undefined
         ? Object.freeze({ type: 'delete', origin: this.id, seq, key, clock })
         : Object.freeze({ type: 'put', origin: this.id, seq, key, value: checkValue(value, valueDepthMax), clock });
-    this.deliver([event]);
+    const ready: KvEvent[] = [];
+    this.deliverOne(event, ready);
+    this.applyDelivered(ready);
     return { event, previous };
   }
 
-  // ---------------------------------------------------------------- replication, receiving side
+  /**
+   * Parks our write `seq` until another replica holds it or its deadline passes (the answer then
+   * goes out anyway: the write is already delivered here). False when it is to be answered at once.
+   */
+  awaitAck(seq: number, now: number): boolean {
+    return this.writeAcks.park(seq, seq, this.ownWritesSettledUpTo(), now);
+  }
+
+  /** Our parked writes that may be answered now, by seq, in order. */
+  takeAcknowledged(now: number): number[] {
+    return this.writeAcks.size === 0 ? noSeqs : this.writeAcks.take(this.ownWritesSettledUpTo(), now);
+  }
+
+  // ---------------------------------------------------------------- messages from peers
+
+  /** Answers a peer's message. Bad input throws a ValidationError (the shell answers 4xx). */
+  handle<K extends RpcName>(message: Extract<PeerMessage, { rpc: K }>, now: number): ReplyOf<K>;
+  handle(message: PeerMessage, now: number): ReplyOf<RpcName> {
+    switch (message.rpc) {
+      case 'push':
+        return this.receivePush(message.request, now);
+      case 'snapshot-push':
+        return this.receiveSnapshotChunk(message.request, now);
+      case 'snapshot-pull':
+        return this.serveSnapshotChunk(message.request, now);
+      case 'probe':
+        return this.healthReply();
+      case 'view-add':
+        return { result: this.addToView(message.request.address, message.request.origin, now) };
+      case 'view-delete':
+        return { result: this.removeFromView(message.request.address, message.request.origin) } satisfies ViewChangeReply;
+      default:
+        return unreachable(message);
+    }
+  }
 
   /**
    * Events pushed by a peer. Refused, unapplied, while this side holds the link down; but a
@@ -228,12 +316,15 @@ export class Replica {
    * unapplied, and applied once the hold-down ends: if the sender crashes meanwhile, its
    * acknowledged writes are not lost.
    */
-  receivePush(request: PushRequest, now: number): PushReply {
+  private receivePush(request: PushRequest, now: number): PushReply {
     const peer = this.peers.get(request.from);
     // Learnt first: a new life's first push may overtake its announcement, and must not be refused.
     if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, request.clock, now);
     if (peer?.link.isHeldDown(now)) {
-      if (request.custody === true) this.keepInCustody(peer, request);
+      if (request.custody === true) {
+        const origin = replicaId(request.from, request.incarnation);
+        peer.custody.keep(origin, request.events, this.deliveredClock[origin] ?? 0);
+      }
       return this.heldDownReply(peer, now);
     }
     this.receiveEvents(request.events);
@@ -241,7 +332,7 @@ export class Replica {
   }
 
   /** One chunk of a snapshot pushed by a peer; installed when the last chunk arrives. */
-  receiveSnapshotChunk(chunk: SnapshotChunk, now: number): PushReply {
+  private receiveSnapshotChunk(chunk: SnapshotChunk, now: number): PushReply {
     const peer = this.peers.get(chunk.from);
     if (peer !== undefined) this.learnIncarnation(peer, chunk.incarnation, undefined, now);
     if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
@@ -261,19 +352,26 @@ export class Replica {
     return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
   }
 
-  private keepInCustody(peer: Peer, request: PushRequest): void {
-    const origin = replicaId(request.from, request.incarnation);
-    let last = peer.custody.at(-1)?.seq ?? this.deliveredClock[origin] ?? 0;
-    for (const event of request.events) {
-      // Only the sender's own events, gap-free, within the pending bound.
-      if (event.origin !== origin || event.seq !== last + 1 || peer.custody.length >= this.limits.pendingEventsMax) continue;
-      peer.custody.push(event);
-      last = event.seq;
+  /** Serves a chunk of a snapshot to a joiner; the first request (no id) cuts a new snapshot. */
+  private serveSnapshotChunk(pull: SnapshotPull, now: number): SnapshotChunk {
+    let source: SnapshotSource | undefined;
+    if (pull.snapshotId === undefined) {
+      source = this.snapshot();
+      this.servedSnapshots.add(source, now);
+    } else {
+      source = this.servedSnapshots.get(pull.snapshotId, now);
+      if (source === undefined) throw new ValidationError(`snapshot ${pull.snapshotId} is gone; start again`, 410);
     }
+    return this.chunkOf(source, pull.snapshotId === undefined ? 0 : pull.index);
+  }
+
+  private chunkOf(source: SnapshotSource, index: number): SnapshotChunk {
+    const { entries, last } = snapshotChunkEntries(source, index, this.limits.snapshotChunkKeysMax);
+    return { from: this.self, incarnation: this.incarnation, snapshotId: source.snapshotId, index, last, clock: source.clock, view: source.view, entries };
   }
 
   private heldDownReply(peer: Peer, now: number): PushReply {
-    const custodySeq = peer.custody.at(-1)?.seq;
+    const custodySeq = peer.custody.heldLast()?.seq;
     return {
       type: 'held-down',
       from: this.self,
@@ -290,12 +388,16 @@ export class Replica {
    */
   private releaseCustody(now: number): void {
     for (const peer of this.peers.values()) {
-      if (peer.custody.length === 0 || (peer.inView && peer.link.isHeldDown(now))) continue;
-      const events = peer.custody;
-      peer.custody = [];
-      this.receiveEvents(events);
+      if (peer.custody.heldCount === 0 || (peer.member === 'member' && peer.link.isHeldDown(now))) continue;
+      this.receiveEvents(peer.custody.release());
     }
   }
+
+  healthReply(): HealthReply {
+    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
+  }
+
+  // ---------------------------------------------------------------- causal delivery
 
   /** Buffers what is new, then delivers everything whose causal past is delivered. */
   receiveEvents(events: readonly KvEvent[]): void {
@@ -316,7 +418,13 @@ export class Replica {
     this.applyDelivered(ready);
   }
 
+  /**
+   * The one place an event is delivered. Its causal past is delivered and it is the next event of
+   * its origin (`clock[origin] == seq`, one more than delivered), so the delivered clock only grows.
+   */
   private deliverOne(event: KvEvent, ready: KvEvent[]): void {
+    assert(this.deliverable(event), `delivering ${event.origin}#${event.seq} before its causal past`);
+    assert(event.clock[event.origin] === event.seq, `event ${event.origin}#${event.seq} has clock entry ${event.clock[event.origin]} for its origin`);
     this.deliveredClock = Object.freeze({ ...this.deliveredClock, [event.origin]: event.seq }) as VectorClock;
     this.log.append(event);
     ready.push(event);
@@ -326,6 +434,7 @@ export class Replica {
     if (ready.length === 0) return;
     this.kv = applyEvents(this.kv, ready);
     this.deliveredCount += ready.length;
+    this.onDelivered?.(ready);
   }
 
   private deliverable(event: KvEvent): boolean {
@@ -334,12 +443,6 @@ export class Replica {
       if ((this.deliveredClock[id as ReplicaId] ?? 0) < needed) return false;
     }
     return (this.deliveredClock[event.origin] ?? 0) === event.seq - 1;
-  }
-
-  private deliverPending(): void {
-    const ready: KvEvent[] = [];
-    this.drainPending(ready);
-    this.applyDelivered(ready);
   }
 
   /** Delivers every waiting event whose causal past is now delivered, repeatedly. */
@@ -359,20 +462,9 @@ export class Replica {
     }
   }
 
-  /** Delivers events known to be deliverable in this order (own writes). */
-  private deliver(events: readonly KvEvent[]): void {
-    for (const event of events) {
-      assert(this.deliverable(event), `delivering ${event.origin}#${event.seq} before its causal past`);
-      this.deliveredClock = mergeClocks(this.deliveredClock, event.clock);
-      this.log.append(event);
-    }
-    this.kv = applyEvents(this.kv, events);
-    this.deliveredCount += events.length;
-  }
-
   /**
    * Joins a snapshot (another replica's winners at `clock`) into this replica's state. Used once
-   * at join, and when a peer is too far behind for a log suffix.
+   * at join, and when a peer is too far behind for a log suffix. The delivered clock only grows.
    */
   installSnapshot(entries: readonly KvEvent[], clock: VectorClock): void {
     if (clockCovers(this.deliveredClock, clock)) return;
@@ -383,7 +475,9 @@ export class Replica {
     }
     this.deliveredClock = mergeClocks(this.deliveredClock, clock);
     this.pending.dropCovered(this.deliveredClock);
-    this.deliverPending();
+    const ready: KvEvent[] = [];
+    this.drainPending(ready);
+    this.applyDelivered(ready);
   }
 
   // ---------------------------------------------------------------- replication, sending side
@@ -405,37 +499,37 @@ export class Replica {
    * relayed only if the peer still lacks them an anti-entropy interval after we first saw it lack
    * them: normally their origin delivers them meanwhile.
    */
-  private nextPush(peer: Peer, now: number): Extract<Action, { type: 'push' | 'push-snapshot' }> | undefined {
+  private nextPush(peer: Peer, now: number): readonly KvEvent[] | 'snapshot' | undefined {
+    const pipeline = peer.pipeline;
     const own = this.deliveredClock[this.id] ?? 0;
     // Own events already sent are in the peer's pipeline (it may be waiting for their causal past
     // from another origin): send them again only if still not delivered an interval later.
     const ownKnown = peer.known[this.id] ?? 0;
-    const ownInPipeline = peer.ownSentSeq > ownKnown && now - peer.ownSentAt < this.settings.antiEntropyIntervalMs;
-    const ownFrom = ownInPipeline ? peer.ownSentSeq : ownKnown;
-    const ownLacking = own > ownFrom;
+    const ownInPipeline = pipeline.ownSentSeq > ownKnown && now - pipeline.ownSentAt < this.settings.antiEntropyIntervalMs;
+    const ownFrom = ownInPipeline ? pipeline.ownSentSeq : ownKnown;
     const othersLacking: ReplicaId[] = [];
     for (const id in this.deliveredClock) {
       if (id !== this.id && this.deliveredClock[id as ReplicaId]! > (peer.known[id as ReplicaId] ?? 0)) othersLacking.push(id as ReplicaId);
     }
     let relay = false;
     if (othersLacking.length === 0) {
-      peer.othersLacking = undefined;
-    } else if (peer.othersLacking === undefined || this.coversOthers(peer.known, peer.othersLacking.upTo)) {
-      peer.othersLacking = { since: now, upTo: this.deliveredClock };
-    } else if (now - peer.othersLacking.since >= this.settings.antiEntropyIntervalMs) {
+      pipeline.othersLacking = undefined;
+    } else if (pipeline.othersLacking === undefined || this.coversOthers(peer.known, pipeline.othersLacking.upTo)) {
+      pipeline.othersLacking = { since: now, upTo: this.deliveredClock };
+    } else if (now - pipeline.othersLacking.since >= this.settings.antiEntropyIntervalMs) {
       relay = true;
-      peer.othersLacking = undefined;
+      pipeline.othersLacking = undefined;
     }
     const suffixes: KvEvent[][] = [];
     // Our own new events, with the part of their causal past the peer lacks, so it can deliver
     // them (and acknowledge them) at once instead of waiting for their other origins.
     let needed: VectorClock = emptyClock;
-    if (ownLacking) {
-      const own = this.log.suffix(this.id, ownFrom, this.limits.pushBatchEventsMax);
-      if (own === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt: now };
-      if (own.length > 0) {
-        suffixes.push(own);
-        needed = own.at(-1)!.clock;
+    if (own > ownFrom) {
+      const ownSuffix = this.log.suffix(this.id, ownFrom, this.limits.pushBatchEventsMax);
+      if (ownSuffix === undefined) return 'snapshot';
+      if (ownSuffix.length > 0) {
+        suffixes.push(ownSuffix);
+        needed = ownSuffix.at(-1)!.clock;
       }
     }
     for (const origin of othersLacking) {
@@ -443,33 +537,24 @@ export class Replica {
       const upTo = relay ? this.deliveredClock[origin]! : Math.min(needed[origin] ?? 0, this.deliveredClock[origin]!);
       if (upTo <= from) continue;
       const suffix = this.log.suffix(origin, from, Math.min(upTo - from, this.limits.pushBatchEventsMax));
-      if (suffix === undefined) return { type: 'push-snapshot', to: peer.address, snapshot: this.snapshot(), sentAt: now };
+      if (suffix === undefined) return 'snapshot';
       if (suffix.length > 0) suffixes.push(suffix);
     }
     if (suffixes.length === 0) return undefined;
-    const events = mergeBySum(suffixes, this.limits.pushBatchEventsMax);
-    return { type: 'push', to: peer.address, events, clock: this.deliveredClock, sentAt: now };
-  }
-
-  private noteOwnSent(peer: Peer, events: readonly KvEvent[], now: number): void {
-    for (const event of events) {
-      if (event.origin === this.id && event.seq > peer.ownSentSeq) {
-        peer.ownSentSeq = event.seq;
-        peer.ownSentAt = now;
-      }
-    }
+    return mergeBySum(suffixes, this.limits.pushBatchEventsMax);
   }
 
   /** When nextPush() will have something for `peer` (as things stand), or undefined if never. */
   private pushDueAt(peer: Peer, now: number): number | undefined {
     const interval = this.settings.antiEntropyIntervalMs;
+    const pipeline = peer.pipeline;
     let due: number | undefined;
     const ownKnown = peer.known[this.id] ?? 0;
     if ((this.deliveredClock[this.id] ?? 0) > ownKnown) {
-      due = peer.ownSentSeq >= (this.deliveredClock[this.id] ?? 0) ? peer.ownSentAt + interval : now;
+      due = pipeline.ownSentSeq >= (this.deliveredClock[this.id] ?? 0) ? pipeline.ownSentAt + interval : now;
     }
     if (!this.coversOthers(peer.known, this.deliveredClock)) {
-      const relayAt = peer.othersLacking === undefined ? now : peer.othersLacking.since + interval;
+      const relayAt = pipeline.othersLacking === undefined ? now : pipeline.othersLacking.since + interval;
       due = Math.min(due ?? relayAt, relayAt);
     }
     return due;
@@ -483,40 +568,88 @@ export class Replica {
     return true;
   }
 
-  onPushResult(to: Address, sentAt: number, outcome: Outcome<PushReply>, now: number): void {
-    const peer = this.peers.get(to);
+  /**
+   * The one exception to "nothing is pushed on a held-down link": our own new writes that no
+   * other replica holds yet, offered for custody to a peer that answers probes (see custody.ts).
+   */
+  private custodyPush(peer: Peer, now: number): readonly KvEvent[] | undefined {
+    const own = this.deliveredClock[this.id] ?? 0;
+    if (own <= this.ownSeqHeldElsewhere() || !this.canTakeCustody(peer, now)) return undefined;
+    const events = this.log.suffix(this.id, Math.max(peer.known[this.id] ?? 0, peer.custody.keptForUsSeq), this.limits.pushBatchEventsMax);
+    return events === undefined || events.length === 0 ? undefined : events;
+  }
+
+  private identity(): { from: Address; incarnation: string } {
+    return { from: this.self, incarnation: this.incarnation };
+  }
+
+  private send(to: Address, message: PeerMessage, now: number, timeoutMs?: number): void {
+    this.outbox.push(timeoutMs === undefined ? { to, message, sentAt: now } : { to, message, sentAt: now, timeoutMs });
+  }
+
+  private sendEvents(peer: Peer, events: readonly KvEvent[], custody: boolean, now: number): void {
+    peer.pipeline.sendEvents(events, this.id, now);
+    const request: PushRequest = { ...this.identity(), events, clock: this.deliveredClock, ...(custody ? { custody: true } : {}) };
+    this.send(peer.address, { rpc: 'push', request }, now);
+  }
+
+  // ---------------------------------------------------------------- answers to what we sent
+
+  /** How a message from poll() ended. Every rpc is handled here; the compiler checks none is missed. */
+  onReply(send: Send, exchange: PeerExchange, now: number): void {
+    switch (exchange.rpc) {
+      case 'push':
+      case 'snapshot-push':
+        return this.onPushResult(send, exchange.outcome, exchange.rpc === 'snapshot-push' ? exchange.request.last : true, now);
+      case 'snapshot-pull': {
+        if (this.joining === undefined) return;
+        const pulled = this.joining.onReply(exchange.outcome);
+        if (this.joining.joined && !this.announced) this.finishJoin(pulled, now);
+        return;
+      }
+      case 'probe':
+        return this.onProbeResult(send.to, send.sentAt, exchange.outcome, now);
+      case 'view-add':
+      case 'view-delete':
+        // Fire and forget: an announcement or broadcast that is lost is made up for by probes.
+        return;
+      default:
+        return unreachable(exchange);
+    }
+  }
+
+  private onPushResult(send: Send, outcome: Outcome<PushReply>, lastOfSnapshot: boolean, now: number): void {
+    const peer = this.peers.get(send.to);
     if (peer === undefined) return;
-    peer.pushInFlight = false;
     if (!outcome.ok) {
-      peer.link.recordFailure(now, sentAt, `push failed: ${outcome.reason}`);
-      peer.ownSentSeq = 0;
-      peer.snapshotPushedUpTo = undefined;
-      peer.nextPushAt = now + this.settings.antiEntropyIntervalMs;
-      peer.nextProbeAt = Math.min(peer.nextProbeAt, now);
+      peer.link.recordFailure(now, send.sentAt, `push failed: ${outcome.reason}`);
+      peer.pipeline.failed(now, this.settings.antiEntropyIntervalMs);
+      peer.detector.probeBy(now);
       return;
     }
     const reply = outcome.reply;
-    if (reply.from !== to) {
-      peer.link.recordFailure(now, sentAt, `push answered by ${reply.from}, not ${to}`);
-      peer.nextPushAt = now + this.settings.antiEntropyIntervalMs;
+    if (reply.from !== send.to) {
+      peer.link.recordFailure(now, send.sentAt, `push answered by ${reply.from}, not ${send.to}`);
+      peer.pipeline.refused();
+      peer.pipeline.nextPushAt = now + this.settings.antiEntropyIntervalMs;
       return;
     }
     this.learnIncarnation(peer, reply.incarnation, reply.clock, now);
     if (reply.type === 'held-down') {
+      peer.pipeline.refused();
       peer.link.recordPeerHeldDown(now, reply.remainingMs);
-      if (reply.custodySeq !== undefined && reply.incarnation === peer.incarnation) peer.custodySeq = Math.max(peer.custodySeq, reply.custodySeq);
+      if (reply.custodySeq !== undefined && reply.incarnation === peer.incarnation) peer.custody.peerKeeps(reply.custodySeq);
       return;
     }
     peer.link.recordSuccess(now);
-    // The answer proves the peer alive as well as a probe would: under load, pushes stand in for probes.
-    peer.misses = 0;
-    if (!peer.probeInFlight) peer.nextProbeAt = Math.max(peer.nextProbeAt, now + this.settings.probeIntervalMs);
-    // Go on at once; only a snapshot the peer did not take (it may be refusing) waits a round
-    // instead of being cut and sent again at once. Events are not sent twice in a row anyway
-    // (see nextPush).
-    const snapshotRefused = peer.snapshotPushedUpTo !== undefined && !clockCovers(peer.known, peer.snapshotPushedUpTo);
-    peer.snapshotPushedUpTo = undefined;
-    peer.nextPushAt = snapshotRefused ? now + this.settings.antiEntropyIntervalMs : now;
+    peer.detector.onOtherAnswer(now);
+    const nextChunk = peer.pipeline.accepted(lastOfSnapshot);
+    const state = peer.pipeline.state;
+    if (nextChunk !== undefined && state.kind === 'snapshot-in-flight') {
+      this.send(peer.address, { rpc: 'snapshot-push', request: this.chunkOf(state.source, nextChunk) }, now);
+      return;
+    }
+    peer.pipeline.scheduleNext(peer.known, now, this.settings.antiEntropyIntervalMs);
     this.recheckPipeline(peer, now);
   }
 
@@ -527,7 +660,7 @@ export class Replica {
    */
   private recheckPipeline(peer: Peer, now: number): void {
     // A push in flight will bring the peer's clock with its answer: no probe needed for that.
-    if (!peer.pushInFlight && peer.ownSentSeq > (peer.known[this.id] ?? 0)) peer.nextProbeAt = Math.min(peer.nextProbeAt, now + pipelineRecheckMs);
+    if (!peer.pipeline.busy && peer.pipeline.ownSentSeq > (peer.known[this.id] ?? 0)) peer.detector.probeBy(now + this.settings.pipelineRecheckMs);
   }
 
   /** Records the peer's life and delivered clock from one of its messages. */
@@ -541,10 +674,8 @@ export class Replica {
       if (peer.incarnation !== undefined) peer.link.clear(now);
       peer.incarnation = incarnation;
       peer.known = clock ?? emptyClock;
-      peer.ownSentSeq = 0;
-      // The new life lost what it kept for us. What it left with us stays: it may be the only copy
-      // of its previous life's acknowledged writes, and is applied now that the link is clear.
-      peer.custodySeq = 0;
+      peer.pipeline.ownSentSeq = 0;
+      peer.custody.peerRestarted();
       return;
     }
     if (clock !== undefined) peer.known = mergeClocks(peer.known, clock);
@@ -552,44 +683,30 @@ export class Replica {
 
   // ---------------------------------------------------------------- failure detection
 
-  onProbeResult(to: Address, sentAt: number, outcome: Outcome<HealthReply>, now: number): void {
+  private onProbeResult(to: Address, sentAt: number, outcome: Outcome<HealthReply>, now: number): void {
     const peer = this.peers.get(to);
     if (peer === undefined) return;
-    peer.probeInFlight = false;
     if (outcome.ok && outcome.reply.from === to) {
       peer.link.recordSuccess(now);
-      peer.misses = 0;
+      peer.detector.onAnswer(now);
       this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now);
-      // Removed replicas are probed on; one that answers again is taken back, with no operator.
-      if (peer.tracked && !peer.inView) this.setInView(peer, true);
-      peer.nextProbeAt = now + this.settings.probeIntervalMs;
+      // Suspected replicas are probed on; one that answers again is taken back, with no operator.
+      if (peer.member === 'suspected') this.membership.move(peer, 'member');
       this.recheckPipeline(peer, now);
       return;
     }
     const reason = outcome.ok ? `probe answered by ${outcome.reply.from}` : outcome.reason;
     peer.link.recordFailure(now, sentAt, `probe failed: ${reason}`);
-    peer.nextProbeAt = now + this.settings.suspectProbeIntervalMs;
-    if (sentAt < (peer.link.lastSuccessAt ?? Number.NEGATIVE_INFINITY)) return;
-    peer.misses++;
-    if (peer.inView && peer.misses >= this.settings.probeMissesMax) {
-      this.setInView(peer, false);
+    const counts = sentAt >= (peer.link.lastSuccessAt ?? Number.NEGATIVE_INFINITY);
+    if (peer.detector.onMiss(now, counts) && peer.member === 'member') {
+      this.membership.move(peer, 'suspected');
       for (const other of this.peers.values()) {
-        if (other.inView) this.outbox.push({ type: 'broadcast-delete', to: other.address, address: peer.address });
+        if (other.member === 'member') this.send(other.address, { rpc: 'view-delete', request: { address: peer.address, origin: this.identity() } }, now);
       }
     }
   }
 
-  healthReply(): HealthReply {
-    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
-  }
-
   // ---------------------------------------------------------------- membership
-
-  private setInView(peer: Peer, inView: boolean): void {
-    if (peer.inView === inView) return;
-    peer.inView = inView;
-    this.viewVersion++;
-  }
 
   private addPeer(address: Address, now: number): Peer {
     let peer = this.peers.get(address);
@@ -597,21 +714,12 @@ export class Replica {
       peer = {
         address,
         incarnation: undefined,
-        inView: false,
-        tracked: true,
+        member: 'suspected',
         known: emptyClock,
         link: new LinkState(this.settings.linkHoldDownMs),
-        misses: 0,
-        probeInFlight: false,
-        nextProbeAt: now,
-        pushInFlight: false,
-        nextPushAt: now,
-        snapshotPushedUpTo: undefined,
-        ownSentSeq: 0,
-        ownSentAt: 0,
-        othersLacking: undefined,
-        custodySeq: 0,
-        custody: [],
+        detector: new FailureDetector(this.settings, now),
+        pipeline: new PushPipeline(now),
+        custody: new Custody(this.limits.pendingEventsMax),
       };
       this.peers.set(address, peer);
     }
@@ -624,27 +732,18 @@ export class Replica {
    * state is replaced by the clock it announced.
    */
   addToView(address: Address, origin: ViewChangeOrigin | undefined, now: number): 'added' | 'already present' {
-    if (address === this.self) {
-      const was = this.selfInView;
-      this.selfInView = true;
-      this.viewVersion++;
-      return was ? 'already present' : 'added';
-    }
+    if (address === this.self) return this.membership.setSelf(true) ? 'already present' : 'added';
     const existing = this.peers.get(address);
-    if (existing === undefined && this.peers.size + 1 >= this.limits.viewMembersMax) {
-      throw new ViewFullError(this.limits.viewMembersMax);
-    }
+    if (existing === undefined && this.peers.size + 1 >= this.limits.viewMembersMax) throw new ViewFullError(this.limits.viewMembersMax);
     const peer = this.addPeer(address, now);
-    const was = peer.inView;
-    this.setInView(peer, true);
-    peer.tracked = true;
+    const was = peer.member === 'member';
+    this.membership.move(peer, 'member');
     if (origin !== undefined && origin.from === address && origin.incarnation !== peer.incarnation) {
       peer.incarnation = origin.incarnation;
       peer.known = origin.clock ?? emptyClock;
       peer.link.clear(now);
-      peer.misses = 0;
-      peer.nextPushAt = now;
-      peer.nextProbeAt = now + this.settings.probeIntervalMs;
+      peer.detector.restart(now);
+      peer.pipeline.peerRestarted(now);
     }
     return was ? 'already present' : 'added';
   }
@@ -656,22 +755,20 @@ export class Replica {
   removeFromView(address: Address, origin: ViewChangeOrigin | undefined): 'deleted' | 'absent' {
     if (address === this.self) {
       if (origin !== undefined) return 'deleted'; // a peer cannot talk us out of our own view
-      const was = this.selfInView;
-      this.selfInView = false;
-      this.viewVersion++;
-      return was ? 'deleted' : 'absent';
+      return this.membership.setSelf(false) ? 'deleted' : 'absent';
     }
     const peer = this.peers.get(address);
-    if (peer === undefined || !peer.inView) return 'absent';
-    this.setInView(peer, false);
-    if (origin === undefined) peer.tracked = false;
+    if (peer === undefined || peer.member !== 'member') return 'absent';
+    this.membership.move(peer, origin === undefined ? 'removed' : 'suspected');
     return 'deleted';
   }
 
-  /** Called by the shell once the start-up pull is over: announce ourselves to every known replica. */
-  announce(): void {
+  /** Once the start-up pull is over: announce ourselves to every known replica. */
+  private announce(now: number): void {
+    this.announced = true;
     for (const peer of this.peers.values()) {
-      if (peer.tracked) this.outbox.push({ type: 'announce', to: peer.address, clock: this.deliveredClock });
+      if (peer.member === 'removed') continue;
+      this.send(peer.address, { rpc: 'view-add', request: { address: this.self, origin: { ...this.identity(), clock: this.deliveredClock } } }, now);
     }
   }
 
@@ -680,116 +777,96 @@ export class Replica {
    * start with a partial VIEW), and records that the sender holds at least the snapshot's clock,
    * so we do not send it back what it gave us.
    */
-  learnView(members: readonly Address[], now: number, source?: { from: Address; incarnation: string; clock: VectorClock }): void {
+  private learnView(members: readonly Address[], now: number, source: { from: Address; incarnation: string; clock: VectorClock }): void {
     for (const address of members) {
-      if (address !== this.self && this.peers.size + 1 < this.limits.viewMembersMax) this.setInView(this.addPeer(address, now), true);
+      if (address !== this.self && this.peers.size + 1 < this.limits.viewMembersMax) this.membership.move(this.addPeer(address, now), 'member');
     }
-    const peer = source === undefined ? undefined : this.peers.get(source.from);
-    if (peer !== undefined && source !== undefined) this.learnIncarnation(peer, source.incarnation, source.clock, now);
+    const peer = this.peers.get(source.from);
+    if (peer !== undefined) this.learnIncarnation(peer, source.incarnation, source.clock, now);
   }
 
   // ---------------------------------------------------------------- stability and compaction
 
-  /**
-   * The events every replica in the view has delivered. A peer lagging more than logEventsMax
-   * behind stops holding the frontier back; it will be sent a snapshot.
-   */
-  private computeStableFrontier(): { frontier: VectorClock; join: VectorClock; members: string } {
-    let frontier = this.deliveredClock;
-    let join = this.deliveredClock;
-    const members: string[] = [];
-    const lagging = this.log.length > this.settings.logEventsMax;
-    for (const peer of this.peers.values()) {
-      if (!peer.inView) continue;
-      if (lagging && clockSum(this.deliveredClock) - clockSum(meetClocks(peer.known, this.deliveredClock)) > this.settings.logEventsMax) {
-        // Left out of the frontier; its writes concurrent with a delete are not in the join
-        // either, so no tombstone may go until it has caught up.
-        members.push(`${peer.address}/lagging`);
-        continue;
-      }
-      frontier = meetClocks(frontier, peer.known);
-      join = mergeClocks(join, peer.known);
-      members.push(`${peer.address}/${peer.incarnation ?? ''}`);
-    }
-    return { frontier, join, members: members.sort().join(' ') };
-  }
-
-  /**
-   * Drops stable events from the log and stable tombstones from the view.
-   *
-   * A stable tombstone is not forgotten at once: a write concurrent with the delete that loses to it
-   * may still be on its way to this replica, and with the tombstone gone it would win here and
-   * nowhere else. Every such write was made before its origin delivered the delete, so it is
-   * covered by what the replicas reported once the delete was stable (the join of their clocks at
-   * that compaction). Tombstones stable at an earlier compaction go once the frontier covers the
-   * join taken then, and the same replicas were asked both times. Replicas outside the view (cut
-   * off, or down) may hold such writes too, so tombstones are only collected while every replica
-   * we track is in the view.
-   */
+  /** Drops stable events from the log and stable tombstones from the view; returns how many events left the log. */
   compact(): number {
-    const { frontier, join, members } = this.computeStableFrontier();
-    this.stableFrontier = frontier;
-    const dropped = this.log.compact(frontier);
-    const cut = this.tombstoneCut;
-    if (cut.members !== members) {
-      this.tombstoneCut = { frontier, join, members };
-    } else if (clockCovers(frontier, cut.join) && this.wholeClusterInView() && !members.includes('/lagging')) {
-      this.kv = dropStableTombstones(this.kv, cut.frontier);
-      this.tombstoneCut = { frontier, join, members };
+    const members = [...this.peers.values()].filter((peer) => peer.member === 'member');
+    const lagEventsMax = this.log.length > this.settings.logEventsMax ? this.settings.logEventsMax : undefined;
+    const tombstonesBelow = this.stability.measure(this.deliveredClock, members, lagEventsMax, this.wholeClusterInView());
+    const dropped = this.log.compact(this.stability.frontier);
+    this.compactedEvents += dropped;
+    if (tombstonesBelow !== undefined) {
+      const before = this.kv.tombstones;
+      this.kv = dropStableTombstones(this.kv, tombstonesBelow);
+      this.tombstonesCollected += before - this.kv.tombstones;
     }
+    this.assertLogMatchesView();
     return dropped;
   }
 
   private wholeClusterInView(): boolean {
-    for (const peer of this.peers.values()) if (peer.tracked && !peer.inView) return false;
+    for (const peer of this.peers.values()) if (peer.member === 'suspected') return false;
     return true;
+  }
+
+  /**
+   * The view is the fold of the delivered events: every event still in the log is its key's
+   * winner or loses to it, and nothing in the view lies beyond the delivered clock.
+   */
+  private assertLogMatchesView(): void {
+    for (const event of this.log.events()) {
+      const winner = lookup(this.kv, event.key);
+      assert(winner !== undefined || event.type === 'delete', `log event ${event.origin}#${event.seq} for "${event.key}" is missing from the view`);
+      if (winner !== undefined) assert(compareEvents(winner, event) >= 0, `view holds a loser for "${event.key}": ${winner.origin}#${winner.seq} under ${event.origin}#${event.seq}`);
+    }
   }
 
   // ---------------------------------------------------------------- driving
 
   /** Everything to send now. The shell calls this after every input and when nextWakeAt comes. */
-  poll(now: number): Action[] {
+  poll(now: number): Send[] {
+    if (now >= this.nextCompactionAt) {
+      this.nextCompactionAt = now + this.settings.compactionIntervalMs;
+      this.compact();
+    }
     this.releaseCustody(now);
+    if (this.joining !== undefined && !this.announced) {
+      const pull = this.joining.takePull(now);
+      if (pull !== undefined) this.send(pull.to, { rpc: 'snapshot-pull', request: pull.request }, now, pull.timeoutMs);
+      else if (this.joining.joined) this.finishJoin(undefined, now);
+    }
     for (const peer of this.peers.values()) {
-      if (peer.tracked && !peer.probeInFlight && now >= peer.nextProbeAt) {
-        peer.probeInFlight = true;
-        this.outbox.push({ type: 'probe', to: peer.address, sentAt: now });
+      if (peer.member !== 'removed' && peer.detector.takeProbe(now)) this.send(peer.address, { rpc: 'probe', request: {} }, now);
+      if (peer.member !== 'member' || peer.pipeline.busy) continue;
+      if (peer.link.isHeldDown(now)) {
+        const events = this.custodyPush(peer, now);
+        if (events !== undefined) this.sendEvents(peer, events, true, now);
+        continue;
       }
-      if (!peer.inView || peer.pushInFlight) continue;
-      const push = peer.link.isHeldDown(now) ? this.custodyPush(peer, now) : now >= peer.nextPushAt ? this.nextPush(peer, now) : undefined;
-      if (push !== undefined) {
-        peer.pushInFlight = true;
-        if (push.type === 'push-snapshot') peer.snapshotPushedUpTo = push.snapshot.clock;
-        else this.noteOwnSent(peer, push.events, now);
-        this.outbox.push(push);
+      if (now < peer.pipeline.nextPushAt) continue;
+      const push = this.nextPush(peer, now);
+      if (push === 'snapshot') {
+        const source = this.snapshot();
+        peer.pipeline.sendSnapshot(source);
+        this.send(peer.address, { rpc: 'snapshot-push', request: this.chunkOf(source, 0) }, now);
+      } else if (push !== undefined) {
+        this.sendEvents(peer, push, false, now);
       }
     }
     return this.outbox.splice(0);
   }
 
-  /**
-   * The one exception to "nothing is pushed on a held-down link": our own new writes that no
-   * other replica holds yet, offered for custody to a peer that answers probes. The peer keeps
-   * them unapplied until its hold-down ends, so the link stays honest (a re-attached replica still
-   * answers 503), and a write acknowledged meanwhile survives our crash.
-   */
-  private custodyPush(peer: Peer, now: number): Extract<Action, { type: 'push' }> | undefined {
-    const own = this.deliveredClock[this.id] ?? 0;
-    if (own <= this.ownSeqHeldElsewhere() || !this.canTakeCustody(peer, now)) return undefined;
-    const events = this.log.suffix(this.id, Math.max(peer.known[this.id] ?? 0, peer.custodySeq), this.limits.pushBatchEventsMax);
-    if (events === undefined || events.length === 0) return undefined;
-    return { type: 'push', to: peer.address, events, clock: this.deliveredClock, sentAt: now, custody: true };
-  }
-
   /** When poll() may next have something to do, if nothing else happens before. */
   nextWakeAt(now: number): number {
-    let wake = now + this.settings.probeIntervalMs;
+    let wake = Math.min(now + this.settings.probeIntervalMs, this.nextCompactionAt);
+    const ackDue = this.writeAcks.nextDeadline();
+    if (ackDue !== undefined) wake = Math.min(wake, ackDue);
     for (const peer of this.peers.values()) {
-      if (peer.tracked && !peer.probeInFlight) wake = Math.min(wake, peer.nextProbeAt);
-      if (peer.custody.length > 0) wake = Math.min(wake, now + peer.link.heldDownRemainingMs(now));
-      if (peer.inView && !peer.pushInFlight) {
+      const probeDue = peer.member === 'removed' ? undefined : peer.detector.dueAt();
+      if (probeDue !== undefined) wake = Math.min(wake, probeDue);
+      if (peer.custody.heldCount > 0) wake = Math.min(wake, now + peer.link.heldDownRemainingMs(now));
+      if (peer.member === 'member' && !peer.pipeline.busy) {
         const due = this.pushDueAt(peer, now);
-        if (due !== undefined) wake = Math.min(wake, Math.max(peer.nextPushAt, due, now + peer.link.heldDownRemainingMs(now)));
+        if (due !== undefined) wake = Math.min(wake, Math.max(peer.pipeline.nextPushAt, due, now + peer.link.heldDownRemainingMs(now)));
       }
     }
     return Math.max(wake, now);
@@ -811,7 +888,7 @@ export class Replica {
       id: this.id,
       view: this.view(),
       clock: this.deliveredClock,
-      stableFrontier: this.stableFrontier,
+      stableFrontier: this.stability.frontier,
       logLength: this.log.length,
       pendingEvents: this.pending.size,
       liveKeys: this.kv.liveKeys,
@@ -822,9 +899,9 @@ export class Replica {
         .map((peer) => ({
           address: peer.address,
           incarnation: peer.incarnation ?? null,
-          inView: peer.inView,
-          probed: peer.tracked,
-          missedProbes: peer.misses,
+          inView: peer.member === 'member',
+          probed: peer.member !== 'removed',
+          missedProbes: peer.detector.misses,
           knownDelivered: peer.known,
           lacksEvents: clockSum(this.deliveredClock) - clockSum(meetClocks(peer.known, this.deliveredClock)),
           link: peer.link.describe(now),
@@ -856,42 +933,8 @@ export interface ReplicaDescription {
   }[];
 }
 
-export class ViewFullError extends Error {
-  constructor(readonly membersMax: number) {
-    super(`view is full (${membersMax} replicas at most)`);
-  }
+const noSeqs: number[] = [];
+
+function unreachable(value: never): never {
+  throw new Error(`invariant violated: unhandled ${JSON.stringify(value)}`);
 }
-
-/**
- * Merges per-origin suffixes (each in seq order, hence in clock-sum order) into one batch in
- * clock-sum order, cut at `max`. Clock sums grow along happens-before, so whatever the cut, every
- * event in the batch comes after all its causal past that the peer lacks and we hold.
- */
-function mergeBySum(suffixes: KvEvent[][], max: number): KvEvent[] {
-  if (suffixes.length === 1) return suffixes[0]!.slice(0, max);
-  const heads = suffixes.map(() => 0);
-  const out: KvEvent[] = [];
-  while (out.length < max) {
-    let best = -1;
-    let bestSum = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < suffixes.length; i++) {
-      const event = suffixes[i]![heads[i]!];
-      if (event === undefined) continue;
-      const sum = clockSum(event.clock);
-      if (sum < bestSum) {
-        best = i;
-        bestSum = sum;
-      }
-    }
-    if (best < 0) break;
-    out.push(suffixes[best]![heads[best]!++]!);
-  }
-  return out;
-}
-
-
-/** How soon to ask a peer again whether it delivered our events that were waiting for their past, in ms. */
-const pipelineRecheckMs = 5;
-
-/** Orders addresses as people read them (127.0.0.2 before 127.0.0.10); one collator, made once. */
-const compareAddresses = new Intl.Collator('en', { numeric: true }).compare;

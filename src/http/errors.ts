@@ -1,8 +1,8 @@
 import type { Context, Next } from 'koa';
 import { ValidationError } from '../../events/validation-error.ts';
-import { ViewFullError } from '../core/replica.ts';
+import { ViewFullError } from '../core/view-full-error.ts';
 import type { Logger } from '../node/logger.ts';
-import { DependenciesNotSatisfied } from '../node/replica-node.ts';
+import { DependenciesNotSatisfied } from '../node/dependencies-not-satisfied.ts';
 
 /** How much of a refused body is read and thrown away so the client can read its 413, in bytes. */
 const discardBytesMax = 128 * 1024 * 1024;

@@ -6,7 +6,8 @@ import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
-import type { ReplicaNode } from '../node/replica-node.ts';
+import type { ReadResult, WriteResult } from '../core/replica.ts';
+import type { Answer, ReplicaNode } from '../node/replica-node.ts';
 import { bodyObject } from './body.ts';
 
 const metadataField = 'causal-metadata';
@@ -49,6 +50,11 @@ function valueOf(body: Record<string, unknown>, limits: Limits): JsonValue {
 
 type KvsHandler = (ctx: Context) => Promise<void>;
 
+/** The node answers through a callback (so the simulation runs it with no promises); a request awaits it. */
+function answered<T>(ask: (done: (answer: Answer<T>) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => ask((answer) => (answer.ok ? resolve(answer.value) : reject(answer.error))));
+}
+
 /** `/kvs/<key>`: exactly the statuses and bodies of SPEC.md. */
 function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 'DELETE', KvsHandler> {
   return {
@@ -57,7 +63,7 @@ function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 
       const body = bodyObject(ctx);
       const value = valueOf(body, limits);
       const metadata = metadataOf(ctx, body, limits);
-      const result = await node.write(key, value, metadata);
+      const result = await answered<WriteResult | undefined>((done) => node.write(key, value, metadata, done));
       if (result === undefined) throw new Error('invariant violated: a put made no event');
       const existed = result.previous?.type === 'put';
       ctx.status = existed ? 200 : 201;
@@ -67,7 +73,7 @@ function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 
     GET: async (ctx) => {
       const key = keyOf(ctx, limits);
       const metadata = metadataOf(ctx, bodyObject(ctx), limits);
-      const { found, metadata: after } = await node.read(key, metadata);
+      const { found, metadata: after } = await answered<ReadResult>((done) => node.read(key, metadata, done));
       if (found === undefined) {
         ctx.status = 404;
         ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) };
@@ -80,7 +86,7 @@ function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 
     DELETE: async (ctx) => {
       const key = keyOf(ctx, limits);
       const metadata = metadataOf(ctx, bodyObject(ctx), limits);
-      const result = await node.write(key, undefined, metadata);
+      const result = await answered<WriteResult | undefined>((done) => node.write(key, undefined, metadata, done));
       if (result === undefined) {
         ctx.status = 404;
         ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(node.core.read(key, metadata).metadata) };

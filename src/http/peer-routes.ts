@@ -1,38 +1,30 @@
 import type Router from '@koa/router';
 import type { Limits } from '../../events/limits.ts';
-import { parsePushRequest, parseSnapshotChunk } from '../../events/peer-messages.ts';
-import { ValidationError } from '../../events/validation-error.ts';
+import { peerRpcs, type PeerMessage, type RpcName } from '../../events/peer-rpc.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
 import { servePushStream } from './push-stream-route.ts';
 
-/** Replica-to-replica traffic (`/internal/...`) and `GET /health`. */
-export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
-  router.get('/health', (ctx) => {
-    ctx.body = node.core.healthReply();
-  });
+/** The rpcs with routes of their own here; the view changes share `/view` with clients (view-routes.ts). */
+const internalRpcs = ['push', 'snapshot-push', 'snapshot-pull', 'probe'] as const satisfies readonly RpcName[];
 
-  router.post('/internal/events', (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
-    ctx.body = node.receivePush(parsePushRequest(ctx.request.body, limits));
-  });
+/**
+ * Replica-to-replica traffic (`/internal/...`) and `GET /health`, one route per rpc of the table in
+ * events/peer-rpc.ts: the same table the sending side and the simulated network read.
+ */
+export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
+  for (const name of internalRpcs) {
+    const rpc = peerRpcs[name];
+    router.register(rpc.path, [rpc.method], (ctx) => {
+      if (rpc.guarded) authorize(ctx.get('x-cluster-token'));
+      const request = rpc.parseRequest({ query: ctx.query, body: ctx.request.body }, limits);
+      ctx.body = node.handle({ rpc: name, request } as PeerMessage);
+    });
+  }
 
   // The same pushes, many on one exchange (its body is read line by line, not by the body parser).
   router.post(pushStreamPath, (ctx) => {
     authorize(ctx.get('x-cluster-token'));
-    return servePushStream(ctx, limits, (request) => node.receivePush(request));
-  });
-
-  router.post('/internal/snapshot', (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
-    ctx.body = node.receiveSnapshotChunk(parseSnapshotChunk(ctx.request.body, limits));
-  });
-
-  router.get('/internal/snapshot', (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
-    const id = typeof ctx.query.id === 'string' ? ctx.query.id : undefined;
-    const index = id === undefined ? 0 : Number(ctx.query.index);
-    if (!Number.isSafeInteger(index) || index < 0) throw new ValidationError('index must be an integer >= 0');
-    ctx.body = node.serveSnapshotChunk(id, index);
+    return servePushStream(ctx, limits, (request) => node.handle({ rpc: 'push', request }));
   });
 }

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { Limits } from '../../events/limits.ts';
 import { parsePushRequest, type PushReply, type PushRequest, type PushStreamAnswer } from '../../events/peer-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
-import { ViewFullError } from '../core/replica.ts';
+import { ViewFullError } from '../core/view-full-error.ts';
 import { LineSplitter, LineTooLongError } from '../transport/line-splitter.ts';
 
 /** Answers not yet taken by the sender past which it is not reading: the exchange is cut. */

@@ -1,11 +1,10 @@
 import type Router from '@koa/router';
-import { parseAddress } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
-import { parseViewChangeOrigin, viewChangeOriginField } from '../../events/peer-messages.ts';
+import { peerRpcs } from '../../events/peer-rpc.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { bodyObject } from './body.ts';
 
-/** `/view`: exactly the statuses and bodies of SPEC.md; replicas add a `kvs-peer` field to say who they are. */
+/** `/view`: exactly the statuses and bodies of the API contract; replicas add a `kvs-peer` field to say who they are. */
 export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
   router.get('/view', (ctx) => {
     ctx.body = { view: node.core.view() };
@@ -13,18 +12,16 @@ export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Li
 
   router.put('/view', (ctx) => {
     authorize(ctx.get('x-cluster-token'));
-    const body = bodyObject(ctx);
-    const address = parseAddress(body['socket-address']);
-    const result = node.addToView(address, parseViewChangeOrigin(body[viewChangeOriginField], limits));
+    const request = peerRpcs['view-add'].parseRequest({ query: ctx.query, body: bodyObject(ctx) }, limits);
+    const { result } = node.handle({ rpc: 'view-add', request });
     ctx.status = result === 'added' ? 201 : 200;
     ctx.body = { result };
   });
 
   router.delete('/view', (ctx) => {
     authorize(ctx.get('x-cluster-token'));
-    const body = bodyObject(ctx);
-    const address = parseAddress(body['socket-address']);
-    const result = node.removeFromView(address, parseViewChangeOrigin(body[viewChangeOriginField], limits));
+    const request = peerRpcs['view-delete'].parseRequest({ query: ctx.query, body: bodyObject(ctx) }, limits);
+    const { result } = node.handle({ rpc: 'view-delete', request });
     if (result === 'absent') {
       ctx.status = 404;
       ctx.body = { error: 'View has no such replica' };

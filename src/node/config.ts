@@ -12,12 +12,9 @@ export interface Config {
   /** Source address for peer requests, so per-address firewall rules match; undefined = the OS picks. */
   readonly peerSourceAddress: string | undefined;
   readonly causalWaitMs: number;
-  readonly writeAckTimeoutMs: number;
   readonly peerConnectTimeoutMs: number;
   readonly peerRequestTimeoutMs: number;
   readonly probeTimeoutMs: number;
-  readonly joinTimeoutMs: number;
-  readonly compactionIntervalMs: number;
   readonly clusterToken: string | undefined;
   readonly logLevel: string;
   readonly limits: Limits;
@@ -33,12 +30,12 @@ interface NumberSetting {
 
 const numberSettings = {
   causalWaitMs: { env: 'CAUSAL_WAIT_MS', default: 1000, min: 0 },
-  writeAckTimeoutMs: { env: 'WRITE_ACK_TIMEOUT_MS', default: 1000, min: 0 },
+  writeAckTimeoutMs: { env: 'WRITE_ACK_TIMEOUT_MS', default: defaultProtocolSettings.writeAckTimeoutMs, min: 0 },
   peerConnectTimeoutMs: { env: 'PEER_CONNECT_TIMEOUT_MS', default: 250, min: 1 },
   peerRequestTimeoutMs: { env: 'PEER_REQUEST_TIMEOUT_MS', default: 3000, min: 1 },
   probeTimeoutMs: { env: 'PROBE_TIMEOUT_MS', default: 500, min: 1 },
-  joinTimeoutMs: { env: 'JOIN_TIMEOUT_MS', default: 3000, min: 0 },
-  compactionIntervalMs: { env: 'COMPACTION_INTERVAL_MS', default: 1000, min: 10 },
+  joinTimeoutMs: { env: 'JOIN_TIMEOUT_MS', default: defaultProtocolSettings.joinTimeoutMs, min: 0 },
+  compactionIntervalMs: { env: 'COMPACTION_INTERVAL_MS', default: defaultProtocolSettings.compactionIntervalMs, min: 10 },
   probeIntervalMs: { env: 'PROBE_INTERVAL_MS', default: defaultProtocolSettings.probeIntervalMs, min: 10 },
   suspectProbeIntervalMs: { env: 'SUSPECT_PROBE_INTERVAL_MS', default: defaultProtocolSettings.suspectProbeIntervalMs, min: 10 },
   probeMissesMax: { env: 'PROBE_MISSES_MAX', default: defaultProtocolSettings.probeMissesMax, min: 1 },
@@ -127,12 +124,9 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     // loopback the OS's choice is right (a re-attached container may have lost its old address).
     peerSourceAddress: /^127\./.test(ownHost) ? ownHost : undefined,
     causalWaitMs: numbers.causalWaitMs,
-    writeAckTimeoutMs: numbers.writeAckTimeoutMs,
     peerConnectTimeoutMs: numbers.peerConnectTimeoutMs,
     peerRequestTimeoutMs: numbers.peerRequestTimeoutMs,
     probeTimeoutMs: numbers.probeTimeoutMs,
-    joinTimeoutMs: numbers.joinTimeoutMs,
-    compactionIntervalMs: numbers.compactionIntervalMs,
     clusterToken: env.CLUSTER_TOKEN === '' ? undefined : env.CLUSTER_TOKEN,
     logLevel: env.LOG_LEVEL ?? 'info',
     limits: {
@@ -154,6 +148,11 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       linkHoldDownMs: numbers.linkHoldDownMs,
       antiEntropyIntervalMs: numbers.antiEntropyIntervalMs,
       logEventsMax: numbers.logEventsMax,
+      compactionIntervalMs: numbers.compactionIntervalMs,
+      writeAckTimeoutMs: numbers.writeAckTimeoutMs,
+      joinTimeoutMs: numbers.joinTimeoutMs,
+      pipelineRecheckMs: defaultProtocolSettings.pipelineRecheckMs,
+      servedSnapshotTtlMs: defaultProtocolSettings.servedSnapshotTtlMs,
     },
   };
 }

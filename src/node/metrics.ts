@@ -3,7 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { PushReply } from '../../events/peer-messages.ts';
-import type { Outcome } from '../core/actions.ts';
+import type { Outcome } from '../../events/peer-rpc.ts';
 import type { ReplicaDescription } from '../core/replica.ts';
 import { BoundedQueue } from './bounded-queue.ts';
 import { RequestStats } from './request-stats.ts';

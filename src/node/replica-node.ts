@@ -1,29 +1,18 @@
-import { performance } from 'node:perf_hooks';
 import type { Address } from '../../events/ids.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
-import type { PushReply, PushRequest, SnapshotChunk, ViewChangeOrigin } from '../../events/peer-messages.ts';
-import { ValidationError } from '../../events/validation-error.ts';
+import type { PushReply } from '../../events/peer-messages.ts';
+import { exchangeOf, type Outcome, type PeerMessage, type ReplyOf, type RpcName } from '../../events/peer-rpc.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
-import type { Action, Outcome } from '../core/actions.ts';
-import { Replica, type ReadResult, type ReplicaDescription, type WriteResult } from '../core/replica.ts';
-import { snapshotChunkEntries, type SnapshotSource } from '../core/snapshot-source.ts';
-import type { PeerClient } from '../transport/peer-client.ts';
+import { Replica, type ReadResult, type ReplicaDescription, type Send, type WriteResult } from '../core/replica.ts';
+import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { DependenciesNotSatisfied } from './dependencies-not-satisfied.ts';
 import type { Logger } from './logger.ts';
-import { AckQueue } from './ack-queue.ts';
+import type { Storage } from './storage.ts';
+import type { TimerHandle, Timers } from './timers.ts';
+import type { Transport } from './transport.ts';
 import { Waiters } from './waiters.ts';
-
-/** A client request whose causal dependencies did not arrive in time: the API's 503. */
-export class DependenciesNotSatisfied extends Error {
-  constructor() {
-    super('Causal dependencies not satisfied; try again later');
-  }
-}
-
-/** Snapshots being pulled by joiners, kept briefly so every chunk comes from one consistent cut. */
-const servedSnapshotsMax = 4;
-const servedSnapshotTtlMs = 60_000;
 
 /** Counters the metrics endpoint reads. */
 export interface NodeCounters {
@@ -33,24 +22,44 @@ export interface NodeCounters {
   eventsPushed: number;
 }
 
+/** How a client request ended: its result, or why it could not be served (a typed error the HTTP layer maps). */
+export type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
+
+/** What the node is given: the world it runs in. Production wires real ones (main.ts); the simulation, virtual ones. */
+export interface NodeEnvironment {
+  readonly config: Config;
+  readonly incarnation: string;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly transport: Transport;
+  readonly storage: Storage;
+  readonly log: Logger;
+}
+
 /**
- * The shell around one Replica: performs the core's actions over HTTP, runs its timers, parks
- * client requests until their dependencies are delivered, and holds a write's answer until a peer
- * holds the write. No protocol decisions are made here.
+ * The shell around one Replica: performs the core's sends over the transport and reports how each
+ * ended, runs its one wake-up timer, parks client requests until their dependencies are delivered,
+ * and answers writes when the core says they may be. No protocol decisions are made here. The same
+ * node runs in production and in the simulation: all it touches of the world comes in through
+ * NodeEnvironment.
  */
 export class ReplicaNode {
   readonly core: Replica;
   readonly counters: NodeCounters = { unsatisfied503: 0, pushesSent: 0, pushFailures: 0, eventsPushed: 0 };
+  private readonly config: Config;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private readonly transport: Transport;
+  private readonly storage: Storage;
+  private readonly log: Logger;
   private readonly causalWaiters: Waiters;
-  private readonly ackQueue: AckQueue;
-  private readonly servedSnapshots = new Map<string, { source: SnapshotSource; expiresAt: number }>();
-  private wakeTimer: NodeJS.Timeout | undefined;
+  /** Answers of our writes the core holds until another replica holds them, by seq. */
+  private readonly unacknowledged = new Map<number, () => void>();
+  private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
-  private compactionTimer: NodeJS.Timeout | undefined;
-  private joined: Promise<void> = Promise.resolve();
-  private joinDone = false;
   private stopped = false;
   private driveScheduled = false;
+  private joinLogged = false;
   private lastView: string;
   private lastViewVersion = 0;
   private readonly peersDown = new Set<Address>();
@@ -60,231 +69,198 @@ export class ReplicaNode {
   onLocalWrite: ((event: KvEvent) => void) | undefined;
   onPushOutcome: ((to: Address, outcome: Outcome<PushReply>, roundTripMs: number) => void) | undefined;
 
-  constructor(
-    private readonly config: Config,
-    private readonly client: PeerClient,
-    private readonly log: Logger,
-    incarnation: string,
-    private readonly now: () => number = () => Math.floor(performance.now()),
-  ) {
+  constructor(environment: NodeEnvironment) {
+    const { config, clock, timers, transport, storage, log } = environment;
+    this.config = config;
+    this.clock = clock;
+    this.timers = timers;
+    this.transport = transport;
+    this.storage = storage;
+    this.log = log;
     this.core = new Replica({
       self: config.socketAddress,
-      incarnation,
+      incarnation: environment.incarnation,
       initialView: config.view,
       limits: config.limits,
       settings: config.settings,
-      now: this.now(),
+      now: clock.now(),
     });
-    this.causalWaiters = new Waiters(config.limits.causalWaitersMax);
-    this.ackQueue = new AckQueue(config.limits.causalWaitersMax, config.writeAckTimeoutMs, this.now);
+    this.core.onDelivered = (events) => {
+      storage.append(events);
+      if (events[0]!.origin !== this.core.id) this.onRemoteDelivery?.(events);
+    };
+    this.causalWaiters = new Waiters(config.limits.causalWaitersMax, timers);
     this.lastView = this.core.view().join(',');
   }
 
-  /** Joins the cluster (pull a snapshot once, then announce) and starts the timers. */
+  /** Joins the cluster (the core pulls a snapshot once, then announces) and starts driving it. */
   start(): void {
-    this.joined = this.join();
-    this.compactionTimer = setInterval(() => this.core.compact(), this.config.compactionIntervalMs);
-    this.compactionTimer.unref();
+    this.core.start(this.clock.now());
+    this.afterInput();
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.wakeTimer);
-    clearInterval(this.compactionTimer);
+    this.wakeTimer?.cancel();
     this.causalWaiters.releaseAll();
-    this.ackQueue.releaseAll();
-    this.client.close();
-  }
-
-  private async join(): Promise<void> {
-    const deadline = this.now() + this.config.joinTimeoutMs;
-    for (const peer of this.core.view()) {
-      if (peer === this.config.socketAddress || this.now() >= deadline) continue;
-      if (await this.pullSnapshot(peer, deadline)) break;
-    }
-    this.core.announce();
-    this.joinDone = true;
-    this.log.info({ event: 'join', clock: this.core.clock, view: this.core.view(), liveKeys: this.core.liveKeys }, 'joined');
-    this.afterInput();
-  }
-
-  /** The one pull a replica ever makes: the whole state of one live peer, in chunks. */
-  private async pullSnapshot(from: Address, deadline: number): Promise<boolean> {
-    const entries: KvEvent[] = [];
-    let snapshotId: string | undefined;
-    for (let index = 0; ; index++) {
-      const left = deadline - this.now();
-      if (left <= 0) return false;
-      const outcome = await this.client.fetchSnapshotChunk(from, snapshotId, index, left);
-      if (!outcome.ok) {
-        this.log.debug({ event: 'join-pull-failed', from, reason: outcome.reason }, 'snapshot pull failed');
-        return false;
-      }
-      const chunk = outcome.reply;
-      if (snapshotId !== undefined && chunk.snapshotId !== snapshotId) return false;
-      snapshotId = chunk.snapshotId;
-      entries.push(...chunk.entries);
-      if (chunk.last) {
-        this.core.installSnapshot(entries, chunk.clock);
-        this.core.learnView(chunk.view, this.now(), chunk);
-        this.causalWaiters.check();
-        return true;
-      }
-    }
+    for (const answer of this.unacknowledged.values()) answer();
+    this.unacknowledged.clear();
+    this.transport.close();
+    this.storage.close();
   }
 
   // ------------------------------------------------------------------ client side
 
-  /** Waits (bounded) until this replica has delivered everything `metadata` depends on. */
   /** True when a request carrying `metadata` can be served at once, with no wait. */
   private dependenciesHere(metadata: VectorClock): boolean {
-    return this.joinDone && this.core.covers(metadata);
+    return this.core.joined && this.core.covers(metadata);
   }
 
-  private async awaitDependencies(metadata: VectorClock): Promise<void> {
-    await this.awaitJoined();
-    const ok = await this.causalWaiters.wait(() => this.core.covers(metadata), this.config.causalWaitMs);
-    if (!ok) {
-      this.counters.unsatisfied503++;
-      throw new DependenciesNotSatisfied();
-    }
+  /** Waits (bounded) until this replica has joined, then (bounded) until it has delivered everything `metadata` depends on. */
+  private awaitDependencies(metadata: VectorClock, then: (error: Error | undefined) => void): void {
+    const covered = (): void =>
+      this.causalWaiters.wait(
+        () => this.core.covers(metadata),
+        this.config.causalWaitMs,
+        (ok) => {
+          if (ok) return then(undefined);
+          this.counters.unsatisfied503++;
+          then(new DependenciesNotSatisfied());
+        },
+      );
+    if (this.core.joined) covered();
+    else this.causalWaiters.wait(() => this.core.joined, this.config.causalWaitMs, covered);
   }
 
-  private async awaitJoined(): Promise<void> {
-    if (this.joinDone) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.joined, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.causalWaitMs)))]);
-    clearTimeout(timer);
+  read(key: string, metadata: VectorClock, done: (answer: Answer<ReadResult>) => void): void {
+    if (this.dependenciesHere(metadata)) return done({ ok: true, value: this.core.read(key, metadata) });
+    this.awaitDependencies(metadata, (error) => done(error === undefined ? { ok: true, value: this.core.read(key, metadata) } : { ok: false, error }));
   }
 
-  /** Answers at once when the dependencies are already here (the common case): no promise to wait on. */
-  read(key: string, metadata: VectorClock): ReadResult | Promise<ReadResult> {
-    if (this.dependenciesHere(metadata)) return this.core.read(key, metadata);
-    return this.awaitDependencies(metadata).then(() => this.core.read(key, metadata));
-  }
-
-  /** Put or delete; answers once a peer holds the event (or no peer can be reached in time). */
-  async write(key: string, value: JsonValue | undefined, metadata: VectorClock): Promise<WriteResult | undefined> {
-    if (!this.dependenciesHere(metadata)) await this.awaitDependencies(metadata);
-    if (value === undefined && this.core.read(key, metadata).found === undefined) return undefined;
-    const result = this.core.write(key, value, metadata);
-    this.onLocalWrite?.(result.event);
-    this.causalWaiters.check();
-    this.afterInput();
-    await this.ackQueue.wait(result.event.seq, this.core.ownWritesSettledUpTo());
-    return result;
+  /**
+   * Put (value defined) or delete (value undefined; answered with undefined when the key does not
+   * exist). Answered once another replica holds the event, or when the core gives up waiting.
+   */
+  write(key: string, value: JsonValue | undefined, metadata: VectorClock, done: (answer: Answer<WriteResult | undefined>) => void): void {
+    const proceed = (): void => {
+      if (this.stopped) return done({ ok: false, error: new DependenciesNotSatisfied() });
+      if (value === undefined && this.core.read(key, metadata).found === undefined) return done({ ok: true, value: undefined });
+      const result = this.core.write(key, value, metadata);
+      this.onLocalWrite?.(result.event);
+      // Parked before waking the waiters: a write waiting on this one may run within check().
+      const seq = result.event.seq;
+      const parked = this.core.awaitAck(seq, this.clock.now());
+      if (parked) this.unacknowledged.set(seq, () => done({ ok: true, value: result }));
+      this.causalWaiters.check();
+      if (!parked) done({ ok: true, value: result });
+      this.afterInput();
+    };
+    if (this.dependenciesHere(metadata)) return proceed();
+    this.awaitDependencies(metadata, (error) => (error === undefined ? proceed() : done({ ok: false, error })));
   }
 
   // ------------------------------------------------------------------ peer side
 
-  receivePush(request: PushRequest): PushReply {
+  /** Answers a peer's message (bad input throws a ValidationError, answered 4xx by the HTTP layer). */
+  handle<K extends RpcName>(message: Extract<PeerMessage, { rpc: K }>): ReplyOf<K>;
+  handle(message: PeerMessage): ReplyOf<RpcName> {
     const before = this.core.deliveredCount;
-    const reply = this.core.receivePush(request, this.now());
-    if (this.core.deliveredCount !== before) {
-      this.onRemoteDelivery?.(request.events);
-      this.causalWaiters.check();
+    const reply = this.core.handle(message, this.clock.now());
+    if (this.core.deliveredCount !== before) this.causalWaiters.check();
+    if (message.rpc === 'view-add' && message.request.origin?.from === message.request.address) {
+      this.log.info({ event: 'announce', peer: message.request.address, incarnation: message.request.origin.incarnation }, 'replica announced itself');
     }
     this.afterInput();
     return reply;
-  }
-
-  receiveSnapshotChunk(chunk: SnapshotChunk): PushReply {
-    const reply = this.core.receiveSnapshotChunk(chunk, this.now());
-    this.causalWaiters.check();
-    this.afterInput();
-    return reply;
-  }
-
-  /** Serves a chunk of a snapshot to a joiner; the first request (no id) cuts a new snapshot. */
-  serveSnapshotChunk(snapshotId: string | undefined, index: number): SnapshotChunk {
-    const now = this.now();
-    for (const [id, served] of this.servedSnapshots) if (served.expiresAt < now) this.servedSnapshots.delete(id);
-    let source: SnapshotSource;
-    if (snapshotId === undefined) {
-      source = this.core.snapshot();
-      if (this.servedSnapshots.size >= servedSnapshotsMax) this.servedSnapshots.delete(this.servedSnapshots.keys().next().value!);
-      this.servedSnapshots.set(source.snapshotId, { source, expiresAt: now + servedSnapshotTtlMs });
-    } else {
-      const served = this.servedSnapshots.get(snapshotId);
-      if (served === undefined) throw new ValidationError(`snapshot ${snapshotId} is gone; start again`, 410);
-      source = served.source;
-    }
-    return this.chunkOf(source, index);
-  }
-
-  private chunkOf(source: SnapshotSource, index: number): SnapshotChunk {
-    const { entries, last } = snapshotChunkEntries(source, index, this.config.limits.snapshotChunkKeysMax);
-    return {
-      from: this.core.self,
-      incarnation: this.core.incarnation,
-      snapshotId: source.snapshotId,
-      index,
-      last,
-      clock: source.clock,
-      view: source.view,
-      entries,
-    };
-  }
-
-  addToView(address: Address, origin: ViewChangeOrigin | undefined): 'added' | 'already present' {
-    const result = this.core.addToView(address, origin, this.now());
-    if (origin?.from === address) this.log.info({ event: 'announce', peer: address, incarnation: origin.incarnation }, 'replica announced itself');
-    this.afterInput();
-    return result;
-  }
-
-  removeFromView(address: Address, origin: ViewChangeOrigin | undefined): 'deleted' | 'absent' {
-    const result = this.core.removeFromView(address, origin);
-    this.afterInput();
-    return result;
   }
 
   describe(): ReplicaDescription {
-    return this.core.describe(this.now());
+    return this.core.describe(this.clock.now());
   }
 
   // ------------------------------------------------------------------ driving the core
 
   /**
-   * After any input: log view changes, wake waiters, and soon send whatever the core wants sent.
-   * Sending waits for the end of this turn of the event loop (setImmediate runs once the I/O
-   * callbacks of the turn are done): the client writes that arrived together then leave in one
-   * push per peer instead of the first alone and the rest a round trip later. A push costs far
-   * more than the events in it (a round trip of syscalls and wake-ups on both sides); the wait is
-   * well under a millisecond.
+   * After any input: log view changes, answer the writes the core lets go, and soon send whatever
+   * the core wants sent. Sending waits for the end of this turn (Timers.soon): the client writes
+   * that arrived together then leave in one push per peer instead of the first alone and the rest
+   * a round trip later. A push costs far more than the events in it; the wait is well under a
+   * millisecond.
    */
   private afterInput(): void {
     if (this.stopped) return;
     this.logViewChanges();
-    this.ackQueue.settle(this.core.ownWritesSettledUpTo());
+    this.answerAcknowledged();
     if (this.driveScheduled) return;
     this.driveScheduled = true;
-    setImmediate(() => {
+    this.timers.soon(() => {
       this.driveScheduled = false;
       this.drive();
     });
   }
 
+  private answerAcknowledged(): void {
+    if (this.core.writesAwaitingAck === 0) return;
+    for (const seq of this.core.takeAcknowledged(this.clock.now())) {
+      const answer = this.unacknowledged.get(seq);
+      this.unacknowledged.delete(seq);
+      answer?.();
+    }
+  }
+
   /** Sends whatever the core wants sent now, and arranges to be called when it next may. */
   private drive(): void {
     if (this.stopped) return;
-    const now = this.now();
+    const now = this.clock.now();
     const delivered = this.core.deliveredCount;
-    const actions = this.core.poll(now);
-    // poll() may deliver too (custody whose hold-down ended): wake the requests waiting for it.
+    const sends = this.core.poll(now);
+    // poll() may deliver too (custody whose hold-down ended, a join's snapshot): wake the requests waiting for it.
     if (this.core.deliveredCount !== delivered) this.causalWaiters.check();
-    for (const action of actions) this.perform(action);
+    if (this.core.joined && !this.joinLogged) {
+      this.joinLogged = true;
+      this.causalWaiters.check();
+      this.log.info({ event: 'join', how: this.core.joinState?.kind === 'joined' ? this.core.joinState.how : undefined, clock: this.core.clock, view: this.core.view(), liveKeys: this.core.liveKeys }, 'joined');
+    }
+    for (const send of sends) this.perform(send);
+    this.logViewChanges();
+    this.answerAcknowledged();
     this.scheduleWake(this.core.nextWakeAt(now));
   }
 
   private scheduleWake(at: number): void {
     if (this.stopped || at >= this.wakeAt) return;
-    clearTimeout(this.wakeTimer);
+    this.wakeTimer?.cancel();
     this.wakeAt = at;
-    this.wakeTimer = setTimeout(() => {
+    this.wakeTimer = this.timers.after(Math.max(0, at - this.clock.now()), () => {
       this.wakeAt = Number.POSITIVE_INFINITY;
       this.afterInput();
-    }, Math.max(0, at - this.now()));
+    });
+  }
+
+  private perform(send: Send): void {
+    const { to, message } = send;
+    if (message.rpc === 'push') {
+      this.counters.pushesSent++;
+      this.counters.eventsPushed += message.request.events.length;
+    } else if (message.rpc === 'snapshot-push' && message.request.index === 0) {
+      this.log.info({ event: 'snapshot-push', peer: to, clock: message.request.clock }, 'peer too far behind for a log suffix: sending a snapshot');
+    }
+    this.transport.send(to, message, send.timeoutMs, (outcome) => {
+      if (this.stopped) return;
+      const now = this.clock.now();
+      if (message.rpc === 'push') {
+        if (!outcome.ok) this.counters.pushFailures++;
+        this.onPushOutcome?.(to, outcome as Outcome<PushReply>, now - send.sentAt);
+      } else if (message.rpc === 'probe') {
+        this.logPeerHealth(to, outcome.ok ? undefined : outcome.reason);
+      } else if (message.rpc === 'view-add' && !outcome.ok) {
+        this.log.debug({ event: 'announce-failed', peer: to, reason: outcome.reason }, 'announcement not delivered');
+      }
+      const before = this.core.deliveredCount;
+      this.core.onReply(send, exchangeOf(message, outcome), now);
+      if (this.core.deliveredCount !== before) this.causalWaiters.check();
+      this.afterInput();
+    });
   }
 
   private logViewChanges(): void {
@@ -306,65 +282,11 @@ export class ReplicaNode {
     this.lastView = view;
   }
 
-  private identity(): { from: Address; incarnation: string } {
-    return { from: this.core.self, incarnation: this.core.incarnation };
-  }
-
-  private perform(action: Action): void {
-    switch (action.type) {
-      case 'push': {
-        this.counters.pushesSent++;
-        this.counters.eventsPushed += action.events.length;
-        void this.client.push(action.to, { ...this.identity(), events: action.events, clock: action.clock, ...(action.custody ? { custody: true } : {}) }).then((outcome) => {
-          if (!outcome.ok) this.counters.pushFailures++;
-          this.onPushOutcome?.(action.to, outcome, this.now() - action.sentAt);
-          this.core.onPushResult(action.to, action.sentAt, outcome, this.now());
-          this.afterInput();
-        });
-        return;
-      }
-      case 'push-snapshot': {
-        void this.pushSnapshot(action.to, action.snapshot).then((outcome) => {
-          this.core.onPushResult(action.to, action.sentAt, outcome, this.now());
-          this.afterInput();
-        });
-        return;
-      }
-      case 'probe': {
-        void this.client.probe(action.to).then((outcome) => {
-          this.core.onProbeResult(action.to, action.sentAt, outcome, this.now());
-          this.logPeerHealth(action.to, outcome.ok, outcome.ok ? undefined : outcome.reason);
-          this.afterInput();
-        });
-        return;
-      }
-      case 'announce': {
-        void this.client.changeView('PUT', action.to, this.core.self, { ...this.identity(), clock: action.clock }).then((outcome) => {
-          if (!outcome.ok) this.log.debug({ event: 'announce-failed', peer: action.to, reason: outcome.reason }, 'announcement not delivered');
-        });
-        return;
-      }
-      case 'broadcast-delete': {
-        void this.client.changeView('DELETE', action.to, action.address, this.identity());
-        return;
-      }
-    }
-  }
-
-  private async pushSnapshot(to: Address, source: SnapshotSource): Promise<Awaited<ReturnType<PeerClient['pushSnapshotChunk']>>> {
-    this.log.info({ event: 'snapshot-push', peer: to, keys: source.entries.length }, 'peer too far behind for a log suffix: sending a snapshot');
-    for (let index = 0; ; index++) {
-      const chunk = this.chunkOf(source, index);
-      const outcome = await this.client.pushSnapshotChunk(to, chunk);
-      if (!outcome.ok || outcome.reply.type !== 'accepted' || chunk.last) return outcome;
-    }
-  }
-
-  private logPeerHealth(peer: Address, ok: boolean, reason: string | undefined): void {
-    if (ok && this.peersDown.delete(peer)) this.log.info({ event: 'peer-up', peer }, 'peer answers again');
-    if (!ok && !this.peersDown.has(peer)) {
+  private logPeerHealth(peer: Address, failure: string | undefined): void {
+    if (failure === undefined && this.peersDown.delete(peer)) this.log.info({ event: 'peer-up', peer }, 'peer answers again');
+    if (failure !== undefined && !this.peersDown.has(peer)) {
       this.peersDown.add(peer);
-      this.log.info({ event: 'peer-down', peer, reason }, 'peer does not answer');
+      this.log.info({ event: 'peer-down', peer, reason: failure }, 'peer does not answer');
     }
   }
 }

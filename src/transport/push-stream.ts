@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Limits } from '../../events/limits.ts';
 import { parsePushStreamAnswer, type PushReply, type PushRequest } from '../../events/peer-messages.ts';
-import type { Outcome } from '../core/actions.ts';
+import type { Outcome } from '../../events/peer-rpc.ts';
 import { LineSplitter } from './line-splitter.ts';
 
 export const pushStreamPath = '/internal/event-stream';

@@ -1,5 +1,5 @@
 // Pushes on one long-lived exchange per peer (src/transport/push-stream.ts, src/http/push-stream-route.ts):
-// the sender (PeerClient) against a receiver app that serves only the stream, in this process.
+// the sender (HttpTransport) against a receiver app that serves only the stream, in this process.
 import Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
@@ -12,7 +12,7 @@ import { defaultLimits, type Limits } from '../../events/limits.ts';
 import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import { servePushStream } from '../../src/http/push-stream-route.ts';
-import { PeerClient } from '../../src/transport/peer-client.ts';
+import { HttpTransport } from '../../src/transport/http-transport.ts';
 import { pushStreamPath } from '../../src/transport/push-stream.ts';
 
 const sender = { from: '127.0.0.1:1' as Address, incarnation: 'a1' };
@@ -70,8 +70,8 @@ async function startReceiver(behaviour: 'normal' | 'silent' | 'no-stream' = 'nor
   };
 }
 
-function client(options: { requestTimeoutMs?: number; pushStreamLifetimeMs?: number } = {}): PeerClient {
-  return new PeerClient({
+function client(options: { requestTimeoutMs?: number; pushStreamLifetimeMs?: number } = {}): HttpTransport {
+  return new HttpTransport({
     limits,
     sourceAddress: undefined,
     connectTimeoutMs: 1000,

@@ -5,7 +5,8 @@
 //   SIM_CHAOS_MS=n    length of the fault phase of the random seeds (default: 6 to 12 s, drawn per seed)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SimulationFailure, World, type SimOptions, type SimReport } from './world.ts';
+import { SimulationFailure, summarize, type SimReport } from './report.ts';
+import { World, type SimOptions } from "./world.ts";
 
 const replaySeed = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
 const seedCount = Number(process.env.SIM_SEEDS ?? 200);
@@ -15,20 +16,6 @@ const chaosMs = process.env.SIM_CHAOS_MS === undefined ? undefined : Number(proc
 
 function simulate(options: SimOptions): SimReport {
   return new World({ trace, ...options }).run();
-}
-
-function summarize(reports: readonly SimReport[]): string {
-  const sum = (pick: (report: SimReport) => number) => reports.reduce((total, report) => total + pick(report), 0);
-  const worst = Math.max(0, ...reports.map((report) => report.convergedAfterMs));
-  return (
-    `${reports.length} seeds: ${sum((r) => r.writes)} writes, ${sum((r) => r.reads)} reads, ${sum((r) => r.unavailable)} refused (503), ` +
-    `${sum((r) => r.deliveries)} deliveries, ${sum((r) => r.messages)} messages (${sum((r) => r.dropped)} dropped, ${sum((r) => r.duplicated)} duplicated), ` +
-    `${sum((r) => r.partitions)} partitions, ${sum((r) => r.crashes)} crashes, ${sum((r) => r.snapshotsPushed)} snapshots pushed, ` +
-    `${sum((r) => r.heldDownReplies)} held-down replies, ${sum((r) => r.compactedEvents)} events compacted, ` +
-    `${sum((r) => r.tombstonesCollected)} tombstones collected, ${sum((r) => r.sessionsLost)} client sessions lost to crashes, ` +
-    `${sum((r) => r.ackedWritesLost)} acknowledged writes lost in crashes, ${sum((r) => r.snapshotsRedundant)} snapshots sent to a peer that had it all; ` +
-    `slowest convergence ${worst} ms after the heal`
-  );
 }
 
 if (replaySeed !== undefined) {

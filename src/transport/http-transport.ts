@@ -3,21 +3,12 @@ import { performance } from 'node:perf_hooks';
 import got, { type Got } from 'got';
 import type { Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
-import {
-  parseHealthReply,
-  parsePushReply,
-  parseSnapshotChunk,
-  viewChangeOriginField,
-  type HealthReply,
-  type PushReply,
-  type PushRequest,
-  type SnapshotChunk,
-  type ViewChangeOrigin,
-} from '../../events/peer-messages.ts';
-import type { Outcome } from '../core/actions.ts';
+import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
+import { rpcOf, type Outcome, type PeerMessage, type PeerReply } from '../../events/peer-rpc.ts';
+import type { Transport } from '../node/transport.ts';
 import { describeError, PushStream, pushStreamPath } from './push-stream.ts';
 
-export interface PeerClientOptions {
+export interface HttpTransportOptions {
   readonly limits: Limits;
   readonly sourceAddress: string | undefined;
   readonly connectTimeoutMs: number;
@@ -44,10 +35,11 @@ const pushStreamInFlightMax = 64;
 
 /**
  * Replica-to-replica HTTP, with got: keep-alive, no retries (the protocol retries), short connect
- * timeouts so a cut link is noticed promptly. Pushes travel on one long-lived stream per peer (see
- * push-stream.ts); everything else is one request each. Every call resolves to an Outcome, never throws.
+ * timeouts so a cut link is noticed promptly. Requests are made as the rpc table (events/peer-rpc.ts)
+ * describes them; pushes travel on one long-lived stream per peer (see push-stream.ts). Every send
+ * is answered with an Outcome, never a throw.
  */
-export class PeerClient {
+export class HttpTransport implements Transport {
   private readonly http: Got;
   private readonly streamHttp: Got;
   private readonly agent: Agent;
@@ -55,7 +47,7 @@ export class PeerClient {
   private readonly pushStreamUnsupportedUntil = new Map<Address, number>();
   private readonly idleSweep: NodeJS.Timeout;
 
-  constructor(private readonly options: PeerClientOptions) {
+  constructor(private readonly options: HttpTransportOptions) {
     this.agent = new Agent({ keepAlive: true, noDelay: true, maxSockets: 16, maxFreeSockets: 4, scheduling: 'lifo' });
     this.streamHttp = got.extend({
       agent: { http: this.agent },
@@ -84,24 +76,27 @@ export class PeerClient {
     this.agent.destroy();
   }
 
-  private async call<Reply>(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    to: Address,
-    path: string,
-    body: unknown,
-    parse: (input: unknown) => Reply,
-    timeoutMs = this.options.requestTimeoutMs,
-  ): Promise<Outcome<Reply>> {
+  /** The Transport's one entry: pushes go on the peer's push stream, everything else as one request of its rpc. */
+  send(to: Address, message: PeerMessage, timeoutMs: number | undefined, done: (outcome: Outcome<PeerReply>) => void): void {
+    const outcome = message.rpc === 'push' ? this.push(to, message.request) : this.call(to, message, timeoutMs);
+    void outcome.then(done);
+  }
+
+  /** One HTTP request as the rpc table describes it; every failure is an Outcome, never a throw. */
+  private async call(to: Address, message: PeerMessage, timeoutMs: number | undefined): Promise<Outcome<PeerReply>> {
+    const rpc = rpcOf(message);
+    const form = rpc.encode(message.request);
+    const rpcTimeoutMs = rpc.timeout === 'probe' ? this.options.probeTimeoutMs : this.options.requestTimeoutMs;
     try {
-      const response = await this.http(`http://${to}${path}`, {
-        method,
-        ...(body === undefined ? {} : { json: body }),
-        timeout: { connect: this.options.connectTimeoutMs, request: timeoutMs },
+      const response = await this.http(`http://${to}${form.path}`, {
+        method: rpc.method,
+        ...(form.body === undefined ? {} : { json: form.body }),
+        timeout: { connect: this.options.connectTimeoutMs, request: Math.min(rpcTimeoutMs, timeoutMs ?? rpcTimeoutMs) },
       });
       if (response.statusCode !== 200 && response.statusCode !== 201) {
         return { ok: false, reason: `HTTP ${response.statusCode}` };
       }
-      return { ok: true, reply: parse(response.body) };
+      return { ok: true, reply: rpc.parseReply(response.body, this.options.limits) };
     } catch (error) {
       return { ok: false, reason: describeError(error) };
     }
@@ -120,7 +115,7 @@ export class PeerClient {
   }
 
   private pushOneRequest(to: Address, request: PushRequest): Promise<Outcome<PushReply>> {
-    return this.call('POST', to, '/internal/events', request, (body) => parsePushReply(body, this.options.limits));
+    return this.call(to, { rpc: 'push', request }, undefined) as Promise<Outcome<PushReply>>;
   }
 
   /** The open push stream to `to`, or a new one in place of one failed, ending or too old. */
@@ -145,23 +140,5 @@ export class PeerClient {
       if (!stream.usable) this.pushStreams.delete(to);
       else if (stream.waiting === 0 && now - stream.lastSendAt >= pushStreamIdleMs) stream.end();
     }
-  }
-
-  pushSnapshotChunk(to: Address, chunk: SnapshotChunk): Promise<Outcome<PushReply>> {
-    return this.call('POST', to, '/internal/snapshot', chunk, (body) => parsePushReply(body, this.options.limits));
-  }
-
-  fetchSnapshotChunk(from: Address, snapshotId: string | undefined, index: number, timeoutMs: number): Promise<Outcome<SnapshotChunk>> {
-    const query = snapshotId === undefined ? '' : `?id=${encodeURIComponent(snapshotId)}&index=${index}`;
-    return this.call('GET', from, `/internal/snapshot${query}`, undefined, (body) => parseSnapshotChunk(body, this.options.limits), timeoutMs);
-  }
-
-  probe(to: Address): Promise<Outcome<HealthReply>> {
-    return this.call('GET', to, '/health', undefined, (body) => parseHealthReply(body, this.options.limits), this.options.probeTimeoutMs);
-  }
-
-  /** `PUT /view` (self-announcement) or `DELETE /view` (failure broadcast), with our identity attached. */
-  changeView(method: 'PUT' | 'DELETE', to: Address, address: Address, origin: ViewChangeOrigin): Promise<Outcome<unknown>> {
-    return this.call(method, to, '/view', { 'socket-address': address, [viewChangeOriginField]: origin }, (body) => body);
   }
 }

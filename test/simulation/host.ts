@@ -1,0 +1,121 @@
+// One replica address of the simulated cluster and its lives: each life is the production
+// ReplicaNode, given a virtual clock, virtual timers, the simulated network and a storage that
+// reports every delivery to the oracle. A crash ends the life at once: its timers never fire, its
+// replies and its answers to clients are lost.
+import type { Address } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { Limits } from '../../events/limits.ts';
+import type { PeerMessage, PeerReply } from '../../events/peer-rpc.ts';
+import type { VectorClock } from '../../events/vector-clock.ts';
+import type { ProtocolSettings } from '../../src/core/protocol-settings.ts';
+import type { Replica } from '../../src/core/replica.ts';
+import type { Config } from '../../src/node/config.ts';
+import { createLogger } from '../../src/node/logger.ts';
+import { ReplicaNode } from '../../src/node/replica-node.ts';
+import type { Storage } from '../../src/node/storage.ts';
+import type { Timers } from '../../src/node/timers.ts';
+import type { SimNetwork } from './network.ts';
+
+/** What a host needs of the world around it. */
+export interface HostWorld {
+  readonly now: number;
+  schedule(at: number, run: () => void): void;
+}
+
+export interface HostSettings {
+  readonly view: readonly Address[];
+  readonly limits: Limits;
+  readonly settings: ProtocolSettings;
+  readonly causalWaitMs: number;
+  readonly requestTimeoutMs: number;
+  readonly probeTimeoutMs: number;
+}
+
+const silent = createLogger('silent', 'sim');
+
+export class SimHost {
+  node: ReplicaNode | undefined;
+  /** Grows with every start and every crash: callbacks of an ended life check it and fall silent. */
+  generation = 0;
+  lives = 0;
+
+  constructor(
+    readonly index: number,
+    readonly address: Address,
+    private readonly world: HostWorld,
+    private readonly network: SimNetwork,
+    private readonly hostSettings: HostSettings,
+  ) {}
+
+  /** The core of the live node, or undefined while down. */
+  get replica(): Replica | undefined {
+    return this.node?.core;
+  }
+
+  /** Starts a new life; `onDelivered` sees every batch it delivers (the storage seam). */
+  start(incarnation: string, onDelivered: (node: ReplicaNode, events: readonly KvEvent[]) => void): ReplicaNode {
+    if (this.node !== undefined) throw new Error(`${this.address} is already running`);
+    const generation = ++this.generation;
+    this.lives++;
+    const alive = () => this.generation === generation;
+    const world = this.world;
+    const timers: Timers = {
+      after: (delayMs, run) => {
+        let cancelled = false;
+        world.schedule(world.now + delayMs, () => !cancelled && alive() && run());
+        return { cancel: () => (cancelled = true) };
+      },
+      soon: (run) => world.schedule(world.now, () => alive() && run()),
+    };
+    const { view, limits, settings, causalWaitMs, requestTimeoutMs, probeTimeoutMs } = this.hostSettings;
+    const config: Config = {
+      socketAddress: this.address,
+      view,
+      listenHost: 'sim',
+      listenPort: 0,
+      peerSourceAddress: undefined,
+      causalWaitMs,
+      peerConnectTimeoutMs: requestTimeoutMs,
+      peerRequestTimeoutMs: requestTimeoutMs,
+      probeTimeoutMs,
+      clusterToken: undefined,
+      logLevel: 'silent',
+      limits,
+      settings,
+    };
+    let node: ReplicaNode | undefined;
+    const storage: Storage = {
+      append: (events) => node !== undefined && onDelivered(node, events),
+      close: () => {},
+    };
+    node = new ReplicaNode({
+      config,
+      incarnation,
+      clock: { now: () => world.now },
+      timers,
+      transport: this.network.transportFor(this.address, alive),
+      storage,
+      log: silent,
+    });
+    this.node = node;
+    node.start();
+    return node;
+  }
+
+  /** Ends the life at once, as kill -9 would: nothing it had in flight is answered. */
+  crash(): ReplicaNode | undefined {
+    const node = this.node;
+    if (node === undefined) return undefined;
+    this.generation++;
+    this.node = undefined;
+    node.stop();
+    return node;
+  }
+
+  /** The receiving side, for the network: undefined while down. */
+  receiver(): { handle(message: PeerMessage): PeerReply; covers(clock: VectorClock): boolean } | undefined {
+    const node = this.node;
+    if (node === undefined) return undefined;
+    return { handle: (message) => node.handle(message), covers: (clock) => node.core.covers(clock) };
+  }
+}

@@ -1,0 +1,233 @@
+// The checker: it learns every event a client write made, watches every delivery through the
+// storage seam, checks every answer a client gets, and the final state once the faults are over.
+import type { ReplicaId } from '../../events/ids.ts';
+import { eventId, type KvEvent } from '../../events/kv-event.ts';
+import { clockCovers, compareClocks, emptyClock, mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
+import { compareEvents } from '../../src/core/conflict-order.ts';
+import { viewEntries } from '../../src/core/kv-view.ts';
+import type { ReadResult, Replica } from '../../src/core/replica.ts';
+import type { SimHost } from './host.ts';
+import type { SimStats } from './report.ts';
+
+export type AckReason = 'replicated' | 'no-peer' | 'timeout';
+
+export class Oracle {
+  /** Every event ever made, by id. */
+  private readonly registry = new Map<string, KvEvent>();
+  private readonly eventsByKey = new Map<string, KvEvent[]>();
+  /** Replica ids of lives that crashed: only their events may be lost. */
+  readonly crashedIds = new Set<string>();
+  /** What each crashed life held (delivered, or in custody for a peer): what died with it. */
+  private readonly crashedHoldings: VectorClock[] = [];
+  /** Why each acknowledged write was answered. */
+  private readonly ackReasons = new Map<string, AckReason>();
+  /** The last delivered clock seen of each life: it may only grow. */
+  private readonly lastClocks = new WeakMap<Replica, VectorClock>();
+
+  constructor(
+    private readonly stats: SimStats,
+    private readonly fail: (message: string) => never,
+  ) {}
+
+  /**
+   * A batch a replica delivered, as its storage sees it. Its own writes are learnt here (they are
+   * delivered where they are made before anything else sees them); everything else must be an
+   * event some client wrote, unaltered, and the replica's clock covers it and never went back.
+   */
+  delivered(host: SimHost, replica: Replica, events: readonly KvEvent[]): void {
+    const clock = replica.clock;
+    const last = this.lastClocks.get(replica);
+    if (last !== undefined && !clockCovers(clock, last)) this.fail(`${host.address}'s delivered clock went back from ${JSON.stringify(last)} to ${JSON.stringify(clock)}`);
+    this.lastClocks.set(replica, clock);
+    for (const event of events) {
+      if (!clockCovers(clock, event.clock)) this.fail(`${host.address} delivered ${eventId(event)} past its delivered clock`);
+      if (event.origin === replica.id && !this.registry.has(eventId(event))) this.register(event);
+      const original = this.registry.get(eventId(event));
+      if (original === undefined) this.fail(`${host.address} delivered ${eventId(event)}, which no client wrote`);
+      if (original !== event && JSON.stringify(original) !== JSON.stringify(event)) {
+        this.fail(`${host.address} delivered ${eventId(event)} altered: ${JSON.stringify(event)} vs ${JSON.stringify(original)}`);
+      }
+      this.stats.deliveries++;
+    }
+  }
+
+  private register(event: KvEvent): void {
+    this.registry.set(eventId(event), event);
+    let list = this.eventsByKey.get(event.key);
+    if (list === undefined) this.eventsByKey.set(event.key, (list = []));
+    list.push(event);
+  }
+
+  crashed(replica: Replica): void {
+    this.crashedIds.add(replica.id);
+    this.crashedHoldings.push(mergeClocks(replica.clock, replica.custodyHeld()));
+  }
+
+  acknowledged(event: KvEvent, reason: AckReason): void {
+    this.ackReasons.set(eventId(event), reason);
+  }
+
+  /** The winner the fold of every event this replica has delivered would show for `key`. */
+  private expectedWinner(replica: Replica, key: string): KvEvent | undefined {
+    let best: KvEvent | undefined;
+    for (const event of this.eventsByKey.get(key) ?? []) {
+      if ((replica.clock[event.origin] ?? 0) < event.seq) continue;
+      if (best === undefined || compareEvents(event, best) > 0) best = event;
+    }
+    return best;
+  }
+
+  /**
+   * Read-your-writes and monotonic reads: the version read is not older than any write to the key
+   * that the client's metadata covers (its own writes, and whatever it read before). And the read
+   * equals the fold of the events the replica has delivered.
+   */
+  checkRead(host: SimHost, replica: Replica, key: string, metadata: VectorClock, read: ReadResult): void {
+    const seen = (this.eventsByKey.get(key) ?? []).filter((event) => (metadata[event.origin] ?? 0) >= event.seq);
+    let latestSeen: KvEvent | undefined;
+    for (const event of seen) if (latestSeen === undefined || compareEvents(event, latestSeen) > 0) latestSeen = event;
+    const found = read.found;
+    if (found !== undefined) {
+      if (this.registry.get(eventId(found)) !== found && JSON.stringify(this.registry.get(eventId(found))) !== JSON.stringify(found)) {
+        this.fail(`${host.address} read ${key} = ${JSON.stringify(found)}, which no client wrote`);
+      }
+      for (const event of seen) {
+        if (compareEvents(found, event) < 0) {
+          this.fail(
+            `${host.address} read ${key} as ${eventId(found)} although the client's metadata covers the later ${event.type} ${eventId(event)} ` +
+              `(${compareClocks(found.clock, event.clock) === 'before' ? 'causally older: read-your-writes / monotonic reads broken' : 'loses the conflict order'})`,
+          );
+        }
+      }
+      if (!clockCovers(read.metadata, found.clock)) this.fail(`read metadata does not cover the version read (${eventId(found)})`);
+    } else if (latestSeen?.type === 'put') {
+      const superseded = (this.eventsByKey.get(key) ?? []).some(
+        (event) => event.type === 'delete' && replica.covers(event.clock) && compareEvents(event, latestSeen) > 0,
+      );
+      if (!superseded) this.fail(`${host.address} read ${key} as not found, but the client has seen ${eventId(latestSeen)} and no later delete is delivered there`);
+    }
+    if (!clockCovers(read.metadata, metadata)) this.fail('read metadata does not cover the metadata sent');
+    const expected = this.expectedWinner(replica, key);
+    const expectedFound = expected?.type === 'put' ? expected : undefined;
+    if (idOf(expectedFound) !== idOf(found)) {
+      this.fail(
+        `${host.address} read ${key} as ${found ? eventId(found) : 'not found'}, but the fold of its delivered events gives ` +
+          `${expected ? `${expected.type} ${eventId(expected)}` : 'nothing'}`,
+      );
+    }
+  }
+
+  /** A client whose past includes a write no live replica holds can never be served again. */
+  lostPast(metadata: VectorClock, hosts: readonly SimHost[]): string | undefined {
+    for (const id in metadata) {
+      if (!this.crashedIds.has(id)) continue;
+      const seq = metadata[id as ReplicaId]!;
+      if (!hosts.some((host) => (host.replica?.clock[id as ReplicaId] ?? 0) >= seq)) return `${id}#${seq}`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Waiting events that could still be delivered. An orphan (its causal past includes a write no
+   * live replica holds: lives holding it crashed, beyond what the store tolerates) can never be,
+   * and is not a failure to converge.
+   */
+  pendingBesidesOrphans(replica: Replica, hosts: readonly SimHost[]): number {
+    if (replica.pendingSize === 0) return 0;
+    const held: Record<string, number> = {};
+    for (const host of hosts) {
+      for (const [id, seq] of Object.entries(host.replica?.clock ?? {})) held[id] = Math.max(held[id] ?? 0, seq);
+    }
+    const waiting = [...(replica as unknown as { pending: { byOrigin: Map<string, Map<number, KvEvent>> } }).pending.byOrigin.values()].flatMap((m) => [...m.values()]);
+    return waiting.filter((event) => Object.entries(event.clock).every(([id, seq]) => (held[id] ?? 0) >= (id === event.origin ? seq - 1 : seq))).length;
+  }
+
+  private isPending(replica: Replica, event: KvEvent): boolean {
+    const pending = (replica as unknown as { pending: { byOrigin: Map<string, Map<number, KvEvent>> } }).pending.byOrigin;
+    return pending.get(event.origin)?.has(event.seq) === true;
+  }
+
+  /** All alive and joined, same clock, same readable contents, same view, nothing deliverable pending. */
+  converged(hosts: readonly SimHost[]): boolean {
+    const first = hosts[0]!.replica;
+    if (first === undefined) return false;
+    const contents = JSON.stringify(readable(first));
+    const view = first.view().join(',');
+    const all = hosts.map((host) => host.address).sort().join(',');
+    for (const host of hosts) {
+      const replica = host.replica;
+      if (replica === undefined || !replica.joined || this.pendingBesidesOrphans(replica, hosts) > 0) return false;
+      if (compareClocks(replica.clock, first.clock) !== 'equal') return false;
+      if (replica.view().join(',') !== view || [...replica.view()].sort().join(',') !== all) return false;
+      if (JSON.stringify(readable(replica)) !== contents) return false;
+    }
+    return true;
+  }
+
+  checkFinalState(hosts: readonly SimHost[], keys: readonly string[], clientMetadata: readonly VectorClock[]): void {
+    const replica = hosts[0]!.replica!;
+    const clock = replica.clock;
+    for (const key of keys) {
+      const expected = this.expectedWinner(replica, key);
+      for (const host of hosts) {
+        const found = host.replica!.read(key, emptyClock).found;
+        if (idOf(found) !== idOf(expected?.type === 'put' ? expected : undefined)) {
+          this.fail(`after convergence ${host.address} reads ${key} as ${found ? eventId(found) : 'not found'}, expected ${expected ? eventId(expected) : 'nothing'}`);
+        }
+      }
+    }
+    // Only the writes of a life that crashed may be lost; and a write acknowledged once a peer
+    // held it is only lost if at least two lives that held it crashed.
+    for (const event of this.registry.values()) {
+      if ((clock[event.origin] ?? 0) >= event.seq) continue;
+      if (!this.crashedIds.has(event.origin)) this.fail(`${eventId(event)} was lost although its replica never crashed`);
+      const reason = this.ackReasons.get(eventId(event));
+      if (reason === undefined) continue;
+      this.stats.ackedWritesLost++;
+      const holders = this.crashedHoldings.filter((held) => (held[event.origin] ?? 0) >= event.seq).length;
+      // A write held elsewhere only in custody (its origin's own events travel alone there) is
+      // still lost if its causal past died with two crashed lives: it can never be delivered.
+      const pastLost = Object.entries(event.clock).some(([id, seq]) => id !== event.origin && (clock[id as ReplicaId] ?? 0) < seq && this.crashedIds.has(id));
+      if (reason === 'replicated' && holders < 2 && !pastLost) {
+        const pendingAt = hosts.filter((host) => this.isPending(host.replica!, event)).map((host) => host.address);
+        const missing = Object.entries(event.clock).filter(([id, seq]) => id !== event.origin && (clock[id as ReplicaId] ?? 0) < seq);
+        this.fail(
+          `${eventId(event)} was acknowledged once a peer held it, yet lost when only ${holders} of the lives holding it crashed ` +
+            `(waiting undeliverable at [${pendingAt.join(', ')}]; its causal past lacks ${JSON.stringify(Object.fromEntries(missing))})`,
+        );
+      }
+    }
+    clientMetadata.forEach((metadata, index) => {
+      for (const id in metadata) {
+        const seq = metadata[id as ReplicaId]!;
+        if ((clock[id as ReplicaId] ?? 0) < seq && !this.crashedIds.has(id)) this.fail(`client ${index} has seen ${id}#${seq}, which no replica has after convergence`);
+      }
+    });
+  }
+
+  checkCompacted(hosts: readonly SimHost[], describeAll: () => string): void {
+    const entries = JSON.stringify(allEntries(hosts[0]!.replica!));
+    for (const host of hosts) {
+      const described = host.replica!.describe(0);
+      if (described.logLength !== 0) this.fail(`${host.address} still holds ${described.logLength} events after quiescent compaction`);
+      if (described.tombstones !== 0) this.fail(`${host.address} still holds ${described.tombstones} tombstones after quiescent compaction`);
+      if (JSON.stringify(allEntries(host.replica!)) !== entries) this.fail(`view contents differ after compaction:\n${describeAll()}`);
+    }
+  }
+}
+
+function idOf(event: KvEvent | undefined): string | undefined {
+  return event === undefined ? undefined : eventId(event);
+}
+
+export function readable(replica: Replica): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const event of [...viewEntries(replica.viewSnapshot())].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+    if (event.type === 'put') out[event.key] = eventId(event);
+  }
+  return out;
+}
+
+function allEntries(replica: Replica): string[] {
+  return [...viewEntries(replica.viewSnapshot())].map((event) => `${event.key}=${event.type}:${eventId(event)}`).sort();
+}

@@ -1,0 +1,145 @@
+// Clients of the simulated cluster: each carries its causal metadata from answer to answer, as a
+// real client does, and sends gets, puts and deletes to one home replica or to any.
+import { eventId } from '../../events/kv-event.ts';
+import { clockCovers, emptyClock, type VectorClock } from '../../events/vector-clock.ts';
+import type { Random } from '../support/random.ts';
+import type { SimHost } from './host.ts';
+import type { Oracle } from './oracle.ts';
+import type { SimStats } from './report.ts';
+
+export interface WorkloadShape {
+  readonly keys: readonly string[];
+  /** Shares of the operations that are reads and (of the rest) deletes; the others are puts. */
+  readonly readShare: number;
+  readonly deleteShare: number;
+}
+
+interface Client {
+  readonly index: number;
+  metadata: VectorClock;
+  home: number;
+  readonly sticky: boolean;
+  /** Since when every attempt was refused (503 or unreachable); undefined when the last one was served. */
+  refusedSince: number | undefined;
+  nextValue: number;
+}
+
+type ClientOp = { readonly type: 'get'; readonly key: string } | { readonly type: 'put'; readonly key: string; readonly value: string } | { readonly type: 'delete'; readonly key: string };
+
+type ClientAnswer = { readonly status: 'served' | 'not-found'; readonly metadata: VectorClock } | { readonly status: 'unavailable' };
+
+/** How long a client is refused before it checks whether its past died with a crashed replica. */
+const clientGiveUpMs = 20_000;
+
+/** What the workload needs of the world around it. */
+export interface WorkloadWorld {
+  readonly now: number;
+  readonly hosts: readonly SimHost[];
+  schedule(at: number, run: () => void): void;
+  trace(line: string): void;
+  fail(message: string): never;
+}
+
+export class Workload {
+  active = true;
+  private readonly clients: Client[];
+
+  constructor(
+    private readonly world: WorkloadWorld,
+    private readonly random: Random,
+    private readonly shape: WorkloadShape,
+    private readonly oracle: Oracle,
+    private readonly stats: SimStats,
+    clientCount: number,
+  ) {
+    this.clients = Array.from({ length: clientCount }, (_, index) => ({
+      index,
+      metadata: emptyClock,
+      home: random.int(0, world.hosts.length - 1),
+      sticky: random.chance(0.5),
+      refusedSince: undefined,
+      nextValue: 0,
+    }));
+  }
+
+  start(at: number): void {
+    for (const client of this.clients) this.world.schedule(at + this.random.int(0, 200), () => this.tick(client));
+  }
+
+  metadata(): VectorClock[] {
+    return this.clients.map((client) => client.metadata);
+  }
+
+  private tick(client: Client): void {
+    if (!this.active) return;
+    const r = this.random;
+    const { keys, readShare, deleteShare } = this.shape;
+    const key = r.pick(keys);
+    const roll = r.next();
+    const op: ClientOp =
+      roll < readShare
+        ? { type: 'get', key }
+        : roll < readShare + (1 - readShare) * deleteShare
+          ? { type: 'delete', key }
+          : { type: 'put', key, value: `c${client.index}v${++client.nextValue}` };
+    const host = client.sticky ? this.world.hosts[client.home]! : r.pick(this.world.hosts);
+    const sent = client.metadata;
+    this.world.schedule(this.world.now + r.int(1, 15), () =>
+      this.send(host, op, sent, (answer) => this.world.schedule(this.world.now + r.int(1, 15), () => this.answered(client, op, sent, answer))),
+    );
+  }
+
+  /** One request to the production node, as its HTTP routes make it; no answer if the node dies meanwhile (the connection breaks). */
+  private send(host: SimHost, op: ClientOp, metadata: VectorClock, answer: (answer: ClientAnswer) => void): void {
+    const node = host.node;
+    if (node === undefined) return answer({ status: 'unavailable' });
+    const generation = host.generation;
+    const alive = () => host.generation === generation;
+    if (op.type === 'get') {
+      node.read(op.key, metadata, (result) => {
+        if (!alive()) return answer({ status: 'unavailable' });
+        if (!result.ok) return answer({ status: 'unavailable' });
+        this.oracle.checkRead(host, node.core, op.key, metadata, result.value);
+        this.stats.reads++;
+        answer({ status: result.value.found === undefined ? 'not-found' : 'served', metadata: result.value.metadata });
+      });
+      return;
+    }
+    node.write(op.key, op.type === 'put' ? op.value : undefined, metadata, (result) => {
+      if (!alive() || !result.ok) return answer({ status: 'unavailable' });
+      if (result.value === undefined) return answer({ status: 'not-found', metadata: node.core.read(op.key, metadata).metadata });
+      const { event } = result.value;
+      this.stats.writes++;
+      if (!clockCovers(event.clock, metadata)) this.world.fail(`write ${eventId(event)} does not cover the client's metadata`);
+      const core = node.core;
+      this.oracle.acknowledged(event, core.isReplicated(event) ? 'replicated' : core.hasPeerInView() ? 'timeout' : 'no-peer');
+      answer({ status: 'served', metadata: event.clock });
+    });
+  }
+
+  private answered(client: Client, op: ClientOp, sent: VectorClock, answer: ClientAnswer): void {
+    if (answer.status === 'unavailable') {
+      this.stats.unavailable++;
+      client.refusedSince ??= this.world.now;
+      if (this.random.chance(0.5)) client.home = this.random.int(0, this.world.hosts.length - 1);
+      if (this.world.now - client.refusedSince > clientGiveUpMs) this.maybeAbandonSession(client);
+    } else {
+      client.refusedSince = undefined;
+      if (!clockCovers(answer.metadata, sent)) {
+        this.world.fail(`a ${op.type} of ${op.key} answered metadata ${JSON.stringify(answer.metadata)} that does not cover the metadata sent ${JSON.stringify(sent)}`);
+      }
+      client.metadata = answer.metadata;
+    }
+    this.world.schedule(this.world.now + this.random.int(20, 300), () => this.tick(client));
+  }
+
+  /** A client whose past includes a write that died with its replica can never be served again: it starts over. */
+  private maybeAbandonSession(client: Client): void {
+    const lost = this.oracle.lostPast(client.metadata, this.world.hosts);
+    if (lost === undefined) return;
+    this.world.trace(`client ${client.index} starts a new session: its past includes ${lost}, lost in a crash`);
+    this.stats.sessionsLost++;
+    client.metadata = emptyClock;
+    client.refusedSince = undefined;
+  }
+}
