@@ -81,6 +81,8 @@ export interface PeerRpc<K extends RpcName> {
   readonly path: string;
   /** Needs the cluster token (every `/internal` route and the view changes). */
   readonly guarded: boolean;
+  /** `/view` is shared with clients and has a route of its own (view-routes.ts); every other rpc gets one made from this table. */
+  readonly route: 'from-table' | 'view';
   /** Which of the node's timeouts bounds it: probes are timed apart so a silent peer is noticed soon. */
   readonly timeout: 'probe' | 'request';
   encode(request: RequestOf<K>): HttpRequestForm;
@@ -113,6 +115,7 @@ function parseViewChangeReply(input: unknown): ViewChangeReply {
 /** The one table of peer RPCs: the HTTP client, the Koa routes and the simulated network all read it. */
 export const peerRpcs: { readonly [K in RpcName]: PeerRpc<K> } = {
   push: {
+    route: 'from-table',
     method: 'POST',
     path: '/internal/events',
     guarded: true,
@@ -122,6 +125,7 @@ export const peerRpcs: { readonly [K in RpcName]: PeerRpc<K> } = {
     parseReply: parsePushReply,
   },
   'snapshot-push': {
+    route: 'from-table',
     method: 'POST',
     path: '/internal/snapshot',
     guarded: true,
@@ -131,6 +135,7 @@ export const peerRpcs: { readonly [K in RpcName]: PeerRpc<K> } = {
     parseReply: parsePushReply,
   },
   'snapshot-pull': {
+    route: 'from-table',
     method: 'GET',
     path: '/internal/snapshot',
     guarded: true,
@@ -149,6 +154,7 @@ export const peerRpcs: { readonly [K in RpcName]: PeerRpc<K> } = {
     parseReply: parseSnapshotChunk,
   },
   probe: {
+    route: 'from-table',
     method: 'GET',
     path: '/health',
     guarded: false,
@@ -158,6 +164,7 @@ export const peerRpcs: { readonly [K in RpcName]: PeerRpc<K> } = {
     parseReply: parseHealthReply,
   },
   'view-add': {
+    route: 'view',
     method: 'PUT',
     path: '/view',
     guarded: true,
@@ -167,6 +174,7 @@ export const peerRpcs: { readonly [K in RpcName]: PeerRpc<K> } = {
     parseReply: parseViewChangeReply,
   },
   'view-delete': {
+    route: 'view',
     method: 'DELETE',
     path: '/view',
     guarded: true,

@@ -5,16 +5,14 @@ import type { ReplicaNode } from '../node/replica-node.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
 import { servePushStream } from './push-stream-route.ts';
 
-/** The rpcs with routes of their own here; the view changes share `/view` with clients (view-routes.ts). */
-const internalRpcs = ['push', 'snapshot-push', 'snapshot-pull', 'probe'] as const satisfies readonly RpcName[];
-
 /**
  * Replica-to-replica traffic (`/internal/...`) and `GET /health`, one route per rpc of the table in
  * events/peer-rpc.ts: the same table the sending side and the simulated network read.
  */
 export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
-  for (const name of internalRpcs) {
+  for (const name of Object.keys(peerRpcs) as RpcName[]) {
     const rpc = peerRpcs[name];
+    if (rpc.route !== 'from-table') continue;
     router.register(rpc.path, [rpc.method], (ctx) => {
       if (rpc.guarded) authorize(ctx.get('x-cluster-token'));
       const request = rpc.parseRequest({ query: ctx.query, body: ctx.request.body }, limits);

@@ -51,7 +51,7 @@ test.after(async () => {
 
 test('a fourth replica started later joins every view and gets all the data', async () => {
   all.push(...(await startClusterPatiently(first, uids.slice(0, 3))));
-  const rng = new Rng(seedFrom('FAULT_SEED', 'crash-late-joiner'));
+  const rng = new Rng(seedFrom('crash-late-joiner'));
   const history = new History();
   const clients = Array.from({ length: 5 }, (_, i) => new Client(`c${i}`, history));
   const keysOf = (client: Client) => Array.from({ length: 6 }, (_, k) => `${client.name}-k${k}`);

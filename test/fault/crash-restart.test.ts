@@ -52,7 +52,7 @@ test.after(async () => {
 test('a replica killed and restarted at the same address rejoins every view and ends with all the data', async () => {
   const replicas = await startClusterPatiently(addresses, uids);
   all.push(...replicas);
-  const rng = new Rng(seedFrom('FAULT_SEED', 'crash-restart'));
+  const rng = new Rng(seedFrom('crash-restart'));
   const history = new History();
   const clients = Array.from({ length: 5 }, (_, i) => new Client(`c${i}`, history));
   const keysOf = (client: Client) => Array.from({ length: 6 }, (_, k) => `${client.name}-k${k}`);
@@ -131,7 +131,7 @@ test('writes acknowledged by a replica just restarted survive its next crash', a
   const { addresses: addrs } = hostsOf(3, port);
   const replicas = await startClusterPatiently(addrs, uids);
   all.push(...replicas);
-  const rng = new Rng(seedFrom('FAULT_SEED', 'crash-restart second crash'));
+  const rng = new Rng(seedFrom('crash-restart second crash'));
   const history = new History();
   const rounds = 3;
   for (let round = 0; round < rounds; round++) {

@@ -23,6 +23,7 @@ import {
   startPatiently,
   exitSoon,
   until,
+  replayCommand,
 } from '../support/fault-kit.ts';
 import { sleep } from '../support/http.ts';
 import { assertPrivateNamespace, healAll, isolate } from '../support/netns.ts';
@@ -33,7 +34,7 @@ import { assertPrivateNamespace, healAll, isolate } from '../support/netns.ts';
 // everything is healed and up: views and data must converge within a bound, and every
 // acknowledged write must have survived.
 //
-// Seeds: NEMESIS_SEED=<n>[,<n>...] replays; otherwise three fresh seeds, printed. The schedule of
+// Seeds: SEED=<n>[,<n>...] replays; otherwise three fresh seeds, printed. The schedule of
 // faults follows the seed exactly; the clients' interleaving depends on timing as well. The faults
 // end with one still in force, and the final phase measures convergence from healing it.
 // NEMESIS_MS sets how long each seed's faults run (default 22000).
@@ -44,10 +45,10 @@ const holdDownMs = 5000; // LINK_HOLD_DOWN_MS default
 const finalBoundMs = holdDownMs + 5000;
 const faultsMs = Number(process.env.NEMESIS_MS ?? 22_000);
 const seeds =
-  process.env.NEMESIS_SEED !== undefined && process.env.NEMESIS_SEED !== ''
-    ? process.env.NEMESIS_SEED.split(',').map((s) => Number(s) >>> 0)
+  process.env.SEED !== undefined && process.env.SEED !== ''
+    ? process.env.SEED.split(',').map((s) => Number(s) >>> 0)
     : Array.from({ length: 3 }, () => (Math.random() * 0xffffffff) >>> 0);
-console.log(`# nemesis seeds: ${seeds.join(', ')} (replay one with NEMESIS_SEED=<seed>)`);
+console.log(`# nemesis seeds: ${seeds.join(', ')} (replay one: ${replayCommand(seeds[0]!)})`);
 watchdog(seeds.length * (faultsMs + 60_000) + 20_000, 'nemesis');
 
 let running: ReplicaProcess[] = [];
@@ -146,7 +147,7 @@ for (const [run, seed] of seeds.entries()) {
       }
     } catch (error) {
       await load.stop();
-      throw new Error(`seed ${seed}: ${String(error)}\nnemesis so far:\n${log.join('\n')}\n${tailLogs(running)}`);
+      throw new Error(`seed ${seed} (replay: ${replayCommand(seed)}): ${String(error)}\nnemesis so far:\n${log.join('\n')}\n${tailLogs(running)}`);
     }
 
     // Final phase: clients stop, everything heals and comes up, and all must converge.
@@ -164,7 +165,7 @@ for (const [run, seed] of seeds.entries()) {
     try {
       finalMs = await timeUntil('views and data to converge with everything healed and up', converged(addresses), finalBoundMs + 10_000, 25);
     } catch (error) {
-      throw new Error(`seed ${seed}: ${String(error)}\nnemesis:\n${log.join('\n')}\n${tailLogs(running)}`);
+      throw new Error(`seed ${seed} (replay: ${replayCommand(seed)}): ${String(error)}\nnemesis:\n${log.join('\n')}\n${tailLogs(running)}`);
     }
     samples.final.push(measure('nemesis final convergence', finalMs));
 
@@ -175,9 +176,9 @@ for (const [run, seed] of seeds.entries()) {
       if (lost.length > 0) reads.push(`${client.name} depends on events no replica holds: ${lost.join(', ')}`);
     }
     problems.push(...reads, ...history.violations);
-    assert.equal(problems, [], `seed ${seed}: ${problems.length} problems:\n${problems.slice(0, 20).join('\n')}\nnemesis:\n${log.join('\n')}`);
-    assert.ok(history.ackedCount() >= 30, `seed ${seed}: too few acknowledged writes (${history.ackedCount()})`);
-    assert.ok(finalMs <= finalBoundMs, `seed ${seed}: final convergence took ${finalMs} ms (bound ${finalBoundMs} ms)`);
+    assert.equal(problems, [], `seed ${seed} (replay: ${replayCommand(seed)}): ${problems.length} problems:\n${problems.slice(0, 20).join('\n')}\nnemesis:\n${log.join('\n')}`);
+    assert.ok(history.ackedCount() >= 30, `seed ${seed} (replay: ${replayCommand(seed)}): too few acknowledged writes (${history.ackedCount()})`);
+    assert.ok(finalMs <= finalBoundMs, `seed ${seed} (replay: ${replayCommand(seed)}): final convergence took ${finalMs} ms (bound ${finalBoundMs} ms)`);
   });
 }
 

@@ -47,7 +47,7 @@ test.after(async () => {
 
 test('a partitioned replica and the majority both take writes, and all converge after the heal', async () => {
   replicas = await startClusterPatiently(addresses, uids);
-  const rng = new Rng(seedFrom('FAULT_SEED', 'partition-heal'));
+  const rng = new Rng(seedFrom('partition-heal'));
   const history = new History();
   const shared = ['s0', 's1', 's2'];
   const healTimes: number[] = [];

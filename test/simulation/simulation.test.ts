@@ -1,35 +1,136 @@
-// Layer 2 of DESIGN.md: many seeded runs of a simulated cluster under a faulty network.
-//   SIM_SEED=123      replay one seed (with SIM_TRACE=1 to print its trace)
-//   SIM_SEEDS=1000    how many random seeds to run (default 200)
-//   SIM_FIRST_SEED=n  where the random seeds start (default 1)
-//   SIM_CHAOS_MS=n    length of the fault phase of the random seeds (default: 6 to 12 s, drawn per seed)
+// Layer 2 of DESIGN.md: many seeded runs of the production node, simulated, under a faulty network.
+//   SEED=123                replay one random seed (SIM_TRACE=1 prints its trace)
+//   SEED=123 SIM_SCENARIO=restarted   replay one seed of a scripted scenario (names below)
+//   SIM_SEEDS=3000          how many random seeds to run (default 200)
+//   SIM_FIRST_SEED=n        where the random seeds start (default 1)
+//   SIM_CHAOS_MS=n          length of the fault phase of the random seeds (default: 6 to 12 s, drawn per seed)
+// Every failure prints the exact command that replays it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulationFailure, summarize, type SimReport } from './report.ts';
-import { World, type SimOptions } from "./world.ts";
+import { World, type SimOptions } from './world.ts';
 
-const replaySeed = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
+const file = 'test/simulation/simulation.test.ts';
+const replaySeed = process.env.SEED === undefined || process.env.SEED === '' ? undefined : Number(process.env.SEED);
+const replayScenario = process.env.SIM_SCENARIO;
 const seedCount = Number(process.env.SIM_SEEDS ?? 200);
 const firstSeed = Number(process.env.SIM_FIRST_SEED ?? 1);
 const trace = process.env.SIM_TRACE === '1';
 const chaosMs = process.env.SIM_CHAOS_MS === undefined ? undefined : Number(process.env.SIM_CHAOS_MS);
 
-function simulate(options: SimOptions): SimReport {
-  return new World({ trace, ...options }).run();
+function randomSeed(seed: number): SimReport {
+  const chaos = chaosMs === undefined ? '' : `SIM_CHAOS_MS=${chaosMs} `;
+  return new World({ seed, trace, replay: `${chaos}SEED=${seed} node --import tsx ${file}`, ...(chaosMs === undefined ? {} : { chaosMs }) }).run();
 }
 
-if (replaySeed !== undefined) {
-  test(`seed ${replaySeed} replays`, () => {
-    const report = simulate({ seed: replaySeed, ...(chaosMs === undefined ? {} : { chaosMs }) });
-    console.log(JSON.stringify(report));
-  });
+/** A scripted scenario: the options of each of its seeds, and what must hold after a run. */
+interface Scenario {
+  readonly title: string;
+  readonly seeds: readonly number[];
+  readonly options: (seed: number) => Omit<SimOptions, 'seed' | 'trace' | 'replay'>;
+  readonly check: (world: World, report: SimReport, seed: number) => void;
+}
+
+const tenSeeds = (base: number) => Array.from({ length: 10 }, (_, i) => base + i + 1);
+
+const scenarios: Record<string, Scenario> = {
+  'cut-off': {
+    title: 'a replica cut off long enough to be compacted past catches up by a snapshot',
+    seeds: tenSeeds(10_000),
+    options: () => ({
+      faults: false,
+      replicas: 3,
+      clients: 4,
+      chaosMs: 16_000,
+      script: (w) => w.schedule(2000, () => w.partition([w.nodeAt(2)], 12_000)),
+    }),
+    check: (world, report, seed) => {
+      assert.ok((world.snapshotsTo.get(world.nodeAt(2).address) ?? 0) > 0, `seed ${seed}: the isolated replica was sent a snapshot`);
+      assert.ok(report.compactedEvents > 0);
+    },
+  },
+  'reattached': {
+    title: 'a replica re-attached after a cut stays honest: it takes no events from the others for the hold-down time, then catches up',
+    seeds: tenSeeds(30_000),
+    options: () => ({
+      faults: false,
+      replicas: 3,
+      clients: 4,
+      chaosMs: 16_000,
+      script: (w) => {
+        const cutAt = 3000;
+        const cutMs = 3000;
+        const node = w.nodeAt(2);
+        w.schedule(cutAt, () => w.partition([node], cutMs));
+        const healAt = cutAt + cutMs;
+        // The last failure each side saw is at most a probe interval and a timeout before the heal.
+        const windowMs = w.settings.linkHoldDownMs - w.settings.suspectProbeIntervalMs - 850;
+        let atHeal: Record<string, number> = {};
+        w.schedule(healAt, () => {
+          atHeal = { ...node.replica!.clock };
+        });
+        for (let t = healAt + 50; t < healAt + windowMs; t += 50) {
+          w.schedule(t, () => {
+            const replica = node.replica!;
+            for (const [origin, seq] of Object.entries(replica.clock)) {
+              if (origin === replica.id) continue;
+              if (seq > (atHeal[origin] ?? 0)) w.fail(`${t - healAt} ms after the heal the re-attached replica delivered ${origin}#${seq}`);
+            }
+          });
+        }
+      },
+    }),
+    check: () => {},
+  },
+  'restarted': {
+    title: 'a restarted replica joins by snapshot, is not held down once it announced itself, and converges',
+    seeds: tenSeeds(20_000),
+    options: (seed) => ({
+      faults: false,
+      replicas: 4,
+      clients: 3,
+      chaosMs: 12_000,
+      script: (w) => {
+        const node = w.nodeAt(1);
+        w.schedule(3000, () => w.kill(node));
+        // Restart before the others have given up on it and after: both must work.
+        w.schedule(seed % 2 === 0 ? 3400 : 6000, () => w.restart(node));
+        // Soon after it has joined, nobody may hold it down: it announced a new life.
+        w.schedule(9000, () => {
+          const restarted = node.replica!;
+          if (restarted.joinState?.kind !== 'joined' || restarted.joinState.how !== 'snapshot') w.fail(`the restarted replica joined by ${JSON.stringify(restarted.joinState)}`);
+          for (const other of w.nodes) {
+            if (other === node) continue;
+            const peer = other.replica!.describe(w.now).peers.find((p) => p.address === node.address)!;
+            if (peer.incarnation !== restarted.incarnation) w.fail(`${other.address} does not know the new life`);
+            if (peer.link.state === 'held-down') w.fail(`${other.address} holds the restarted replica down`);
+            if (!peer.inView) w.fail(`${other.address} does not have it in its view`);
+          }
+        });
+      },
+    }),
+    check: (_world, report) => assert.is(report.crashes, 1),
+  },
+};
+
+function runScenario(name: string, scenario: Scenario, seed: number): void {
+  const world = new World({ seed, trace, replay: `SIM_SCENARIO=${name} SEED=${seed} node --import tsx ${file}`, ...scenario.options(seed) });
+  scenario.check(world, world.run(), seed);
+}
+
+if (replaySeed !== undefined && replayScenario !== undefined) {
+  const scenario = scenarios[replayScenario];
+  if (scenario === undefined) throw new Error(`no scenario ${replayScenario}; there are: ${Object.keys(scenarios).join(', ')}`);
+  test(`scenario ${replayScenario}, seed ${replaySeed}: ${scenario.title}`, () => runScenario(replayScenario, scenario, replaySeed));
+} else if (replaySeed !== undefined) {
+  test(`seed ${replaySeed} replays`, () => console.log(JSON.stringify(randomSeed(replaySeed))));
 } else {
   test(`${seedCount} random seeds keep causal delivery and causal reads, and converge after the faults end`, () => {
     const reports: SimReport[] = [];
     const failures: SimulationFailure[] = [];
     for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
       try {
-        reports.push(simulate({ seed, ...(chaosMs === undefined ? {} : { chaosMs }) }));
+        reports.push(randomSeed(seed));
       } catch (error) {
         if (!(error instanceof SimulationFailure)) throw error;
         failures.push(error);
@@ -40,121 +141,32 @@ if (replaySeed !== undefined) {
       const seeds = failures.map((failure) => failure.seed).join(', ');
       throw new Error(`${failures.length} of ${seedCount} seeds failed (${seeds}); the first:\n${failures[0]!.message}`);
     }
-    assert.ok(reports.some((report) => report.snapshotsPushed > 0), 'some seeds needed a snapshot');
-    assert.ok(reports.some((report) => report.crashes > 0), 'some seeds crashed replicas');
-    assert.ok(reports.some((report) => report.heldDownReplies > 0), 'some seeds met a held-down link');
+    // The runs must have gone through what they are meant to test.
+    const total = (pick: (report: SimReport) => number) => reports.reduce((sum, report) => sum + pick(report), 0);
+    assert.ok(total((r) => r.snapshotsPushed) > 0, 'some seeds needed a snapshot');
+    assert.ok(total((r) => r.joinsBySnapshot) > 0 && total((r) => r.joinChunks) > total((r) => r.joinsBySnapshot), 'some joins pulled snapshots in several chunks');
+    assert.ok(total((r) => r.crashes) > 0, 'some seeds crashed replicas');
+    assert.ok(total((r) => r.heldDownReplies) > 0, 'some seeds met a held-down link');
+    assert.ok(total((r) => r.custodyPushes) > 0, 'some seeds offered writes for custody');
+    assert.ok(total((r) => r.partitions) > 0 && total((r) => r.dropped) > 0 && total((r) => r.duplicated) > 0, 'some seeds partitioned, dropped and duplicated');
   });
 
   test('the same seed replays the same run', () => {
-    const a = simulate({ seed: 4242 });
-    const b = simulate({ seed: 4242 });
-    assert.equal(a, b);
+    assert.equal(randomSeed(4242), randomSeed(4242));
   });
 
   test('a fault-free cluster converges at once', () => {
-    const report = simulate({ seed: 7, faults: false, replicas: 3, clients: 4, chaosMs: 5000 });
+    const report = new World({ seed: 7, faults: false, replicas: 3, clients: 4, chaosMs: 5000, trace, replay: `SEED=7 node --import tsx ${file} (fault-free)` }).run();
     assert.is(report.crashes, 0);
     assert.is(report.snapshotsPushed, 0);
     assert.ok(report.convergedAfterMs <= 1000, `converged after ${report.convergedAfterMs} ms`);
   });
 
-  test('a replica cut off long enough to be compacted past catches up by a snapshot', () => {
-    for (let seed = 1; seed <= 10; seed++) {
-      let isolated = '';
-      const world = new World({
-        seed: 10_000 + seed,
-        trace,
-        replay: `npx tsx test/simulation/simulation.test.ts (scenario "cut off long enough", seed ${10_000 + seed})`,
-        faults: false,
-        replicas: 3,
-        clients: 4,
-        chaosMs: 16_000,
-        script: (w) => {
-          w.schedule(2000, () => {
-            const node = w.nodeAt(2);
-            isolated = node.address;
-            w.partition([node], 12_000);
-          });
-        },
-      });
-      const report = world.run();
-      assert.ok((world.snapshotsTo.get(isolated as never) ?? 0) > 0, `seed ${10_000 + seed}: the isolated replica was sent a snapshot`);
-      assert.ok(report.compactedEvents > 0);
-    }
-  });
-
-  test('a replica re-attached after a cut stays honest: it takes no events from the others for the hold-down time, then catches up', () => {
-    for (let seed = 1; seed <= 10; seed++) {
-      const cutAt = 3000;
-      const cutMs = 3000;
-      let held = 0;
-      const world = new World({
-        seed: 30_000 + seed,
-        trace,
-        replay: `npx tsx test/simulation/simulation.test.ts (scenario "re-attached", seed ${30_000 + seed})`,
-        faults: false,
-        replicas: 3,
-        clients: 4,
-        chaosMs: 16_000,
-        script: (w) => {
-          const node = w.nodeAt(2);
-          w.schedule(cutAt, () => w.partition([node], cutMs));
-          const healAt = cutAt + cutMs;
-          // The last failure each side saw is at most a probe interval and a timeout before the heal.
-          const windowMs = w.settings.linkHoldDownMs - w.settings.suspectProbeIntervalMs - 850;
-          let atHeal: Record<string, number> = {};
-          w.schedule(healAt, () => {
-            atHeal = { ...node.replica!.clock };
-          });
-          for (let t = healAt + 50; t < healAt + windowMs; t += 50) {
-            w.schedule(t, () => {
-              const replica = node.replica!;
-              for (const [origin, seq] of Object.entries(replica.clock)) {
-                if (origin === replica.id) continue;
-                assert.ok(seq <= (atHeal[origin] ?? 0), `seed ${30_000 + seed}: ${t - healAt} ms after the heal the re-attached replica delivered ${origin}#${seq}`);
-              }
-              held++;
-            });
-          }
-        },
-      });
-      world.run();
-      if (world.settings.linkHoldDownMs > 2000) assert.ok(held > 0, 'the window was checked');
-    }
-  });
-
-  test('a restarted replica joins by snapshot, is not held down once it announced itself, and converges', () => {
-    for (let seed = 1; seed <= 10; seed++) {
-      const world = new World({
-        seed: 20_000 + seed,
-        trace,
-        replay: `npx tsx test/simulation/simulation.test.ts (scenario "restarted", seed ${20_000 + seed})`,
-        faults: false,
-        replicas: 4,
-        clients: 3,
-        chaosMs: 12_000,
-        script: (w) => {
-          const node = w.nodeAt(1);
-          w.schedule(3000, () => w.kill(node));
-          // Restart before the others have given up on it and after: both must work.
-          w.schedule(seed % 2 === 0 ? 3400 : 6000, () => w.restart(node));
-          // Soon after it has joined, nobody may hold it down: it announced a new life.
-          w.schedule(9000, () => {
-            const restarted = node.replica!;
-            for (const other of w.nodes) {
-              if (other === node) continue;
-              const peer = other.replica!.describe(w.now).peers.find((p) => p.address === node.address)!;
-              assert.is(peer.incarnation, restarted.incarnation, `seed ${20_000 + seed}: ${other.address} knows the new life`);
-              assert.is.not(peer.link.state, 'held-down', `seed ${20_000 + seed}: ${other.address} holds the restarted replica down`);
-              assert.ok(peer.inView, `seed ${20_000 + seed}: ${other.address} has it in its view`);
-            }
-          });
-        },
-      });
-      const report = world.run();
-      assert.is(report.crashes, 1);
-    }
-  });
+  for (const [name, scenario] of Object.entries(scenarios)) {
+    test(scenario.title, () => {
+      for (const seed of scenario.seeds) runScenario(name, scenario, seed);
+    });
+  }
 }
 
 test.run();

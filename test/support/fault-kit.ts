@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import { startReplica, type ReplicaOptions, type ReplicaProcess } from './cluster.ts';
 import { request, sleep, type Answer } from './http.ts';
 import type { Host } from './netns.ts';
@@ -449,11 +450,26 @@ export function summarize(clients: readonly Client[]): string {
 }
 
 /** The seed for a test's random choices: `$envName` when set (to replay a run), else a fresh one. Printed. */
-export function seedFrom(envName: string, what: string): number {
-  const raw = process.env[envName];
+/**
+ * The seed of a randomized fault test: SEED when set (the one variable that replays a seed, here
+ * and in the simulation), else a fresh one. The exact command that replays it is printed at once,
+ * and again if the file fails.
+ */
+export function seedFrom(what: string): number {
+  const raw = process.env.SEED;
   const seed = raw !== undefined && raw !== '' ? Number(raw) >>> 0 : (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
-  console.log(`# ${what}: seed ${seed} (replay with ${envName}=${seed})`);
+  const replay = replayCommand(seed);
+  console.log(`# ${what}: seed ${seed} (replay: ${replay})`);
+  process.once('exit', (code) => {
+    if (code !== 0 || process.exitCode) console.log(`# ${what} failed with seed ${seed}; replay: ${replay}`);
+  });
   return seed;
+}
+
+/** The command that runs this test file again with `seed`, in its own network namespace as the runner does. */
+export function replayCommand(seed: number): string {
+  const file = relative(process.cwd(), process.argv[1] ?? '');
+  return `SEED=${seed} unshare -n -- node --import tsx ${file}`;
 }
 
 /**
