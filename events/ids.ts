@@ -77,9 +77,14 @@ class ValidStrings {
   }
 }
 
-const validAddresses = new ValidStrings(4096);
-const validReplicaIds = new ValidStrings(4096);
+// Marked pure so that a bundle using none of the parsers (the debug page's script) leaves them out.
+const validAddresses = /* @__PURE__ */ new ValidStrings(4096);
+const validReplicaIds = /* @__PURE__ */ new ValidStrings(4096);
 
 export function addressOf(id: ReplicaId): Address {
   return id.slice(0, id.lastIndexOf('/')) as Address;
+}
+
+export function incarnationOf(id: ReplicaId): string {
+  return id.slice(id.lastIndexOf('/') + 1);
 }

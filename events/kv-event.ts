@@ -26,6 +26,7 @@ export interface DeleteEvent extends EventBase {
 
 export type KvEvent = PutEvent | DeleteEvent;
 
-export function eventId(event: KvEvent): string {
+/** `origin#seq`; the debug page keys the events it knows only by number (a delivered seq range) the same way. */
+export function eventId(event: Pick<KvEvent, 'origin' | 'seq'>): string {
   return `${event.origin}#${event.seq}`;
 }

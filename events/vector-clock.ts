@@ -14,6 +14,11 @@ export function clockEntry(clock: VectorClock, id: ReplicaId): number {
   return clock[id] ?? 0;
 }
 
+/** True when `clock` includes event `seq` of `origin`: an origin's events are included in seq order. */
+export function clockIncludes(clock: VectorClock, origin: ReplicaId, seq: number): boolean {
+  return (clock[origin] ?? 0) >= seq;
+}
+
 /** How `a` relates to `b` in happens-before. */
 export function compareClocks(a: VectorClock, b: VectorClock): ClockOrder {
   let aBigger = false;

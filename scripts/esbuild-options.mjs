@@ -1,4 +1,5 @@
-// The esbuild options every bundle of this project uses: one ESM file for Node 20, no node_modules.
+// The esbuild options every Node bundle of this project uses: one ESM file for Node 20, no node_modules.
+// (The debug page's script, bundled for the browser, has its own in build.mjs.)
 
 // Koa and friends are CommonJS and call require() on Node built-ins; an ESM bundle has no
 // require, so give it one (without this, start-up fails with "Dynamic require of ... is not supported").

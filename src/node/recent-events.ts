@@ -3,6 +3,7 @@ import type { ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
 import { BoundedQueue } from './bounded-queue.ts';
+import type { AgedRecord, RecentRecord } from './recent-record.ts';
 
 /** Records kept for the debug page; the oldest go first. */
 const recordsMax = 2000;
@@ -14,15 +15,6 @@ const recordsMax = 2000;
  * (`agoMs`), not a time of day, so the browser places them on its own time line without assuming
  * that any two machines' clocks agree.
  */
-export type RecentRecord =
-  | { readonly n: number; readonly at: number; readonly kind: 'write'; readonly event: KvEvent }
-  | { readonly n: number; readonly at: number; readonly kind: 'deliver'; readonly origin: ReplicaId; readonly fromSeq: number; readonly toSeq: number };
-
-/** A record as served: its age instead of this process's clock reading. */
-export type AgedRecord = Aged<RecentRecord>;
-type Aged<R> = R extends RecentRecord ? Omit<R, 'at'> & { readonly agoMs: number } : never;
-
-
 export class RecentEvents {
   private readonly records = new BoundedQueue<RecentRecord>(recordsMax);
   private nextN = 1;

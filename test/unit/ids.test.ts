@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addressOf, parseAddress, parseIncarnation, parseReplicaId, replicaId, type Address } from '../../events/ids.ts';
+import { addressOf, incarnationOf, parseAddress, parseIncarnation, parseReplicaId, replicaId, type Address } from '../../events/ids.ts';
 import { rejects } from './support.ts';
 
 test('parseAddress() accepts IPv4, host names and bracketed IPv6 with a port', () => {
@@ -36,13 +36,15 @@ test('parseIncarnation() accepts 1 to 16 lower-case alphanumerics only', () => {
   rejects(() => parseIncarnation(7), /incarnation/);
 });
 
-test('replicaId() and addressOf() round-trip through parseReplicaId()', () => {
+test('replicaId(), addressOf() and incarnationOf() round-trip through parseReplicaId()', () => {
   const address = '10.0.0.1:8090' as Address;
   const id = replicaId(address, 'k3x');
   assert.is(id, '10.0.0.1:8090/k3x');
   assert.is(parseReplicaId(id), id);
   assert.is(addressOf(id), address);
+  assert.is(incarnationOf(id), 'k3x');
   assert.is(addressOf(replicaId('[::1]:8090' as Address, 'z')), '[::1]:8090');
+  assert.is(incarnationOf(replicaId('[::1]:8090' as Address, 'z')), 'z');
 });
 
 test('parseReplicaId() refuses ids this store does not make', () => {

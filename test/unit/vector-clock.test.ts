@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import {
   clockCovers,
   clockEntry,
+  clockIncludes,
   clockSize,
   clockSum,
   compareClocks,
@@ -121,6 +122,18 @@ test('clockCovers() agrees with compareClocks()', () => {
       }
     }),
   );
+});
+
+test('clockIncludes() holds for an event exactly when the clock covers the clock of that event alone', () => {
+  fc.assert(
+    fc.property(arbClock, fc.constantFrom(id(0), id(1), id(2), id(3)), fc.integer({ min: 1, max: 8 }), (a, origin, seq) =>
+      clockIncludes(a, origin, seq) === clockCovers(a, withEntry(emptyClock, origin, seq)),
+    ),
+  );
+  assert.ok(clockIncludes(clock({ 0: 3 }), id(0), 1), 'an earlier event of the origin');
+  assert.ok(clockIncludes(clock({ 0: 3 }), id(0), 3), 'the last one');
+  assert.not.ok(clockIncludes(clock({ 0: 3 }), id(0), 4), 'the next one');
+  assert.not.ok(clockIncludes(clock({ 0: 3 }), id(1), 1), 'an origin the clock has no entry for');
 });
 
 test('incrementClock() goes after the clock it started from', () => {
