@@ -67,21 +67,9 @@ export function meetClocks(a: VectorClock, b: VectorClock): VectorClock {
   return Object.freeze(out) as VectorClock;
 }
 
-export function incrementClock(clock: VectorClock, id: ReplicaId): VectorClock {
-  return Object.freeze({ ...clock, [id]: (clock[id] ?? 0) + 1 }) as VectorClock;
-}
-
-export function withEntry(clock: VectorClock, id: ReplicaId, value: number): VectorClock {
-  return Object.freeze({ ...clock, [id]: value }) as VectorClock;
-}
-
 /** Sum of all entries: strictly grows along happens-before, so it can lead a total order. */
 export function clockSum(clock: VectorClock): number {
   let sum = 0;
   for (const id in clock) sum += clock[id as ReplicaId]!;
   return sum;
-}
-
-export function clockSize(clock: VectorClock): number {
-  return Object.keys(clock).length;
 }

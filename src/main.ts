@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { ConfigError, readConfig, type Config } from './node/config.ts';
-import { systemClock } from './node/clock.ts';
+import { performance } from 'node:perf_hooks';
+import { ConfigError, readConfig, type Config } from './config.ts';
 import { createLogger } from './node/logger.ts';
 import { ReplicaNode } from './node/replica-node.ts';
-import { MemoryStorage } from './node/storage.ts';
-import { systemTimers } from './node/timers.ts';
 import { createApp } from './http/app.ts';
 import { answerClientErrorsWithJson } from './http/client-errors.ts';
+import type { Clock } from './node/clock.ts';
+import type { Timers } from './node/timers.ts';
+import { MemoryStorage } from './storage/memory-storage.ts';
 import { HttpTransport } from './transport/http-transport.ts';
 
 /**
@@ -17,6 +18,18 @@ import { HttpTransport } from './transport/http-transport.ts';
 function newIncarnation(): string {
   return (Date.now().toString(36) + randomBytes(3).toString('hex')).slice(0, 16);
 }
+
+const systemClock: Clock = { now: () => Math.floor(performance.now()) };
+
+const systemTimers: Timers = {
+  after(delayMs, run) {
+    const timer = setTimeout(run, delayMs);
+    return { cancel: () => clearTimeout(timer) };
+  },
+  soon(run) {
+    setImmediate(run);
+  },
+};
 
 function start(config: Config): void {
   const log = createLogger(config.logLevel, config.socketAddress);

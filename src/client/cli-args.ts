@@ -2,8 +2,8 @@
 // a lone `-1` is a value, not an option, so `kvs put x -1` stores the number -1.
 import { isReplicaAddress, type KvsValue } from './kvs-client.ts';
 
-export const defaultReplicas = ['127.0.0.1:8082', '127.0.0.1:8083', '127.0.0.1:8084'];
-export const defaultSessionFile = '.kvs-session.json';
+const defaultReplicas = ['127.0.0.1:8082', '127.0.0.1:8083', '127.0.0.1:8084'];
+const defaultSessionFile = '.kvs-session.json';
 
 export const usage = `kvs: a command-line client for causal-kvs
 
@@ -71,7 +71,7 @@ function positiveInteger(text: string, option: string): number {
   return value;
 }
 
-export function parseReplicas(text: string, from: string): string[] {
+function parseReplicas(text: string, from: string): string[] {
   const replicas = text
     .split(',')
     .map((part) => part.trim())
@@ -84,7 +84,7 @@ export function parseReplicas(text: string, from: string): string[] {
 }
 
 /** VALUE as JSON if it parses (and is not null), else the text itself; `--string` keeps the text. */
-export function parseValue(text: string, forceString: boolean): KvsValue {
+function parseValue(text: string, forceString: boolean): KvsValue {
   if (forceString) return text;
   let parsed: unknown;
   try {

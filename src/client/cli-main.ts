@@ -4,7 +4,7 @@ import { parseArgs, usage, UsageError, type Command, type Invocation } from './c
 import { KvsClient, KvsError, type DebugLog, type LogEvent } from './kvs-client.ts';
 import { readSession, SessionFileError, writeSession } from './session-file.ts';
 
-export const exitCodes = { ok: 0, notFound: 1, usage: 2, unavailable: 3, error: 4 } as const;
+const exitCodes = { ok: 0, notFound: 1, usage: 2, unavailable: 3, error: 4 } as const;
 
 export interface Io {
   readonly out: (line: string) => void;

@@ -99,11 +99,6 @@ export function applyEvents(view: KvView, events: Iterable<KvEvent>): KvView {
   return withWinners(view, winners);
 }
 
-/** Rebuilds a view from nothing; must equal the incrementally maintained one. */
-export function foldEvents(events: Iterable<KvEvent>): KvView {
-  return applyEvents(emptyView, events);
-}
-
 export function* viewEntries(view: KvView): Generator<KvEvent> {
   for (const group of view.groups) for (const bucket of group) yield* bucket.values();
 }

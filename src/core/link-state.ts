@@ -58,11 +58,6 @@ export class LinkState {
     this.lastSuccessAt = now;
   }
 
-  /** Not held down, and no failure since the last success: events can flow now. */
-  isUp(now: number): boolean {
-    return this.state(now) === 'up';
-  }
-
   private state(now: number): LinkDescription['state'] {
     if (this.isHeldDown(now)) return 'held-down';
     if (this.lastFailureAt !== undefined && (this.lastSuccessAt ?? Number.NEGATIVE_INFINITY) < this.lastFailureAt) return 'failing';

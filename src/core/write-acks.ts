@@ -44,14 +44,6 @@ export class WriteAcks<Ticket> {
     return answered;
   }
 
-  /** Every parked write (shutting down). */
-  takeAll(): Ticket[] {
-    const answered = this.waiting.slice(this.head).map((entry) => entry.ticket);
-    this.waiting.length = 0;
-    this.head = 0;
-    return answered;
-  }
-
   /** When the front write is due, if any waits. */
   nextDeadline(): number | undefined {
     return this.waiting[this.head]?.deadline;

@@ -1,7 +1,7 @@
 import type { Address, ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { ReplicaDescription } from '../core/replica.ts';
-import type { AgedRecord } from '../node/recent-record.ts';
+import type { AgedRecord } from '../observability/recent-record.ts';
 
 // What the page reads, as the server's own types describe it (src/http/debug-routes.ts, debug-page.ts).
 

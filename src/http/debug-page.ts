@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { ValidationError } from '../../events/validation-error.ts';
-import type { RecentEvents } from '../node/recent-events.ts';
+import type { RecentEvents } from '../observability/recent-events.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { debugPageHtml } from './debug-page-html.ts';
 

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import type { NodeMetrics } from '../node/metrics.ts';
+import type { NodeMetrics } from '../observability/metrics.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
 
 /** Paths served as they are; anything else is `/kvs/:key` or `unmatched`, so no label per key or per scanned URL. */

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type Koa from 'koa';
-import { NodeMetrics } from '../node/metrics.ts';
-import { RecentEvents } from '../node/recent-events.ts';
+import { NodeMetrics } from '../observability/metrics.ts';
+import { RecentEvents } from '../observability/recent-events.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { debugCors, registerDebugPage } from './debug-page.ts';
 import { metricsMiddleware, registerMetricsRoute } from './metrics-route.ts';

@@ -1,8 +1,4 @@
-import { performance } from 'node:perf_hooks';
-
-/** Where the node reads the time: monotonic milliseconds. The simulation gives a virtual one. */
+/** Where the node reads the time: monotonic milliseconds. Production reads performance.now() (main.ts); the simulation, virtual time. */
 export interface Clock {
   now(): number;
 }
-
-export const systemClock: Clock = { now: () => Math.floor(performance.now()) };

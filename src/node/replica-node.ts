@@ -6,7 +6,7 @@ import { exchangeOf, type Outcome, type PeerMessage, type ReplyOf, type RpcName 
 import type { VectorClock } from '../../events/vector-clock.ts';
 import { Replica, type ReadResult, type ReplicaDescription, type Send, type WriteResult } from '../core/replica.ts';
 import type { Clock } from './clock.ts';
-import type { Config } from './config.ts';
+import type { NodeConfig } from './node-config.ts';
 import { DependenciesNotSatisfied } from './dependencies-not-satisfied.ts';
 import type { Logger } from './logger.ts';
 import type { Storage } from './storage.ts';
@@ -27,7 +27,7 @@ export type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok
 
 /** What the node is given: the world it runs in. Production wires real ones (main.ts); the simulation, virtual ones. */
 export interface NodeEnvironment {
-  readonly config: Config;
+  readonly config: NodeConfig;
   readonly incarnation: string;
   readonly clock: Clock;
   readonly timers: Timers;
@@ -46,7 +46,7 @@ export interface NodeEnvironment {
 export class ReplicaNode {
   readonly core: Replica;
   readonly counters: NodeCounters = { unsatisfied503: 0, pushesSent: 0, pushFailures: 0, eventsPushed: 0 };
-  private readonly config: Config;
+  private readonly config: NodeConfig;
   private readonly clock: Clock;
   private readonly timers: Timers;
   private readonly transport: Transport;
@@ -65,7 +65,7 @@ export class ReplicaNode {
   private readonly peersDown = new Set<Address>();
   /** Called with each batch of events delivered from peers (the debug page's delivery records). */
   onRemoteDelivery: ((events: readonly KvEvent[]) => void) | undefined;
-  /** Metrics hooks (src/node/metrics.ts): each own write as made; each push's outcome and round trip. */
+  /** Metrics hooks (src/observability/metrics.ts): each own write as made; each push's outcome and round trip. */
   onLocalWrite: ((event: KvEvent) => void) | undefined;
   onPushOutcome: ((to: Address, outcome: Outcome<PushReply>, roundTripMs: number) => void) | undefined;
 

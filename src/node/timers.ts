@@ -5,20 +5,10 @@ export interface TimerHandle {
 
 /**
  * The node's timers: `after` runs a callback once, a delay from now; `soon` runs it at the end of
- * this turn, once the inputs that arrived together are all in (setImmediate). The simulation gives
- * virtual ones.
+ * this turn, once the inputs that arrived together are all in. Production uses setTimeout and
+ * setImmediate (main.ts); the simulation, virtual ones.
  */
 export interface Timers {
   after(delayMs: number, run: () => void): TimerHandle;
   soon(run: () => void): void;
 }
-
-export const systemTimers: Timers = {
-  after(delayMs, run) {
-    const timer = setTimeout(run, delayMs);
-    return { cancel: () => clearTimeout(timer) };
-  },
-  soon(run) {
-    setImmediate(run);
-  },
-};

@@ -9,7 +9,7 @@ import type { PeerMessage, PeerReply } from '../../events/peer-rpc.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
 import type { ProtocolSettings } from '../../src/core/protocol-settings.ts';
 import type { Replica } from '../../src/core/replica.ts';
-import type { Config } from '../../src/node/config.ts';
+import type { NodeConfig } from '../../src/node/node-config.ts';
 import { createLogger } from '../../src/node/logger.ts';
 import { ReplicaNode } from '../../src/node/replica-node.ts';
 import type { Storage } from '../../src/node/storage.ts';
@@ -67,22 +67,8 @@ export class SimHost {
       },
       soon: (run) => world.schedule(world.now, () => alive() && run()),
     };
-    const { view, limits, settings, causalWaitMs, requestTimeoutMs, probeTimeoutMs } = this.hostSettings;
-    const config: Config = {
-      socketAddress: this.address,
-      view,
-      listenHost: 'sim',
-      listenPort: 0,
-      peerSourceAddress: undefined,
-      causalWaitMs,
-      peerConnectTimeoutMs: requestTimeoutMs,
-      peerRequestTimeoutMs: requestTimeoutMs,
-      probeTimeoutMs,
-      clusterToken: undefined,
-      logLevel: 'silent',
-      limits,
-      settings,
-    };
+    const { view, limits, settings, causalWaitMs } = this.hostSettings;
+    const config: NodeConfig = { socketAddress: this.address, view, causalWaitMs, limits, settings };
     let node: ReplicaNode | undefined;
     const storage: Storage = {
       append: (events) => node !== undefined && onDelivered(node, events),

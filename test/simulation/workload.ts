@@ -1,5 +1,6 @@
 // Clients of the simulated cluster: each carries its causal metadata from answer to answer, as a
 // real client does, and sends gets, puts and deletes to one home replica or to any.
+import { formatCausalMetadata, parseCausalMetadata } from '../../events/causal-metadata.ts';
 import { eventId } from '../../events/kv-event.ts';
 import { clockCovers, emptyClock, type VectorClock } from '../../events/vector-clock.ts';
 import type { Random } from '../support/random.ts';
@@ -9,6 +10,8 @@ import type { SimStats } from './report.ts';
 
 export interface WorkloadShape {
   readonly keys: readonly string[];
+  /** The bound on metadata entries the replicas enforce (CLOCK_ENTRIES_MAX). */
+  readonly clockEntriesMax: number;
   /** Shares of the operations that are reads and (of the rest) deletes; the others are puts. */
   readonly readShare: number;
   readonly deleteShare: number;
@@ -84,8 +87,10 @@ export class Workload {
           : { type: 'put', key, value: `c${client.index}v${++client.nextValue}` };
     const host = client.sticky ? this.world.hosts[client.home]! : r.pick(this.world.hosts);
     const sent = client.metadata;
+    // Metadata travels as the API's JSON token, through the same codec the HTTP routes use.
+    const token = JSON.stringify(formatCausalMetadata(sent));
     this.world.schedule(this.world.now + r.int(1, 15), () =>
-      this.send(host, op, sent, (answer) => this.world.schedule(this.world.now + r.int(1, 15), () => this.answered(client, op, sent, answer))),
+      this.send(host, op, parseCausalMetadata(JSON.parse(token), this.shape.clockEntriesMax), (answer) => this.world.schedule(this.world.now + r.int(1, 15), () => this.answered(client, op, sent, answer))),
     );
   }
 
@@ -128,7 +133,7 @@ export class Workload {
       if (!clockCovers(answer.metadata, sent)) {
         this.world.fail(`a ${op.type} of ${op.key} answered metadata ${JSON.stringify(answer.metadata)} that does not cover the metadata sent ${JSON.stringify(sent)}`);
       }
-      client.metadata = answer.metadata;
+      client.metadata = parseCausalMetadata(JSON.parse(JSON.stringify(formatCausalMetadata(answer.metadata))), this.shape.clockEntriesMax);
     }
     this.world.schedule(this.world.now + this.random.int(20, 300), () => this.tick(client));
   }

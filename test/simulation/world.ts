@@ -88,7 +88,7 @@ export class World {
     const addresses = Array.from({ length: replicaCount }, (_, i) => `10.0.0.${i + 1}:8090` as Address);
     const hostSettings = { view: addresses, limits: this.limits, settings: this.settings, causalWaitMs, requestTimeoutMs, probeTimeoutMs };
     this.hosts = addresses.map((address, index) => new SimHost(index, address, this, this.network, hostSettings));
-    this.workload = new Workload(this, clientRandom, { keys: this.keys, readShare, deleteShare }, this.oracle, this.stats, clientCount);
+    this.workload = new Workload(this, clientRandom, { keys: this.keys, clockEntriesMax: this.limits.clockEntriesMax, readShare, deleteShare }, this.oracle, this.stats, clientCount);
     this.trace(
       `seed ${options.seed}: ${replicaCount} replicas, ${clientCount} clients, chaos ${this.chaosMs} ms, drop ${rates.dropRate}, dup ${rates.dupRate}, ` +
         `long delays ${rates.longDelayRate}, hold-down ${this.settings.linkHoldDownMs} ms, logEventsMax ${this.settings.logEventsMax}, ` +

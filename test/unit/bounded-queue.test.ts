@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { BoundedQueue } from '../../src/node/bounded-queue.ts';
+import { BoundedQueue } from '../../src/observability/bounded-queue.ts';
 
 test('push() onto a full queue drops the oldest item', () => {
   const queue = new BoundedQueue<number>(3);

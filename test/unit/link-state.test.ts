@@ -75,20 +75,6 @@ test('failures of requests sent before clear() are ignored; later ones count', (
   assert.is(link.heldDownRemainingMs(1300), holdDownMs);
 });
 
-test('isUp() is true for a fresh link, false while failing or held down, and true again after a success', () => {
-  const link = new LinkState(holdDownMs);
-  assert.ok(link.isUp(0), 'nothing has failed yet');
-  link.recordFailure(10, 5, 'refused');
-  assert.not.ok(link.isUp(10), 'failing, though never up so not held down');
-  link.recordSuccess(20);
-  assert.ok(link.isUp(20));
-  link.recordFailure(30, 25, 'timeout');
-  assert.not.ok(link.isUp(30));
-  link.recordSuccess(40);
-  assert.not.ok(link.isUp(40), 'a success does not end the hold-down');
-  assert.ok(link.isUp(30 + holdDownMs));
-});
-
 test('describe() reports ages and reasons', () => {
   const link = new LinkState(holdDownMs);
   assert.equal(link.describe(10), {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Registry } from 'prom-client';
-import { RequestStats } from '../../src/node/request-stats.ts';
+import { RequestStats } from '../../src/observability/request-stats.ts';
 
 async function scrape(stats: RequestStats): Promise<string[]> {
   const registry = new Registry();

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Histogram, Registry } from 'prom-client';
-import { HistogramSeries, registerHistogram } from '../../src/node/scraped-histogram.ts';
+import { HistogramSeries, registerHistogram } from '../../src/observability/scraped-histogram.ts';
 
 const buckets = [0.001, 0.01, 0.1];
 const observations = [0.0005, 0.001, 0.004, 0.05, 3];

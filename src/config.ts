@@ -1,24 +1,20 @@
-import { parseAddress, type Address } from '../../events/ids.ts';
-import { defaultLimits, type Limits } from '../../events/limits.ts';
-import { ValidationError } from '../../events/validation-error.ts';
-import { defaultProtocolSettings, type ProtocolSettings } from '../core/protocol-settings.ts';
+import { parseAddress, type Address } from '../events/ids.ts';
+import { defaultLimits, type Limits } from '../events/limits.ts';
+import { ValidationError } from '../events/validation-error.ts';
+import { defaultProtocolSettings } from './core/protocol-settings.ts';
+import type { NodeConfig } from './node/node-config.ts';
 
 /** Everything a replica process is configured with, read once from the environment at start. */
-export interface Config {
-  readonly socketAddress: Address;
-  readonly view: readonly Address[];
+export interface Config extends NodeConfig {
   readonly listenHost: string;
   readonly listenPort: number;
   /** Source address for peer requests, so per-address firewall rules match; undefined = the OS picks. */
   readonly peerSourceAddress: string | undefined;
-  readonly causalWaitMs: number;
   readonly peerConnectTimeoutMs: number;
   readonly peerRequestTimeoutMs: number;
   readonly probeTimeoutMs: number;
   readonly clusterToken: string | undefined;
   readonly logLevel: string;
-  readonly limits: Limits;
-  readonly settings: ProtocolSettings;
 }
 
 /** One documented setting: environment name, default, unit, and what it does (the README lists these). */
@@ -53,7 +49,6 @@ const numberSettings = {
   causalWaitersMax: { env: 'CAUSAL_WAITERS_MAX', default: defaultLimits.causalWaitersMax, min: 0 },
 } satisfies Record<string, NumberSetting>;
 
-export const documentedSettings: readonly NumberSetting[] = Object.values(numberSettings);
 
 /** A configuration error: the process prints it on one line and exits with code 2. */
 export class ConfigError extends Error {}
@@ -81,7 +76,7 @@ function hostOf(address: string): string {
   return address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
 }
 
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 

@@ -8,7 +8,7 @@ import type { ReplicaDescription } from '../core/replica.ts';
 import { BoundedQueue } from './bounded-queue.ts';
 import { RequestStats } from './request-stats.ts';
 import { HistogramSeries, registerHistogram } from './scraped-histogram.ts';
-import type { ReplicaNode } from './replica-node.ts';
+import type { ReplicaNode } from '../node/replica-node.ts';
 
 /** Local writes waiting for their first peer acknowledgement; beyond this the oldest is forgotten. */
 const unackedWritesMax = 10_000;
