@@ -21,12 +21,16 @@ export class Oracle {
   private readonly crashedHoldings: VectorClock[] = [];
   /** Why each acknowledged write was answered. */
   private readonly ackReasons = new Map<string, AckReason>();
+  /** When each event was made (delivered where it was written). */
+  private readonly madeAt = new Map<string, number>();
   /** The last delivered clock seen of each life: it may only grow. */
   private readonly lastClocks = new WeakMap<Replica, VectorClock>();
 
   constructor(
     private readonly stats: SimStats,
     private readonly fail: (message: string) => never,
+    private readonly now: () => number,
+    private readonly writeAckTimeoutMs: number,
   ) {}
 
   /**
@@ -53,6 +57,7 @@ export class Oracle {
 
   private register(event: KvEvent): void {
     this.registry.set(eventId(event), event);
+    this.madeAt.set(eventId(event), this.now());
     let list = this.eventsByKey.get(event.key);
     if (list === undefined) this.eventsByKey.set(event.key, (list = []));
     list.push(event);
@@ -63,7 +68,15 @@ export class Oracle {
     this.crashedHoldings.push(mergeClocks(replica.clock, replica.custodyHeld()));
   }
 
+  /**
+   * A write was answered. The rule it was answered by: another replica holds it, or no other
+   * replica is in the view, or the acknowledgement timeout passed. Anything earlier is a bug.
+   */
   acknowledged(event: KvEvent, reason: AckReason): void {
+    const waitedMs = this.now() - (this.madeAt.get(eventId(event)) ?? Number.NaN);
+    if (reason === 'timeout' && !(waitedMs >= this.writeAckTimeoutMs)) {
+      this.fail(`${eventId(event)} was acknowledged after ${waitedMs} ms, before any other replica held it and before the ${this.writeAckTimeoutMs} ms timeout`);
+    }
     this.ackReasons.set(eventId(event), reason);
   }
 

@@ -83,7 +83,7 @@ export class World {
       logEventsMax: r.pick([30, 100_000]),
     };
     const causalWaitMs = r.pick([0, 200, 1000]);
-    this.oracle = new Oracle(this.stats, (message) => this.fail(message));
+    this.oracle = new Oracle(this.stats, (message) => this.fail(message), () => this.now, this.settings.writeAckTimeoutMs);
     this.network = new SimNetwork(this, netRandom, this.limits, { requestTimeoutMs, probeTimeoutMs }, this.stats, rates);
     const addresses = Array.from({ length: replicaCount }, (_, i) => `10.0.0.${i + 1}:8090` as Address);
     const hostSettings = { view: addresses, limits: this.limits, settings: this.settings, causalWaitMs, requestTimeoutMs, probeTimeoutMs };
