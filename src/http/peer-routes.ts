@@ -4,6 +4,7 @@ import { parsePushRequest, parseSnapshotChunk } from '../../events/peer-messages
 import { ValidationError } from '../../events/validation-error.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
+import { requestBody } from './body.ts';
 import { servePushStream } from './push-stream-route.ts';
 
 /** Replica-to-replica traffic (`/internal/...`) and `GET /health`. */
@@ -14,7 +15,7 @@ export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Li
 
   router.post('/internal/events', (ctx) => {
     authorize(ctx.get('x-cluster-token'));
-    ctx.body = node.receivePush(parsePushRequest(ctx.request.body, limits));
+    ctx.body = node.receivePush(parsePushRequest(requestBody(ctx), limits));
   });
 
   // The same pushes, many on one exchange (its body is read line by line, not by the body parser).
@@ -25,7 +26,7 @@ export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Li
 
   router.post('/internal/snapshot', (ctx) => {
     authorize(ctx.get('x-cluster-token'));
-    ctx.body = node.receiveSnapshotChunk(parseSnapshotChunk(ctx.request.body, limits));
+    ctx.body = node.receiveSnapshotChunk(parseSnapshotChunk(requestBody(ctx), limits));
   });
 
   router.get('/internal/snapshot', (ctx) => {
