@@ -13,7 +13,7 @@ const metadataField = 'causal-metadata';
 const metadataHeader = 'x-causal-metadata';
 
 /**
- * The key of `/kvs/<key>`. Only a PUT refuses a key over the limit (SPEC.md's only row for it): to
+ * The key of `/kvs/<key>`. Only a PUT refuses a key over the limit (docs/API.md's only row for it): to
  * GET and DELETE such a key simply does not exist, a 404 like any other missing key.
  */
 function keyOf(ctx: Context, limits: Limits, refuseTooLong = false): string {
@@ -49,7 +49,7 @@ function valueOf(body: Record<string, unknown>, limits: Limits): JsonValue {
 
 type KvsHandler = (ctx: Context) => Promise<void>;
 
-/** `/kvs/<key>`: exactly the statuses and bodies of SPEC.md. */
+/** `/kvs/<key>`: exactly the statuses and bodies of docs/API.md. */
 function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 'DELETE', KvsHandler> {
   return {
     PUT: async (ctx) => {

@@ -5,7 +5,7 @@ import { parseViewChangeOrigin, viewChangeOriginField } from '../../events/peer-
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { bodyObject } from './body.ts';
 
-/** `/view`: exactly the statuses and bodies of SPEC.md; replicas add a `kvs-peer` field to say who they are. */
+/** `/view`: exactly the statuses and bodies of docs/API.md; replicas add a `kvs-peer` field to say who they are. */
 export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
   router.get('/view', (ctx) => {
     ctx.body = { view: node.core.view() };
