@@ -1,7 +1,9 @@
 // The benchmark's baseline (`npm run bench`): the least a Koa JSON key-value server can do. The same
-// stack as the store (Koa + @koa/router + koa-bodyparser), the same /kvs/<key> body shapes and
-// statuses as SPEC.md, but one process, a Map, no replication, and trivial causal metadata (one
-// counter, {"baseline": n}; what the client sends is parsed with the body and otherwise ignored).
+// stack as the store (Koa + @koa/router; bodies read by koa-bodyparser, where the store reads them
+// with src/http/body.ts, which also checks UTF-8 and measured no dearer), the same /kvs/<key> body
+// shapes and statuses as docs/API.md, but one process, a Map, no replication, and trivial causal
+// metadata (one counter, {"baseline": n}; what the client sends is parsed with the body and
+// otherwise ignored).
 // scripts/bench.mjs bundles it with esbuild to dist/bench-baseline.mjs and starts it with plain node:
 //   SOCKET_ADDRESS=127.0.0.1:8090 node dist/bench-baseline.mjs
 import Router from '@koa/router';

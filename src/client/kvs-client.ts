@@ -1,4 +1,4 @@
-// A typed client for causal-kvs (see SPEC.md). It carries the session's causal metadata for the
+// A typed client for causal-kvs (see docs/API.md). It carries the session's causal metadata for the
 // caller, retries a 503 with bounded backoff, fails over to another replica when one is down, and
 // learns the cluster's replicas from GET /view. It talks HTTP to the replicas and nothing else.
 import { Agent as HttpAgent } from 'node:http';

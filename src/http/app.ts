@@ -31,7 +31,7 @@ export function createApp({ node, limits, log, clusterToken }: AppOptions): Koa 
   const peerBody = jsonBody(limits.peerBodyBytesMax);
 
   installObservability(app, router, node);
-  app.use(errorMiddleware(log, () => limits.bodyBytesMax));
+  app.use(errorMiddleware(log));
   app.use((ctx, next) => {
     if (ctx.path === pushStreamPath) return next();
     return ctx.path.startsWith('/internal/') ? peerBody(ctx, next) : clientBody(ctx, next);

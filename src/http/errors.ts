@@ -3,6 +3,7 @@ import { ValidationError } from '../../events/validation-error.ts';
 import { ViewFullError } from '../core/view-full-error.ts';
 import type { Logger } from '../node/logger.ts';
 import { DependenciesNotSatisfied } from '../node/dependencies-not-satisfied.ts';
+import { BodyTooLargeError } from './body.ts';
 
 /** How much of a refused body is read and thrown away so the client can read its 413, in bytes. */
 const discardBytesMax = 128 * 1024 * 1024;
@@ -14,7 +15,8 @@ const discardBytesMax = 128 * 1024 * 1024;
  * `Connection: close`: Node would otherwise close it right after the answer, and a client still
  * uploading would see a broken pipe instead of the 413. It is closed then, as asked. Past
  * `discardBytesMax` the connection is closed at once; slow uploads are bounded by the server's
- * request timeout.
+ * request timeout. A body refused halfway for another reason (it does not decompress) is treated
+ * the same: otherwise its unread rest would stall the next request on a keep-alive connection.
  */
 function answerBeforeDiscardingRest(ctx: Context): void {
   const request = ctx.req;
@@ -41,14 +43,7 @@ const bodilessErrors: Record<number, (method: string, path: string) => string> =
   501: (method) => `Method ${method} is not implemented`,
 };
 
-/** What a body koa-bodyparser refused is told: strict parsing refuses JSON that is valid but not an object or array. */
-function bodyParseMessage(message: string): string {
-  if (/prototype/.test(message)) return 'Request body contains a "__proto__" key, which this store refuses';
-  if (/only supports object and array/.test(message)) return 'Request body must be a JSON object';
-  return `Request body is not valid JSON: ${message || 'parse error'}`;
-}
-
-/** Errors raised by koa-bodyparser / raw-body carry these. */
+/** Errors raised by zlib, and by Koa or its middleware (http-errors), carry these. */
 interface HttpishError {
   /** zlib's and brotli's, for a body its Content-Encoding does not match (Z_DATA_ERROR, ERR__ERROR_FORMAT_...). */
   code?: string;
@@ -64,7 +59,7 @@ interface HttpishError {
  * Expected failures (bad input, unsatisfied dependencies) map to their status; anything else is a
  * bug, logged, and answered 500.
  */
-export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
+export function errorMiddleware(log: Logger) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
@@ -90,22 +85,23 @@ export function errorMiddleware(log: Logger, bodyBytesMax: () => number) {
         ctx.body = { error: error.message };
         return;
       }
+      if (error instanceof BodyTooLargeError) {
+        ctx.status = 413;
+        ctx.body = { error: error.message };
+        answerBeforeDiscardingRest(ctx);
+        return;
+      }
       const http = error as HttpishError;
       if (typeof http.errno === 'number' && typeof http.code === 'string' && ctx.get('content-encoding') !== '') {
         ctx.status = 400;
         ctx.body = { error: `Request body could not be decompressed as its Content-Encoding (${ctx.get('content-encoding')}) says: ${http.code}` };
-        return;
-      }
-      const status = http.status ?? http.statusCode;
-      if (http.type === 'entity.too.large' || status === 413) {
-        ctx.status = 413;
-        ctx.body = { error: `Request body is too large (over ${bodyBytesMax()} bytes)` };
         answerBeforeDiscardingRest(ctx);
         return;
       }
+      const status = http.status ?? http.statusCode;
       if (status !== undefined && status >= 400 && status < 500) {
         ctx.status = status;
-        ctx.body = { error: bodyParseMessage(http.message ?? '') };
+        ctx.body = { error: http.message || `${ctx.method} ${ctx.path} failed (HTTP ${status})` };
         return;
       }
       log.error({ event: 'error', err: error, method: ctx.method, path: ctx.path }, 'unexpected error');

@@ -14,7 +14,7 @@ const metadataField = 'causal-metadata';
 const metadataHeader = 'x-causal-metadata';
 
 /**
- * The key of `/kvs/<key>`. Only a PUT refuses a key over the limit (SPEC.md's only row for it): to
+ * The key of `/kvs/<key>`. Only a PUT refuses a key over the limit (docs/API.md's only row for it): to
  * GET and DELETE such a key simply does not exist, a 404 like any other missing key.
  */
 function keyOf(ctx: Context, limits: Limits, refuseTooLong = false): string {
@@ -55,7 +55,7 @@ function answered<T>(ask: (done: (answer: Answer<T>) => void) => void): Promise<
   return new Promise((resolve, reject) => ask((answer) => (answer.ok ? resolve(answer.value) : reject(answer.error))));
 }
 
-/** `/kvs/<key>`: exactly the statuses and bodies of SPEC.md. */
+/** `/kvs/<key>`: exactly the statuses and bodies of docs/API.md. */
 function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 'DELETE', KvsHandler> {
   return {
     PUT: async (ctx) => {

@@ -3,6 +3,7 @@ import type { Limits } from '../../events/limits.ts';
 import { peerRpcs, type PeerMessage, type RpcName } from '../../events/peer-rpc.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
+import { requestBody } from './body.ts';
 import { servePushStream } from './push-stream-route.ts';
 
 /**
@@ -15,7 +16,7 @@ export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Li
     if (rpc.route !== 'from-table') continue;
     router.register(rpc.path, [rpc.method], (ctx) => {
       if (rpc.guarded) authorize(ctx.get('x-cluster-token'));
-      const request = rpc.parseRequest({ query: ctx.query, body: ctx.request.body }, limits);
+      const request = rpc.parseRequest({ query: ctx.query, body: requestBody(ctx) }, limits);
       ctx.body = node.handle({ rpc: name, request } as PeerMessage);
     });
   }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { Context } from 'koa';
 import type { Limits } from '../../events/limits.ts';
 import { parsePushRequest, type PushReply, type PushRequest, type PushStreamAnswer } from '../../events/peer-messages.ts';
@@ -10,7 +11,8 @@ const unreadAnswerBytesMax = 4 * 1024 * 1024;
 
 /**
  * Serves one push stream (transport/push-stream.ts): every line of the request body is a push,
- * handled exactly as `POST /internal/events` handles its body, and answered with one line, in order.
+ * handled exactly as `POST /internal/events` handles its body (a line that is not valid UTF-8 is
+ * refused, never decoded leniently), and answered with one line, in order.
  * A push refused for bad input gets its 4xx line and the stream goes on; a line over the size
  * bound ends the exchange (the framing can no longer be trusted). Anything else is a bug: the
  * exchange is cut and the error rethrown, for the error middleware to log.
@@ -23,9 +25,10 @@ export function servePushStream(ctx: Context, limits: Limits, receive: (request:
   res.flushHeaders();
   const lines = new LineSplitter(limits.peerBodyBytesMax);
 
-  const answer = (line: string): PushStreamAnswer => {
+  const answer = (line: Buffer): PushStreamAnswer => {
+    if (!isUtf8(line)) return { error: 'push is not valid UTF-8', status: 400 };
     try {
-      return { reply: receive(parsePushRequest(JSON.parse(line), limits)) };
+      return { reply: receive(parsePushRequest(JSON.parse(line.toString('utf8')), limits)) };
     } catch (error) {
       if (error instanceof ValidationError) return { error: error.message, status: error.status };
       if (error instanceof SyntaxError) return { error: `push is not valid JSON: ${error.message}`, status: 400 };
@@ -46,7 +49,7 @@ export function servePushStream(ctx: Context, limits: Limits, receive: (request:
     req.on('data', (chunk: Buffer) => {
       let out = '';
       try {
-        for (const line of lines.push(chunk)) out += `${JSON.stringify(answer(line))}\n`;
+        for (const line of lines.pushBytes(chunk)) out += `${JSON.stringify(answer(line))}\n`;
       } catch (error) {
         if (!(error instanceof LineTooLongError)) return stop(error);
         // The connection goes once this last answer is out: the rest of the body is not read.

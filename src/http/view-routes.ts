@@ -4,7 +4,7 @@ import { peerRpcs } from '../../events/peer-rpc.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { bodyObject } from './body.ts';
 
-/** `/view`: exactly the statuses and bodies of the API contract; replicas add a `kvs-peer` field to say who they are. */
+/** `/view`: exactly the statuses and bodies of docs/API.md; replicas add a `kvs-peer` field to say who they are. */
 export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
   router.get('/view', (ctx) => {
     ctx.body = { view: node.core.view() };

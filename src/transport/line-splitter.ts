@@ -21,17 +21,26 @@ export class LineSplitter {
     if (!Number.isSafeInteger(lineBytesMax) || lineBytesMax < 1) throw new Error(`lineBytesMax must be a positive integer, got ${lineBytesMax}`);
   }
 
-  /** The lines this chunk completes, oldest first; throws LineTooLongError past the bound. */
+  /** The lines this chunk completes, oldest first, decoded as UTF-8; throws LineTooLongError past the bound. */
   push(chunk: Buffer): string[] {
-    const lines: string[] = [];
+    return this.pushBytes(chunk).map((line) => line.toString('utf8'));
+  }
+
+  /**
+   * The lines this chunk completes, oldest first, as bytes (for a reader that must refuse a line
+   * that is not valid UTF-8 rather than decode it leniently); throws LineTooLongError past the bound.
+   * A line may share memory with `chunk`.
+   */
+  pushBytes(chunk: Buffer): Buffer[] {
+    const lines: Buffer[] = [];
     let start = 0;
     for (let end = chunk.indexOf(newline); end !== -1; end = chunk.indexOf(newline, start)) {
       this.hold(end - start);
       if (this.partial.length === 0) {
-        lines.push(chunk.toString('utf8', start, end));
+        lines.push(chunk.subarray(start, end));
       } else {
         this.partial.push(chunk.subarray(start, end));
-        lines.push(Buffer.concat(this.partial, this.partialBytes + end - start).toString('utf8'));
+        lines.push(Buffer.concat(this.partial, this.partialBytes + end - start));
         this.partial = [];
         this.partialBytes = 0;
       }

@@ -1,5 +1,7 @@
 // The SPEC's (ext) rows: metadata in the X-Causal-Metadata header, 404s that carry metadata, bad
 // input that gets a JSON 4xx and changes nothing, body limits, unknown paths, /health and /debug.
+import { randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -205,6 +207,32 @@ test('a body that does not match its Content-Encoding is a 400 JSON error and ch
     expectError(answer, `Content-Encoding: ${encoding}`, 400);
   }
   expectResult(await get(A, 'zipped', m), 200, 'found', 'after the refused bodies', 'before');
+});
+
+test('a large body that does not decompress is a 400, and its keep-alive connection serves the next request', async () => {
+  const [host, port] = A.split(':') as [string, string];
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const send = (method: string, path: string, body?: Buffer, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const call = httpRequest({ agent, host, port: Number(port), method, path, headers, timeout: 3000 }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+      });
+      call.on('timeout', () => call.destroy(new Error(`${method} ${path}: no answer within 3 s`)));
+      call.on('error', reject);
+      call.end(body);
+    });
+  try {
+    // Bigger than one read, so the server refuses it with most of it still unread.
+    const refused = await send('PUT', '/kvs/zipped-big', randomBytes(1 << 20), { 'content-encoding': 'gzip', 'content-type': 'application/json' });
+    assert.is(refused.status, 400, refused.body);
+    const next = await send('GET', '/health');
+    assert.is(next.status, 200, next.body);
+  } finally {
+    agent.destroy();
+  }
 });
 
 test('keys with URL-special characters round-trip through percent-encoding', async () => {

@@ -11,8 +11,8 @@ export interface RequestOptions {
   /** Bind the client side (so firewall rules on source addresses apply to it). */
   readonly localAddress?: string;
   readonly headers?: Record<string, string>;
-  /** Send this exact text as the body instead of JSON. */
-  readonly rawBody?: string;
+  /** Send this exact text (or these exact bytes) as the body instead of JSON. */
+  readonly rawBody?: string | Buffer;
   readonly timeoutMs?: number;
 }
 

@@ -39,4 +39,12 @@ test('LineSplitter refuses a line over its bound, whether it arrives whole or in
   assert.throws(() => new LineSplitter(0), /positive integer/);
 });
 
+test('LineSplitter.pushBytes gives the bytes of each line as sent, invalid UTF-8 included, for the reader to refuse', () => {
+  const splitter = new LineSplitter(100);
+  assert.equal(splitter.pushBytes(Buffer.from([0x61, 0xe4])), []);
+  const lines = splitter.pushBytes(Buffer.from([0xb8, 0x96, 0x0a, 0xff, 0x0a]));
+  assert.equal(lines.map((line) => [...line]), [[0x61, 0xe4, 0xb8, 0x96], [0xff]]);
+  assert.equal(lines.map((line) => line.toString('utf8')), ['a世', '\uFFFD']);
+});
+
 test.run();
