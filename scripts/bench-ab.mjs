@@ -17,7 +17,7 @@
 //     give 0.94-1.14: only a difference well past that, over many rounds, means anything.
 // The bundle of the last commit: `git stash && npm run build && cp dist/kvs.mjs /tmp/old.mjs && git stash pop`.
 // Not a test; it asserts nothing. Every process it starts is stopped by PID.
-import { metadataCarryingClient, processCpuMs, ServerProcesses } from './bench-processes.mjs';
+import { metadataCarryingClient, serverCpuMs, ServerProcesses } from './bench-processes.mjs';
 
 const [bundleA, bundleB] = process.argv.slice(2);
 const mode = process.env.AB_MODE ?? 'single';
@@ -31,7 +31,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 
 async function startStore(bundle) {
   const { addresses, children } = await servers.startCluster(bundle, mode === 'cluster' ? 3 : 1);
-  return { addresses, children, cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0) };
+  return { addresses, children, cpuMs: () => serverCpuMs(children.map((child) => child.pid)) };
 }
 
 async function main() {

@@ -4,7 +4,8 @@
 // shapes and statuses as docs/API.md, but one process, a Map, no replication, and trivial causal
 // metadata (one counter, {"baseline": n}; what the client sends is parsed with the body and
 // otherwise ignored).
-// scripts/bench.mjs bundles it with esbuild to dist/bench-baseline.mjs and starts it with plain node:
+// scripts/bench-bundles.mjs bundles it with esbuild to dist/bench-baseline.mjs, and `npm run bench`
+// (scripts/bench-servers.mjs) and bench-one-replica start it with plain node:
 //   SOCKET_ADDRESS=127.0.0.1:8090 node dist/bench-baseline.mjs
 import Router from '@koa/router';
 import Koa from 'koa';

@@ -1,5 +1,6 @@
 // One keep-alive HTTP/1.1 connection that sends one JSON request at a time: the client of the
-// paced write load and of the lag probe in scripts/bench.mjs.
+// paced write load (bench-paced-writes.mjs) and of the lag probe (bench-lag-probe.mjs) of
+// `npm run bench`. Also the address and body parsing it shares with bench-http-json.mjs.
 //
 // Why not node:http: on this 2-core machine the load generator shares the cores with the three
 // replicas it measures. With http.request() the paced load and the probe took 0.64 of the 2 cores
@@ -12,6 +13,21 @@ import net from 'node:net';
 
 const headerEnd = Buffer.from('\r\n\r\n');
 
+/** "host:port" as [host, port]. */
+export function splitAddress(address) {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon), Number(address.slice(colon + 1))];
+}
+
+/** A response body as JSON: null where it is empty or not JSON. */
+export function parseJsonBody(text) {
+  try {
+    return text === '' ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 export class KeepAliveConnection {
   #host;
   #port;
@@ -21,9 +37,7 @@ export class KeepAliveConnection {
   #timeoutMs;
 
   constructor(address, { timeoutMs = 10_000 } = {}) {
-    const colon = address.lastIndexOf(':');
-    this.#host = address.slice(0, colon);
-    this.#port = Number(address.slice(colon + 1));
+    [this.#host, this.#port] = splitAddress(address);
     this.#timeoutMs = timeoutMs;
   }
 
@@ -77,12 +91,7 @@ export class KeepAliveConnection {
     this.#pending = undefined;
     if (pending === undefined) return this.#fail(new Error('an answer to no request'));
     clearTimeout(pending.timer);
-    let body = null;
-    try {
-      body = text === '' ? null : JSON.parse(text);
-    } catch {
-      body = null;
-    }
+    const body = parseJsonBody(text);
     if (/\r\nconnection: *close/i.test(head)) this.close();
     const ended = performance.now();
     pending.resolve({ status, body, ms: ended - pending.started, ended });

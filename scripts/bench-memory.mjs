@@ -10,6 +10,7 @@
 // prints the figures and the ratios against the targets.
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const writes = Number(process.env.MEM_WRITES ?? 1_000_000);
@@ -54,7 +55,6 @@ function call(method, address, path, body) {
   });
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitUntil(what, check, timeoutMs) {
   const deadline = Date.now() + timeoutMs;

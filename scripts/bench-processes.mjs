@@ -1,11 +1,12 @@
 // What the small benchmarks (bench-one-replica, bench-replication, bench-ab) share: loopback ports, server
 // processes started and stopped by PID, their CPU time from /proc, and autocannon clients that
-// carry their causal metadata. scripts/bench.mjs reads CPU time through processCpuMs as well.
+// carry their causal metadata. `npm run bench` (scripts/bench.mjs and its bench-*.mjs modules)
+// takes its ports, CPU times and the links-up check from here as well; its own servers log to
+// files and stop with SIGTERM first (bench-servers.mjs).
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const clockTicksPerSecond = (() => {
   try {
@@ -28,17 +29,51 @@ export function processCpuMs(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * User plus system CPU time so far of these server processes together, in ms, from /proc (Linux),
+ * or null if any cannot be read. Summed over the replicas of a store: what one request costs the
+ * cluster, all replication included, which the req/s ratio alone cannot tell apart from waiting.
+ */
+export function serverCpuMs(pids) {
+  let ms = 0;
+  for (const pid of pids) {
+    const pidMs = processCpuMs(pid);
+    if (pidMs === null) return null;
+    ms += pidMs;
+  }
+  return ms;
 }
+
+/** Starts counting the CPU time of these processes: the function returned gives the ms they used since, or null (see serverCpuMs). */
+export function cpuMeter(pids) {
+  const before = serverCpuMs(pids);
+  return () => {
+    const after = serverCpuMs(pids);
+    return before === null || after === null ? null : after - before;
+  };
+}
+
+/** `count` distinct TCP ports on 127.0.0.1 that were free a moment ago (all are held open until each is picked). */
+export async function freePorts(count) {
+  const servers = [];
+  for (let i = 0; i < count; i += 1) {
+    const server = net.createServer();
+    await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).once('error', reject));
+    servers.push(server);
+  }
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort() {
+  return (await freePorts(1))[0];
+}
+
+/** Whether a replica's /debug/state shows all its `size - 1` peers with links up, none of them held down. */
+export const linksUp = (state, size) =>
+  state.peers.length === size - 1 && state.peers.every((peer) => peer.link?.state === 'up' && !peer.link?.heldDownRemainingMs);
 
 /** Server processes started by a benchmark: each is killed by PID when stopped, and at exit or SIGINT. */
 export class ServerProcesses {
@@ -80,8 +115,7 @@ export class ServerProcesses {
     const children = await Promise.all(addresses.map((address) => this.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
     for (let i = 0; size > 1; i++) {
       const states = await Promise.all(addresses.map(async (address) => (await fetch(`http://${address}/debug/state`)).json()));
-      const linksUp = (state) => state.peers.length === size - 1 && state.peers.every((peer) => peer.link?.state === 'up' && !peer.link?.heldDownRemainingMs);
-      if (states.every(linksUp)) break;
+      if (states.every((state) => linksUp(state, size))) break;
       if (i >= 100) throw new Error(`${bundle}: the replicas did not all see their peers up within 10 s`);
       await sleep(100);
     }
