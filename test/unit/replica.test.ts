@@ -2,12 +2,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address } from '../../events/ids.ts';
 import { eventId, type KvEvent } from '../../events/kv-event.ts';
+import type { PushReply } from '../../events/peer-messages.ts';
+import { exchangeOf, type PeerMessage, type RpcName } from '../../events/peer-rpc.ts';
 import { clockCovers, compareClocks, emptyClock, type VectorClock } from '../../events/vector-clock.ts';
-import type { Action } from '../../src/core/actions.ts';
 import { viewEntries } from '../../src/core/kv-view.ts';
-import { Replica, ViewFullError } from '../../src/core/replica.ts';
+import { Replica, type Send } from '../../src/core/replica.ts';
 import { snapshotChunkEntries } from '../../src/core/snapshot-source.ts';
-import { addresses, testLimits, testSettings, viewAsObject } from './support.ts';
+import { ViewFullError } from '../../src/core/view-full-error.ts';
+import type { ReplicaNode } from '../../src/node/replica-node.ts';
+import { EventQueue } from '../simulation/event-queue.ts';
+import { SimHost } from '../simulation/host.ts';
+import { SimNetwork } from '../simulation/network.ts';
+import { emptyStats } from '../simulation/report.ts';
+import { Random } from '../support/random.ts';
+import { addresses, deliver, exchangeAll, readableContents, testLimits, testSettings, viewAsObject } from './support.ts';
 
 const [A, B, C] = [addresses[0]!, addresses[1]!, addresses[2]!];
 const holdDownMs = testSettings.linkHoldDownMs;
@@ -16,75 +24,36 @@ function replica(self: Address, incarnation = 'a', view: readonly Address[] = [A
   return new Replica({ self, incarnation, initialView: view, limits: testLimits, settings, now });
 }
 
-function pushTo(from: Replica, to: Replica, events: readonly KvEvent[], now: number) {
-  return to.receivePush({ from: from.self, incarnation: from.incarnation, events, clock: from.clock }, now);
+/** A hand-made push of `events` from `from` (its identity and clock), answered by `to`. */
+function pushTo(from: Replica, to: Replica, events: readonly KvEvent[], now: number, custody = false): PushReply {
+  return to.handle({ rpc: 'push', request: { from: from.self, incarnation: from.incarnation, events, clock: from.clock, ...(custody ? { custody: true } : {}) } }, now);
 }
 
-const ofType = <T extends Action['type']>(actions: readonly Action[], type: T) =>
-  actions.filter((action): action is Extract<Action, { type: T }> => action.type === type);
-
-/**
- * A perfect shell: performs every action at once against the addressed replica and reports the
- * outcome, until nothing more is sent. `down` addresses do not answer at all; `isolated` ones go
- * on working but cannot reach, nor be reached by, the others.
- */
-function settle(
-  replicas: readonly Replica[],
-  now: number,
-  down: ReadonlySet<Address> = new Set(),
-  isolated: ReadonlySet<Address> = new Set(),
-): Action[] {
-  const byAddress = new Map(replicas.map((r) => [r.self, r]));
-  const all: Action[] = [];
-  for (let round = 0; round < 100; round++) {
-    let sent = 0;
-    for (const r of replicas) {
-      if (down.has(r.self)) continue;
-      for (const action of r.poll(now)) {
-        sent++;
-        all.push(action);
-        const cut = isolated.has(r.self) !== isolated.has(action.to);
-        const peer = down.has(action.to) || cut ? undefined : byAddress.get(action.to);
-        switch (action.type) {
-          case 'push':
-            r.onPushResult(action.to, action.sentAt, peer ? { ok: true, reply: pushTo(r, peer, action.events, now) } : { ok: false, reason: 'timeout' }, now);
-            break;
-          case 'push-snapshot': {
-            if (!peer) {
-              r.onPushResult(action.to, action.sentAt, { ok: false, reason: 'timeout' }, now);
-              break;
-            }
-            let reply;
-            for (let index = 0; ; index++) {
-              const { entries, last } = snapshotChunkEntries(action.snapshot, index, testLimits.snapshotChunkKeysMax);
-              const { snapshotId, clock, view } = action.snapshot;
-              reply = peer.receiveSnapshotChunk({ from: r.self, incarnation: r.incarnation, snapshotId, index, last, clock, view, entries }, now);
-              if (last || reply.type !== 'accepted') break;
-            }
-            r.onPushResult(action.to, action.sentAt, { ok: true, reply }, now);
-            break;
-          }
-          case 'probe':
-            r.onProbeResult(action.to, action.sentAt, peer ? { ok: true, reply: peer.healthReply() } : { ok: false, reason: 'timeout' }, now);
-            break;
-          case 'announce':
-            peer?.addToView(r.self, { from: r.self, incarnation: r.incarnation, clock: action.clock }, now);
-            break;
-          case 'broadcast-delete':
-            peer?.removeFromView(action.address, { from: r.self, incarnation: r.incarnation });
-            break;
-        }
-      }
-    }
-    if (sent === 0) return all;
-  }
-  throw new Error('settle() did not quiesce');
+/** `from` announces its life to `to`, as its start does (`PUT /view` with its identity and clock). */
+function announce(from: { self: Address; incarnation: string; clock: VectorClock }, to: Replica, now: number): string {
+  return to.handle({ rpc: 'view-add', request: { address: from.self, origin: { from: from.self, incarnation: from.incarnation, clock: from.clock } } }, now).result;
 }
 
-/** Probes one peer until it has answered `n` times with `ok`. */
-function probe(r: Replica, to: Replica | Address, ok: boolean, now: number): void {
+type SendOf<K extends RpcName> = Send & { readonly message: Extract<PeerMessage, { rpc: K }> };
+
+function sendsOf<K extends RpcName>(sends: readonly Send[], rpc: K, to?: Address): SendOf<K>[] {
+  return sends.filter((send): send is SendOf<K> => send.message.rpc === rpc && (to === undefined || send.to === to));
+}
+
+const pushesTo = (sends: readonly Send[], to: Address) => sendsOf(sends, 'push', to);
+
+/** Tells `r` how `send` ended: answered by `target` (across the codec), or timed out when there is none. */
+function answer(r: Replica, send: Send, target: Replica | undefined, now: number): void {
+  r.onReply(send, exchangeOf(send.message, target === undefined ? { ok: false, reason: 'timeout' } : deliver(target, send.message, now)), now);
+}
+
+const probeMessage: PeerMessage = { rpc: 'probe', request: {} };
+
+/** One probe from `r`, sent at `sentAt`, ending at `now`: answered by `to` when `ok` and `to` is a replica, else timed out. */
+function probe(r: Replica, to: Replica | Address, ok: boolean, now: number, sentAt = now): void {
   const address = typeof to === 'string' ? to : to.self;
-  r.onProbeResult(address, now, ok && typeof to !== 'string' ? { ok: true, reply: to.healthReply() } : { ok: false, reason: 'timeout' }, now);
+  const outcome = ok && typeof to !== 'string' ? { ok: true as const, reply: to.handle({ rpc: 'probe', request: {} }, now) } : { ok: false as const, reason: 'timeout' };
+  r.onReply({ to: address, message: probeMessage, sentAt }, exchangeOf(probeMessage, outcome), now);
 }
 
 const valueOf = (event: KvEvent | undefined) => (event?.type === 'put' ? event.value : undefined);
@@ -155,9 +124,50 @@ test('read() and write() refuse to serve metadata that is not delivered yet: tha
   assert.throws(() => a.write('k', 2, ahead), /invariant violated/);
 });
 
+// ------------------------------------------------------------------ write acknowledgements
+
+test('a write waits for its acknowledgement until another replica holds it, and the answers go in order', () => {
+  const a = replica(A, 'a', [A, B]);
+  const b = replica(B, 'a', [A, B]);
+  const first = a.write('k', 1, emptyClock).event;
+  const second = a.write('j', 2, a.clock).event;
+  assert.ok(a.awaitAck(first.seq, 0));
+  assert.ok(a.awaitAck(second.seq, 0));
+  assert.is(a.writesAwaitingAck, 2);
+  assert.equal(a.takeAcknowledged(0), [], 'no other replica holds them yet');
+  assert.is(a.ownWritesSettledUpTo(), 0);
+  exchangeAll([a, b], 1);
+  assert.is(a.ownWritesSettledUpTo(), 2);
+  assert.equal(a.takeAcknowledged(1), [1, 2]);
+  assert.is(a.writesAwaitingAck, 0);
+  const third = a.write('k', 3, a.clock).event;
+  exchangeAll([a, b], 2);
+  assert.not.ok(a.awaitAck(third.seq, 2), 'a write another replica already holds is answered at once');
+});
+
+test('a write no other replica takes is answered at its deadline, which is a wake-up time', () => {
+  const a = replica(A, 'a', [A, B]);
+  const write = a.write('k', 1, emptyClock).event;
+  a.poll(0);
+  assert.ok(a.awaitAck(write.seq, 10));
+  const deadline = 10 + testSettings.writeAckTimeoutMs;
+  assert.ok(a.nextWakeAt(11) <= deadline);
+  assert.equal(a.takeAcknowledged(deadline - 1), []);
+  assert.equal(a.takeAcknowledged(deadline), [1]);
+  assert.not.ok(a.isReplicated(write), 'answered anyway: the write is delivered here');
+});
+
+test('a replica alone in its view acknowledges its writes at once', () => {
+  const a = replica(A, 'a', [A]);
+  const write = a.write('k', 1, emptyClock).event;
+  assert.not.ok(a.hasPeerInView());
+  assert.is(a.ownWritesSettledUpTo(), Number.POSITIVE_INFINITY);
+  assert.not.ok(a.awaitAck(write.seq, 0));
+});
+
 // ------------------------------------------------------------------ causal delivery
 
-test('receivePush() holds events until their causal past arrives', () => {
+test('pushed events wait until their causal past arrives', () => {
   const a = replica(A);
   const b = replica(B);
   const c = replica(C);
@@ -183,7 +193,7 @@ test('receivePush() holds events until their causal past arrives', () => {
   assert.ok(logged.indexOf(e1) < logged.indexOf(f1));
 });
 
-test('receivePush() ignores duplicates, in one batch and across batches', () => {
+test('a push ignores duplicates, in one batch and across batches', () => {
   const a = replica(A);
   const b = replica(B);
   const e1 = a.write('k', 1, emptyClock).event;
@@ -197,40 +207,71 @@ test('receivePush() ignores duplicates, in one batch and across batches', () => 
   assert.is(b.pendingSize, 0);
 });
 
-test('receivePush() answers with the delivered clock, which tells the sender what to send next', () => {
+test('a push is answered with the delivered clock, which tells the sender what to send next', () => {
   const a = replica(A);
   const b = replica(B);
   a.write('k', 1, emptyClock);
   a.write('k', 2, a.clock);
-  const [push] = ofType(a.poll(0), 'push').filter((action) => action.to === B);
+  const [push] = pushesTo(a.poll(0), B);
   assert.ok(push);
-  assert.is(push.events.length, 2);
-  const reply = pushTo(a, b, push.events, 0);
-  a.onPushResult(B, push.sentAt, { ok: true, reply }, 0);
-  assert.equal(ofType(a.poll(1), 'push').filter((action) => action.to === B), [], 'nothing left to send to B');
+  assert.is(push.message.request.events.length, 2);
+  assert.ok(sameClock(push.message.request.clock ?? emptyClock, a.clock), "a push carries the sender's clock");
+  answer(a, push, b, 0);
+  assert.equal(pushesTo(a.poll(1), B), [], 'nothing left to send to B');
 });
 
 test('a lost push is sent again after the anti-entropy interval', () => {
   const a = replica(A);
   a.write('k', 1, emptyClock);
-  const [push] = ofType(a.poll(0), 'push').filter((action) => action.to === B);
+  const [push] = pushesTo(a.poll(0), B);
   assert.ok(push);
-  a.onPushResult(B, push.sentAt, { ok: false, reason: 'timeout' }, 10);
-  assert.equal(ofType(a.poll(11), 'push').filter((action) => action.to === B), []);
-  const again = ofType(a.poll(10 + testSettings.antiEntropyIntervalMs), 'push').filter((action) => action.to === B);
+  a.onReply(push, exchangeOf(push.message, { ok: false, reason: 'timeout' }), 10);
+  assert.equal(pushesTo(a.poll(11), B), []);
+  const again = pushesTo(a.poll(10 + testSettings.antiEntropyIntervalMs), B);
   assert.is(again.length, 1);
-  assert.equal(again[0]!.events, push.events);
+  assert.equal(again[0]!.message.request.events, push.message.request.events);
 });
 
-test('settle() of three replicas converges on every write', () => {
+test('three replicas exchanging messages converge on every write', () => {
   const rs = [replica(A), replica(B), replica(C)];
   rs[0]!.write('k', 'from a', emptyClock);
   rs[1]!.write('k', 'from b', emptyClock);
   rs[2]!.write('j', 'from c', emptyClock);
-  settle(rs, 0);
+  exchangeAll(rs, 0);
   for (const r of rs) assert.ok(sameClock(r.clock, rs[0]!.clock));
   assert.equal(viewAsObject(rs[1]!.viewSnapshot()), viewAsObject(rs[0]!.viewSnapshot()));
   assert.equal(viewAsObject(rs[2]!.viewSnapshot()), viewAsObject(rs[0]!.viewSnapshot()));
+});
+
+test("poll() pushes its own events at once, and relays other origins' events only after an anti-entropy interval", () => {
+  const a = replica(A);
+  const b = replica(B);
+  for (const [x, y] of [[a, b], [b, a]] as const) probe(x, y, true, 0);
+  const write = a.write('k', 1, emptyClock).event;
+  const fromA = sendsOf(a.poll(1), 'push');
+  assert.equal(fromA.map((p) => p.to).sort(), [B, C]);
+  pushTo(a, b, [write], 1);
+  assert.equal(sendsOf(b.poll(2), 'push'), [], 'B knows A has it (the push said so), and waits before relaying to C');
+  const relay = sendsOf(b.poll(2 + testSettings.antiEntropyIntervalMs), 'push');
+  assert.equal(
+    relay.map((p) => p.to),
+    [C],
+    'C still lacks it an interval later: B relays it',
+  );
+});
+
+test('an own push carries the part of its causal past the peer lacks, so the peer can deliver it at once', () => {
+  const a = replica(A);
+  const b = replica(B);
+  const c = replica(C);
+  for (const [x, y] of [[a, b], [b, a], [a, c], [c, a]] as const) probe(x, y, true, 0);
+  const fromC = c.write('x', 1, emptyClock).event;
+  pushTo(c, a, [fromC], 1);
+  const own = a.write('y', 2, a.clock).event;
+  const toB = pushesTo(a.poll(2), B)[0]!;
+  assert.equal(toB.message.request.events.map(eventId), [eventId(fromC), eventId(own)]);
+  const reply = b.handle(toB.message, 2);
+  assert.ok(clockCovers(reply.clock, own.clock), 'B delivered both');
 });
 
 // ------------------------------------------------------------------ link hold-down
@@ -241,7 +282,11 @@ function holdDown(a: Replica, b: Replica, at: number): void {
   probe(a, b.self, false, at);
 }
 
-test('receivePush() is refused with held-down and applies nothing while the link is held down', () => {
+function linkTo(r: Replica, address: Address, now: number) {
+  return r.describe(now).peers.find((peer) => peer.address === address)!;
+}
+
+test('a push is refused with held-down and nothing is applied while the link is held down', () => {
   const a = replica(A);
   const b = replica(B);
   holdDown(a, b, 1000);
@@ -252,8 +297,8 @@ test('receivePush() is refused with held-down and applies nothing while the link
   assert.is(reply.from, A);
   assert.is(a.pendingSize, 0);
   assert.ok(sameClock(a.clock, emptyClock));
-  const chunk = a.receiveSnapshotChunk(
-    { from: B, incarnation: 'a', snapshotId: 'a-1', index: 0, last: true, clock: event.clock, view: [A, B], entries: [event] },
+  const chunk = a.handle(
+    { rpc: 'snapshot-push', request: { from: B, incarnation: 'a', snapshotId: 'a-1', index: 0, last: true, clock: event.clock, view: [A, B], entries: [event] } },
     2000,
   );
   assert.is(chunk.type, 'held-down', 'snapshots are refused too');
@@ -267,10 +312,10 @@ test('a replica does not push to a peer whose link it holds down, but goes on pr
   const b = replica(B, 'a', [A, B]);
   holdDown(a, b, 1000);
   a.write('k', 1, emptyClock);
-  const actions = a.poll(2000);
-  assert.equal(ofType(actions, 'push'), []);
-  assert.is(ofType(actions, 'probe').length, 1, 'the suspect peer is probed');
-  assert.is(ofType(a.poll(1000 + holdDownMs), 'push').length, 1);
+  const sends = a.poll(2000);
+  assert.equal(sendsOf(sends, 'push'), []);
+  assert.is(sendsOf(sends, 'probe').length, 1, 'the suspect peer is probed');
+  assert.is(sendsOf(a.poll(1000 + holdDownMs), 'push').length, 1);
 });
 
 test('a held-down answer makes the sender wait exactly the remaining time', () => {
@@ -278,29 +323,17 @@ test('a held-down answer makes the sender wait exactly the remaining time', () =
   const b = replica(B, 'a', [A, B]);
   holdDown(a, b, 1000);
   b.write('k', 1, emptyClock);
-  const [push] = ofType(b.poll(2000), 'push');
+  const [push] = sendsOf(b.poll(2000), 'push');
   assert.ok(push);
-  const reply = pushTo(b, a, push.events, 2000);
-  b.onPushResult(A, push.sentAt, { ok: true, reply }, 2000);
-  const during = ofType(b.poll(5999), 'push');
-  assert.ok(during.every((p) => p.custody === true), 'while held down, only custody pushes (for durability) go out');
-  assert.is(b.describe(2000).peers.find((peer) => peer.address === A)?.link.heldDownRemainingMs, 4000);
-  const after = ofType(b.poll(6000), 'push');
+  answer(b, push, a, 2000);
+  const during = sendsOf(b.poll(5999), 'push');
+  assert.ok(
+    during.every((p) => p.message.request.custody === true),
+    'while held down, only custody pushes (for durability) go out',
+  );
+  assert.is(linkTo(b, A, 2000).link.heldDownRemainingMs, 4000);
+  const after = sendsOf(b.poll(6000), 'push');
   assert.is(after.length + during.length, 1);
-});
-
-test('an own push carries the part of its causal past the peer lacks, so the peer can deliver it at once', () => {
-  const a = replica(A);
-  const b = replica(B);
-  const c = replica(C);
-  for (const [x, y] of [[a, b], [b, a], [a, c], [c, a]] as const) probe(x, y, true, 0);
-  const fromC = c.write('x', 1, emptyClock).event;
-  pushTo(c, a, [fromC], 1);
-  const own = a.write('y', 2, a.clock).event;
-  const toB = ofType(a.poll(2), 'push').find((p) => p.to === B)!;
-  assert.equal(toB.events.map(eventId), [eventId(fromC), eventId(own)]);
-  const reply = pushTo(a, b, toB.events, 2);
-  assert.ok(clockCovers(reply.clock, own.clock), 'B delivered both');
 });
 
 test('a held-down peer keeps our unreplicated writes in custody, unapplied, and applies them when the hold-down ends', () => {
@@ -309,21 +342,25 @@ test('a held-down peer keeps our unreplicated writes in custody, unapplied, and 
   for (const [x, y] of [[a, b], [b, a]] as const) probe(x, y, true, 0);
   holdDown(a, b, 1000);
   const write = b.write('k', 1, emptyClock).event;
-  const first = ofType(b.poll(2000), 'push')[0]!;
-  b.onPushResult(A, first.sentAt, { ok: true, reply: a.receivePush({ from: B, incarnation: 'a', events: first.events, clock: b.clock }, 2000) }, 2000);
+  const first = pushesTo(b.poll(2000), A)[0]!;
+  b.onReply(first, exchangeOf(first.message, { ok: true, reply: a.handle(first.message, 2000) }), 2000);
   assert.not.ok(b.isReplicated(write), 'a plain push on a held-down link is refused and not kept');
-  const custody = ofType(b.poll(2001), 'push')[0]!;
-  assert.ok(custody.custody, 'the write no replica holds is offered for custody');
-  const reply = a.receivePush({ from: B, incarnation: 'a', events: custody.events, clock: b.clock, custody: true }, 2001);
+  const custody = pushesTo(b.poll(2001), A)[0]!;
+  assert.ok(custody.message.request.custody, 'the write no replica holds is offered for custody');
+  const reply = a.handle(custody.message, 2001);
   assert.is(reply.type, 'held-down');
+  assert.is(reply.type === 'held-down' && reply.custodySeq, 1);
   assert.is(a.read('k', emptyClock).found, undefined, 'custody is not applied during the hold-down');
-  b.onPushResult(A, custody.sentAt, { ok: true, reply }, 2001);
+  assert.equal(a.custodyHeld(), { [b.id]: 1 });
+  b.onReply(custody, exchangeOf(custody.message, { ok: true, reply }), 2001);
   assert.ok(b.isReplicated(write), 'a write in custody counts as held by another replica');
-  assert.equal(ofType(b.poll(2002), 'push'), [], 'nothing more to offer');
+  assert.is(b.ownWritesSettledUpTo(), 1, 'so it may be acknowledged');
+  assert.equal(pushesTo(b.poll(2002), A), [], 'nothing more to offer');
   a.poll(5999);
   assert.is(a.read('k', emptyClock).found, undefined);
   a.poll(6000);
   assert.is(valueOf(a.read('k', emptyClock).found), 1, 'applied once the hold-down has ended');
+  assert.equal(a.custodyHeld(), {});
 });
 
 test('custody is applied at once when its owner is declared failed (the crash it was kept for)', () => {
@@ -332,27 +369,23 @@ test('custody is applied at once when its owner is declared failed (the crash it
   for (const [x, y] of [[a, b], [b, a]] as const) probe(x, y, true, 0);
   holdDown(a, b, 1000);
   b.write('k', 1, emptyClock);
-  a.receivePush({ from: B, incarnation: 'a', events: [...b.logEvents()], clock: b.clock, custody: true }, 1001);
+  pushTo(b, a, [...b.logEvents()], 1001, true);
   assert.is(a.read('k', emptyClock).found, undefined);
   for (let i = 2; i <= testSettings.probeMissesMax + 1; i++) probe(a, B, false, 1000 + i);
   a.poll(1010);
   assert.not.ok(a.inView(B));
-  assert.is(valueOf(a.read('k', emptyClock).found), 1, 'the crashed writer\'s acknowledged write survives');
+  assert.is(valueOf(a.read('k', emptyClock).found), 1, "the crashed writer's acknowledged write survives");
 });
 
-function linkTo(r: Replica, address: Address, now: number) {
-  return r.describe(now).peers.find((peer) => peer.address === address)!;
-}
-
-test('a peer announcing a new incarnation via addToView() clears the hold-down', () => {
+test('a peer announcing a new incarnation clears the hold-down', () => {
   const a = replica(A);
   const b = replica(B);
   b.write('k', 1, emptyClock);
-  settle([a, b], 0);
+  exchangeAll([a, b], 0);
   holdDown(a, b, 1000);
   assert.is(linkTo(a, B, 1500).link.state, 'held-down');
   const restarted = replica(B, 'b2');
-  a.addToView(B, { from: B, incarnation: 'b2', clock: restarted.clock }, 1600);
+  assert.is(announce(restarted, a, 1600), 'already present');
   const peer = linkTo(a, B, 1600);
   assert.is(peer.link.state, 'up');
   assert.is(peer.incarnation, 'b2');
@@ -361,11 +394,11 @@ test('a peer announcing a new incarnation via addToView() clears the hold-down',
   assert.is(pushTo(restarted, a, [event], 1700).type, 'accepted');
   assert.ok(a.covers(event.clock));
   // Failures of requests sent before the announcement say nothing of the new life.
-  a.onProbeResult(B, 1590, { ok: false, reason: 'timeout' }, 1800);
+  probe(a, B, false, 1800, 1590);
   assert.is(linkTo(a, B, 1800).link.state, 'up');
   assert.is(pushTo(restarted, a, [], 1900).type, 'accepted');
   // Failures of requests sent after it do count.
-  a.onProbeResult(B, 1700, { ok: false, reason: 'timeout' }, 2000);
+  probe(a, B, false, 2000, 1700);
   assert.is(pushTo(restarted, a, [], 2100).type, 'held-down');
 });
 
@@ -379,7 +412,7 @@ test('the first push of a new life is accepted even when it overtakes the announ
   assert.is(reply.type, 'accepted');
   assert.ok(a.covers(event.clock));
   // The announcement that follows changes nothing more.
-  a.addToView(B, { from: B, incarnation: 'b2', clock: emptyClock }, 1600);
+  announce({ self: B, incarnation: 'b2', clock: emptyClock }, a, 1600);
   assert.is(linkTo(a, B, 1600).link.state, 'up');
 });
 
@@ -389,16 +422,16 @@ test('a peer announcing its new incarnation is not held down even if a probe met
   holdDown(a, b, 1000);
   const restarted = replica(B, 'b2');
   probe(a, restarted, true, 1500); // the restarted process is listening before it announces itself
-  a.addToView(B, { from: B, incarnation: 'b2', clock: restarted.clock }, 1600);
+  announce(restarted, a, 1600);
   assert.is(pushTo(restarted, a, [], 1700).type, 'accepted');
 });
 
 test('announcing the same incarnation again does not lift a hold-down', () => {
   const a = replica(A);
   const b = replica(B);
-  a.addToView(B, { from: B, incarnation: 'a', clock: emptyClock }, 0);
+  announce(b, a, 0);
   holdDown(a, b, 1000);
-  a.addToView(B, { from: B, incarnation: 'a', clock: emptyClock }, 1100);
+  announce(b, a, 1100);
   assert.is(pushTo(b, a, [], 1200).type, 'held-down');
 });
 
@@ -419,12 +452,17 @@ test('addToView() and removeFromView() answer as the view API does', () => {
   assert.is(a.removeFromView(A, undefined), 'deleted');
   assert.not.ok(a.inView(A));
   assert.is(a.addToView(A, undefined, 0), 'added');
+  assert.equal(a.handle({ rpc: 'view-add', request: { address: C } }, 0), { result: 'added' }, 'the same answers as view messages');
+  assert.equal(a.handle({ rpc: 'view-delete', request: { address: C } }, 0), { result: 'deleted' });
 });
 
 test('addToView() refuses to grow the view past viewMembersMax', () => {
   const a = new Replica({ self: A, incarnation: 'a', initialView: [A], limits: { ...testLimits, viewMembersMax: 2 }, settings: testSettings, now: 0 });
   assert.is(a.addToView(B, undefined, 0), 'added');
-  assert.throws(() => a.addToView(C, undefined, 0), (error: unknown) => error instanceof ViewFullError);
+  assert.throws(
+    () => a.addToView(C, undefined, 0),
+    (error: unknown) => error instanceof ViewFullError,
+  );
   assert.equal(a.view(), [A, B]);
 });
 
@@ -432,20 +470,22 @@ test('a peer missing probeMissesMax probes leaves the view and the others are to
   const a = replica(A);
   const b = replica(B);
   const c = replica(C);
-  for (let i = 0; i < testSettings.probeMissesMax - 1; i++) probe(a, c.self, false, 100 * (i + 1));
+  for (let i = 0; i < testSettings.probeMissesMax - 1; i++) probe(a, C, false, 100 * (i + 1));
   assert.ok(a.inView(C), 'still in the view after fewer misses');
-  assert.equal(ofType(a.poll(250), 'broadcast-delete'), []);
-  probe(a, c.self, false, 1000);
+  assert.equal(sendsOf(a.poll(250), 'view-delete'), []);
+  probe(a, C, false, 1000);
   assert.not.ok(a.inView(C));
-  const deletes = ofType(a.poll(1000), 'broadcast-delete');
+  const deletes = sendsOf(a.poll(1000), 'view-delete');
   assert.equal(
-    deletes.map((action) => [action.to, action.address]),
+    deletes.map((send) => [send.to, send.message.request.address]),
     [[B, C]],
   );
-  b.removeFromView(C, { from: A, incarnation: a.incarnation });
+  assert.equal(deletes[0]!.message.request.origin, { from: A, incarnation: 'a' });
+  answer(a, deletes[0]!, b, 1000);
   assert.not.ok(b.inView(C));
   // Both keep probing C; it comes back when it answers.
-  assert.ok(ofType(a.poll(5000), 'probe').some((action) => action.to === C));
+  assert.ok(sendsOf(a.poll(5000), 'probe', C).length > 0);
+  assert.ok(sendsOf(b.poll(5000), 'probe', C).length > 0);
   probe(a, c, true, 5000);
   assert.ok(a.inView(C));
   assert.equal(a.view(), [A, B, C]);
@@ -455,14 +495,17 @@ test('a probe that failed but was sent before the last success is not a miss', (
   const a = replica(A);
   const c = replica(C);
   probe(a, c, true, 500);
-  for (let i = 0; i < testSettings.probeMissesMax + 1; i++) a.onProbeResult(C, 400, { ok: false, reason: 'late timeout' }, 600 + i);
+  for (let i = 0; i < testSettings.probeMissesMax + 1; i++) probe(a, C, false, 600 + i, 400);
   assert.ok(a.inView(C));
+  assert.is(linkTo(a, C, 700).missedProbes, 0);
 });
 
 test('a probe answered by another address counts as a failure', () => {
   const a = replica(A);
   const b = replica(B);
-  for (let i = 0; i < testSettings.probeMissesMax; i++) a.onProbeResult(C, i, { ok: true, reply: b.healthReply() }, i);
+  for (let i = 0; i < testSettings.probeMissesMax; i++) {
+    a.onReply({ to: C, message: probeMessage, sentAt: i }, exchangeOf(probeMessage, { ok: true, reply: b.handle({ rpc: 'probe', request: {} }, i) }), i);
+  }
   assert.not.ok(a.inView(C));
 });
 
@@ -470,27 +513,158 @@ test('a peer a client removed is forgotten: not probed, not re-added by a probe'
   const a = replica(A);
   const c = replica(C);
   a.removeFromView(C, undefined);
-  assert.not.ok(ofType(a.poll(0), 'probe').some((action) => action.to === C));
+  assert.equal(sendsOf(a.poll(0), 'probe', C), []);
   probe(a, c, true, 10);
   assert.not.ok(a.inView(C));
 });
 
-test('announce() tells every known replica about this one, with its clock', () => {
-  const a = replica(A);
-  a.write('k', 1, emptyClock);
-  a.announce();
-  const announces = ofType(a.poll(0), 'announce');
-  assert.equal(
-    announces.map((action) => action.to),
-    [B, C],
-  );
-  assert.ok(sameClock(announces[0]!.clock, a.clock));
+test('isReplicated() and hasPeerInView() follow what the peers said', () => {
+  const a = replica(A, 'a', [A, B]);
+  const b = replica(B, 'a', [A, B]);
+  const event = a.write('k', 1, emptyClock).event;
+  assert.not.ok(a.isReplicated(event));
+  assert.ok(a.hasPeerInView());
+  exchangeAll([a, b], 0);
+  assert.ok(a.isReplicated(event));
+  holdDown(a, b, 10);
+  assert.ok(a.hasPeerInView(), 'a held-down peer still in the view may take the write in custody');
+  for (let i = 1; i <= testSettings.probeMissesMax; i++) probe(a, B, false, 10 + i);
+  assert.not.ok(a.hasPeerInView(), 'alone once failure detection removed the peer');
 });
 
-test('learnView() adds the members a snapshot sender had', () => {
-  const a = replica(A, 'a', [A]);
-  a.learnView([A, B, C], 0);
+test('nextWakeAt() is when a probe or a retry is due', () => {
+  const a = replica(A, 'a', [A, B]);
+  const [sent] = sendsOf(a.poll(0), 'probe');
+  assert.ok(sent);
+  assert.is(a.nextWakeAt(0), testSettings.probeIntervalMs);
+  a.onReply(sent, exchangeOf(sent.message, { ok: false, reason: 'x' }), 10);
+  assert.is(a.nextWakeAt(10), 10 + testSettings.suspectProbeIntervalMs);
+  assert.is(a.nextWakeAt(100_000), 100_000, 'never in the past');
+});
+
+// ------------------------------------------------------------------ joining
+
+test('a starting replica pulls a snapshot in chunks from the first peer of its view, then announces itself with its clock', () => {
+  const b = replica(B);
+  for (let i = 0; i < 5; i++) b.write(`k${i}`, i, b.clock);
+  const a = replica(A);
+  a.start(0);
+  assert.not.ok(a.joined);
+  const [first] = sendsOf(a.poll(0), 'snapshot-pull');
+  assert.ok(first);
+  assert.is(first.to, B);
+  assert.equal(first.message.request, { index: 0 });
+  assert.is(first.timeoutMs, testSettings.joinTimeoutMs, 'the pull ends at the join deadline');
+  assert.equal(sendsOf(a.poll(0), 'view-add'), [], 'no announcement while pulling');
+  answer(a, first, b, 0);
+  const [second] = sendsOf(a.poll(1), 'snapshot-pull');
+  assert.ok(second);
+  assert.equal(second.message.request, { snapshotId: `a-1`, index: 1 }, 'the next chunk of the same cut');
+  assert.not.ok(a.joined);
+  answer(a, second, b, 1);
+  assert.ok(a.joined);
+  assert.equal(a.joinState, { kind: 'joined', how: 'snapshot' });
+  assert.ok(sameClock(a.clock, b.clock));
+  assert.equal(viewAsObject(a.viewSnapshot()), viewAsObject(b.viewSnapshot()));
+  const sends = a.poll(2);
+  const announces = sendsOf(sends, 'view-add');
+  assert.equal(
+    announces.map((send) => send.to),
+    [B, C],
+  );
+  assert.equal(announces[0]!.message.request, { address: A, origin: { from: A, incarnation: 'a', clock: a.clock } });
+  assert.equal(sendsOf(sends, 'snapshot-pull'), [], 'one pull, ever');
+  assert.equal(pushesTo(a.poll(2 + testSettings.antiEntropyIntervalMs), B), [], 'the sender is known to have what it sent');
+});
+
+test('a joiner learns the members its snapshot sender had, and announces itself to them too', () => {
+  const b = replica(B, 'a', [A, B, C]);
+  const a = replica(A, 'a', [A, B]);
+  a.start(0);
+  const sends = exchangeAll([a, b], 0);
   assert.equal(a.view(), [A, B, C]);
+  assert.equal(
+    sendsOf(sends, 'view-add').map((send) => send.to),
+    [B, C],
+  );
+});
+
+test('a starting replica that no peer serves tries each in turn, then joins with what it has', () => {
+  const a = replica(A);
+  a.start(0);
+  const sends = exchangeAll([a], 0);
+  assert.equal(
+    sendsOf(sends, 'snapshot-pull').map((send) => send.to),
+    [B, C],
+  );
+  assert.ok(a.joined);
+  assert.equal(a.joinState, { kind: 'joined', how: 'no-peer-answered' });
+  assert.equal(
+    sendsOf(sends, 'view-add').map((send) => send.to),
+    [B, C],
+  );
+});
+
+test('a starting replica alone in its view joins at once', () => {
+  const a = replica(A, 'a', [A]);
+  a.start(0);
+  assert.ok(a.joined);
+  assert.equal(a.joinState, { kind: 'joined', how: 'alone' });
+  assert.equal(a.poll(0), []);
+});
+
+test('a pull unanswered at the join deadline ends the join: the replica joins with what it has', () => {
+  const a = replica(A);
+  a.start(0);
+  const [pull] = sendsOf(a.poll(0), 'snapshot-pull');
+  assert.ok(pull);
+  a.onReply(pull, exchangeOf(pull.message, { ok: false, reason: 'timed out' }), testSettings.joinTimeoutMs);
+  const sends = a.poll(testSettings.joinTimeoutMs);
+  assert.equal(sendsOf(sends, 'snapshot-pull'), [], 'the next candidate is not asked past the deadline');
+  assert.equal(a.joinState, { kind: 'joined', how: 'timed-out' });
+  assert.is(sendsOf(sends, 'view-add').length, 2);
+});
+
+test('a cut that expired while a joiner pulled it is answered 410, and the joiner pulls a new cut from the same peer', () => {
+  const settings = { ...testSettings, servedSnapshotTtlMs: 100, joinTimeoutMs: 10_000 };
+  const b = replica(B, 'a', [A, B, C], 0, settings);
+  for (let i = 0; i < 5; i++) b.write(`k${i}`, i, b.clock);
+  const a = replica(A, 'a', [A, B, C], 0, settings);
+  a.start(0);
+  answer(a, sendsOf(a.poll(0), 'snapshot-pull')[0]!, b, 0);
+  const late = sendsOf(a.poll(500), 'snapshot-pull')[0]!;
+  assert.equal(late.message.request, { snapshotId: 'a-1', index: 1 });
+  const outcome = deliver(b, late.message, 500);
+  assert.equal(outcome, { ok: false, reason: 'HTTP 410' });
+  a.onReply(late, exchangeOf(late.message, outcome), 500);
+  const again = sendsOf(a.poll(501), 'snapshot-pull')[0]!;
+  assert.is(again.to, B);
+  assert.equal(again.message.request, { index: 0 }, 'a new cut');
+  answer(a, again, b, 501);
+  exchangeAll([a, b], 502);
+  assert.equal(a.joinState, { kind: 'joined', how: 'snapshot' });
+  assert.equal(viewAsObject(a.viewSnapshot()), viewAsObject(b.viewSnapshot()));
+});
+
+test('a restarted replica joins by snapshot and announcement, and the others send it only what it lacks', () => {
+  const rs = [replica(A), replica(B), replica(C)];
+  const [a, b] = rs as [Replica, Replica, Replica];
+  a.write('k', 1, emptyClock);
+  exchangeAll(rs, 0);
+  // C restarts: a new life at the same address.
+  const c2 = replica(C, 'c2', [A, B, C], 100);
+  c2.start(100);
+  const live = [a, b, c2];
+  const sends = exchangeAll(live, 100);
+  assert.equal(c2.joinState, { kind: 'joined', how: 'snapshot' });
+  assert.ok(a.inView(C));
+  assert.is(linkTo(a, C, 100).incarnation, 'c2');
+  assert.equal(pushesTo(sends, C), [], 'the announcement told the others what it has');
+  assert.equal(sendsOf(sends, 'snapshot-push'), []);
+  const written = c2.write('j', 2, c2.clock).event;
+  exchangeAll(live, 101);
+  for (const r of live) assert.ok(r.covers(written.clock));
+  assert.equal(viewAsObject(c2.viewSnapshot()), viewAsObject(a.viewSnapshot()));
 });
 
 // ------------------------------------------------------------------ stability, compaction, snapshots
@@ -500,14 +674,14 @@ test('compact() drops events every replica in the view has delivered, and no oth
   const [a, b, c] = rs as [Replica, Replica, Replica];
   a.write('k', 1, emptyClock);
   a.write('j', 1, a.clock);
-  settle(rs, 0);
+  exchangeAll(rs, 0);
   assert.is(a.compact(), 2);
   assert.is(a.logLength, 0);
   assert.is(a.liveKeys, 2, 'the view keeps the values');
   assert.ok(sameClock(a.describe(0).stableFrontier, a.clock));
   // Now C is cut off; new events are not stable.
   a.write('k', 2, a.clock);
-  settle([a, b], 10, new Set([C]));
+  exchangeAll([a, b], 10, { down: new Set([C]) });
   assert.is(a.compact(), 0);
   assert.is(a.logLength, 1);
   assert.is(c.logLength, 2);
@@ -527,10 +701,10 @@ test('compact() forgets a stable tombstone, but only once nothing that loses to 
   assert.is(b.read('k', emptyClock).found, undefined);
   assert.is(c.read('k', emptyClock).found, undefined);
   for (const r of rs) r.compact();
-  settle(rs, 2);
+  exchangeAll(rs, 2);
   for (const r of rs) r.compact();
   // C's write reaches A relayed by B (only its origin pushes at once; others relay after an interval).
-  settle(rs, 3 + testSettings.antiEntropyIntervalMs);
+  exchangeAll(rs, 3 + testSettings.antiEntropyIntervalMs);
   for (const r of rs) r.compact();
   for (const r of rs) {
     assert.ok(sameClock(r.clock, a.clock));
@@ -541,7 +715,7 @@ test('compact() forgets a stable tombstone, but only once nothing that loses to 
   assert.equal(viewAsObject(c.viewSnapshot()), viewAsObject(b.viewSnapshot()));
   // Once every replica is known to have everything, the tombstone goes everywhere.
   for (const now of [2000, 4000, 6000]) {
-    settle(rs, now);
+    exchangeAll(rs, now);
     for (const r of rs) r.compact();
   }
   for (const r of rs) assert.is(r.describe(6000).tombstones, 0, `${r.self} forgot the tombstone`);
@@ -552,10 +726,10 @@ test('a replica cut off from all others keeps its tombstones: a losing concurren
   const rs = [replica(A), replica(B), replica(C)];
   const [a, b, c] = rs as [Replica, Replica, Replica];
   a.write('p', 'first', emptyClock);
-  settle(rs, 0);
+  exchangeAll(rs, 0);
   c.write('c1', 1, c.clock);
   c.write('c2', 2, c.clock);
-  settle(rs, 1);
+  exchangeAll(rs, 1);
   // C is cut off; meanwhile A writes `p` and C deletes it, concurrently. C's delete has the
   // larger clock sum, so it wins the conflict order.
   const isolated = new Set([C]);
@@ -566,15 +740,16 @@ test('a replica cut off from all others keeps its tombstones: a losing concurren
   let now = 1;
   for (let i = 0; i <= testSettings.probeMissesMax; i++) {
     now += 1000;
-    settle(rs, now, new Set(), isolated);
+    exchangeAll(rs, now, { isolated });
     for (const r of rs) r.compact();
   }
   assert.not.ok(c.inView(A) || c.inView(B), 'C is alone in its view');
   assert.not.ok(a.inView(C));
+  assert.ok(c.describe(now).tombstones > 0, 'C keeps its tombstone while cut off');
   // The link heals; everyone exchanges what the others lack.
   for (let i = 0; i < 4; i++) {
     now += testSettings.linkHoldDownMs;
-    settle(rs, now);
+    exchangeAll(rs, now);
     for (const r of rs) r.compact();
   }
   for (const r of rs) {
@@ -585,18 +760,17 @@ test('a replica cut off from all others keeps its tombstones: a losing concurren
   assert.equal(viewAsObject(c.viewSnapshot()), viewAsObject(a.viewSnapshot()));
 });
 
-test('a peer whose known clock is behind the log floor is sent a snapshot, and installing it converges', () => {
-  const settings = { ...testSettings };
-  const rs = [replica(A, 'a', [A, B, C], 0, settings), replica(B, 'a', [A, B, C], 0, settings), replica(C, 'a', [A, B, C], 0, settings)];
+test('a peer whose known clock is behind the log floor is sent a snapshot in chunks, and installing it converges', () => {
+  const rs = [replica(A), replica(B), replica(C)];
   const [a, b, c] = rs as [Replica, Replica, Replica];
   a.write('old', 1, emptyClock);
   a.write('gone', 1, a.clock);
-  settle(rs, 0);
+  exchangeAll(rs, 0);
   // C is cut off long enough to leave the views of A and B.
   let now = 0;
   for (let i = 0; i < testSettings.probeMissesMax; i++) {
     now += 300;
-    settle([a, b], now, new Set([C]));
+    exchangeAll([a, b], now, { down: new Set([C]) });
     for (const r of [a, b]) probe(r, C, false, now);
   }
   assert.not.ok(a.inView(C));
@@ -604,16 +778,16 @@ test('a peer whose known clock is behind the log floor is sent a snapshot, and i
   for (let i = 0; i < 12; i++) a.write(`k${i % 5}`, i, a.clock);
   a.write('gone', undefined, a.clock);
   b.write('old', 'b', emptyClock);
-  settle([a, b], now + 1);
+  exchangeAll([a, b], now + 1);
   assert.ok(a.compact() > 0);
   b.compact();
   assert.ok(c.read('gone', emptyClock).found, 'C still has the old value');
   // The link heals: C answers again and is taken back, past the hold-down.
   now += holdDownMs + 1000;
-  const actions = settle(rs, now);
-  const snapshots = ofType(actions, 'push-snapshot');
-  assert.ok(snapshots.length > 0, 'C is sent a snapshot');
-  assert.ok(snapshots.every((action) => action.to === C));
+  const sends = exchangeAll(rs, now);
+  const chunks = sendsOf(sends, 'snapshot-push');
+  assert.ok(chunks.length > 1, 'C is sent a snapshot, in several chunks');
+  assert.ok(chunks.every((send) => send.to === C));
   for (const r of rs) assert.ok(sameClock(r.clock, a.clock), `${r.self} has every event`);
   assert.equal(viewAsObject(c.viewSnapshot()), viewAsObject(a.viewSnapshot()));
   assert.equal(viewAsObject(b.viewSnapshot()), viewAsObject(a.viewSnapshot()));
@@ -621,9 +795,9 @@ test('a peer whose known clock is behind the log floor is sent a snapshot, and i
   assert.is(valueOf(c.read('old', emptyClock).found), 'b');
   // And after the snapshot, ordinary suffixes flow again.
   const later = c.write('after', 1, c.clock).event;
-  settle(rs, now + 1);
+  exchangeAll(rs, now + 1);
   assert.ok(a.covers(later.clock) && b.covers(later.clock));
-  assert.equal(ofType(settle(rs, now + 2), 'push-snapshot'), []);
+  assert.equal(sendsOf(exchangeAll(rs, now + 2), 'snapshot-push'), []);
 });
 
 test('installSnapshot() joins a snapshot in, jumps the clock and drops covered pending events', () => {
@@ -646,11 +820,11 @@ test('installSnapshot() joins a snapshot in, jumps the clock and drops covered p
   const c = replica(C);
   probe(b, c, true, 0);
   b.poll(1); // events of another origin are relayed only after an anti-entropy interval
-  const pushes = b.poll(1 + testSettings.antiEntropyIntervalMs).filter((action) => action.to === C && (action.type === 'push' || action.type === 'push-snapshot'));
-  assert.is(pushes[0]?.type, 'push-snapshot');
+  const toC = b.poll(1 + testSettings.antiEntropyIntervalMs).filter((send) => send.to === C && (send.message.rpc === 'push' || send.message.rpc === 'snapshot-push'));
+  assert.is(toC[0]?.message.rpc, 'snapshot-push');
 });
 
-test('receiveSnapshotChunk() stages chunks in order and installs on the last one', () => {
+test('snapshot chunks pushed by a peer are staged in order and installed on the last one', () => {
   const a = replica(A);
   const b = replica(B);
   for (let i = 0; i < 7; i++) a.write(`k${i}`, i, a.clock);
@@ -666,8 +840,11 @@ test('receiveSnapshotChunk() stages chunks in order and installs on the last one
   );
   const send = (index: number, snapshotId = source.snapshotId) => {
     const chunk = chunks[index]!;
-    return b.receiveSnapshotChunk(
-      { from: A, incarnation: 'a', snapshotId, index, last: chunk.last, clock: source.clock, view: source.view, entries: chunk.entries },
+    return b.handle(
+      {
+        rpc: 'snapshot-push',
+        request: { from: A, incarnation: 'a', snapshotId, index, last: chunk.last, clock: source.clock, view: source.view, entries: chunk.entries },
+      },
       0,
     );
   };
@@ -682,62 +859,122 @@ test('receiveSnapshotChunk() stages chunks in order and installs on the last one
   assert.is([...viewEntries(b.viewSnapshot())].length, 7);
 });
 
-test('a restarted replica joins by snapshot and announcement, and the others send it only what it lacks', () => {
-  const rs = [replica(A), replica(B), replica(C)];
-  const [a, b] = rs as [Replica, Replica, Replica];
-  a.write('k', 1, emptyClock);
-  settle(rs, 0);
-  // C restarts: a new life at the same address.
-  const c2 = replica(C, 'c2', [A, B, C], 100);
-  const snapshot = b.snapshot();
-  c2.installSnapshot(snapshot.entries, snapshot.clock);
-  c2.learnView(snapshot.view, 100);
-  c2.announce();
-  const live = [a, b, c2];
-  settle(live, 100);
-  assert.ok(a.inView(C));
-  assert.is(a.describe(100).peers.find((peer) => peer.address === C)?.incarnation, 'c2');
-  const written = c2.write('j', 2, c2.clock).event;
-  settle(live, 101);
-  for (const r of live) assert.ok(r.covers(written.clock));
-  assert.equal(viewAsObject(c2.viewSnapshot()), viewAsObject(a.viewSnapshot()));
-});
-
-test('isReplicated() and hasPeerInView() follow what the peers said', () => {
-  const a = replica(A, 'a', [A, B]);
-  const b = replica(B, 'a', [A, B]);
-  const event = a.write('k', 1, emptyClock).event;
-  assert.not.ok(a.isReplicated(event));
-  assert.ok(a.hasPeerInView());
-  settle([a, b], 0);
-  assert.ok(a.isReplicated(event));
-  holdDown(a, b, 10);
-  assert.ok(a.hasPeerInView(), 'a held-down peer still in the view may take the write in custody');
-  for (let i = 1; i <= testSettings.probeMissesMax; i++) probe(a, B, false, 10 + i);
-  assert.not.ok(a.hasPeerInView(), 'alone once failure detection removed the peer');
-});
-
-test('nextWakeAt() is when a probe or a retry is due', () => {
-  const a = replica(A, 'a', [A, B]);
-  a.poll(0);
-  assert.is(a.nextWakeAt(0), testSettings.probeIntervalMs);
-  a.onProbeResult(B, 0, { ok: false, reason: 'x' }, 10);
-  assert.is(a.nextWakeAt(10), 10 + testSettings.suspectProbeIntervalMs);
-  assert.is(a.nextWakeAt(100_000), 100_000, 'never in the past');
-});
-
-test('poll() pushes its own events at once, and relays other origins\' events only after an anti-entropy interval', () => {
+test('a chunk of another snapshot drops what was staged of the first', () => {
   const a = replica(A);
   const b = replica(B);
-  for (const [x, y] of [[a, b], [b, a]] as const) probe(x, y, true, 0);
-  const write = a.write('k', 1, emptyClock).event;
-  const fromA = ofType(a.poll(1), 'push');
-  assert.equal(fromA.map((p) => p.to).sort(), [B, C]);
-  assert.ok(sameClock(fromA[0]!.clock, a.clock), 'a push carries the sender\'s clock');
-  pushTo(a, b, [write], 1);
-  assert.equal(ofType(b.poll(2), 'push'), [], 'B knows A has it (the push said so), and waits before relaying to C');
-  const relay = ofType(b.poll(2 + testSettings.antiEntropyIntervalMs), 'push');
-  assert.equal(relay.map((p) => p.to), [C], 'C still lacks it an interval later: B relays it');
+  for (let i = 0; i < 4; i++) a.write(`k${i}`, i, a.clock);
+  const source = a.snapshot();
+  const chunk = (index: number, snapshotId: string) => {
+    const { entries, last } = snapshotChunkEntries(source, index, 3);
+    return b.handle({ rpc: 'snapshot-push', request: { from: A, incarnation: 'a', snapshotId, index, last, clock: source.clock, view: source.view, entries } }, 0);
+  };
+  chunk(0, 'a-1');
+  chunk(1, 'a-2'); // another cut: what was staged of a-1 is dropped, and this chunk does not start a-2
+  assert.ok(sameClock(b.clock, emptyClock));
+  chunk(0, 'a-2');
+  chunk(1, 'a-2');
+  assert.ok(sameClock(b.clock, a.clock));
+  assert.is([...viewEntries(b.viewSnapshot())].length, 4);
+});
+
+// ------------------------------------------------------------------ the production node over the simulated network
+
+/**
+ * A tiny world for a few production ReplicaNodes (SimHost) over the simulated network (SimNetwork):
+ * virtual time, a queue of what is due, no faults unless a test makes them. It records every
+ * message each address received.
+ */
+class TinyWorld {
+  now = 0;
+  private readonly queue = new EventQueue();
+  readonly network: SimNetwork;
+  readonly hosts: SimHost[];
+  readonly received = new Map<Address, PeerMessage[]>();
+
+  constructor(view: readonly Address[], seed = 1) {
+    const timeouts = { requestTimeoutMs: 800, probeTimeoutMs: 500 };
+    this.network = new SimNetwork(this, new Random(seed), testLimits, timeouts, emptyStats(), { dropRate: 0, dupRate: 0, longDelayRate: 0 });
+    const hostSettings = { view, limits: testLimits, settings: testSettings, causalWaitMs: 1000, ...timeouts };
+    this.hosts = view.map((address, index) => new SimHost(index, address, this, this.network, hostSettings));
+  }
+
+  schedule(at: number, run: () => void): void {
+    this.queue.push(at, run);
+  }
+
+  trace(): void {}
+
+  receiverAt(address: Address): ReturnType<SimHost['receiver']> {
+    const receiver = this.hosts.find((host) => host.address === address)?.receiver();
+    if (receiver === undefined) return undefined;
+    return {
+      covers: receiver.covers,
+      handle: (message) => {
+        const received = this.received.get(address) ?? [];
+        received.push(message);
+        this.received.set(address, received);
+        return receiver.handle(message);
+      },
+    };
+  }
+
+  start(index: number, incarnation: string): ReplicaNode {
+    return this.hosts[index]!.start(incarnation, () => {});
+  }
+
+  runUntil(time: number): void {
+    for (let next = this.queue.peekTime(); next !== undefined && next <= time; next = this.queue.peekTime()) {
+      const entry = this.queue.pop()!;
+      this.now = entry.at;
+      entry.run();
+    }
+    this.now = time;
+  }
+}
+
+test('three production nodes over the simulated network converge on every write, each answered once another replica holds it', () => {
+  const world = new TinyWorld([A, B, C]);
+  const nodes = [0, 1, 2].map((index) => world.start(index, `n${index}`));
+  world.runUntil(500);
+  assert.ok(nodes.every((node) => node.core.joined));
+  const answered: string[] = [];
+  nodes.forEach((node, index) =>
+    node.write(`k${index}`, index, emptyClock, (result) => {
+      assert.ok(result.ok && result.value !== undefined);
+      assert.ok(node.core.isReplicated(result.value.event), 'acknowledged only once another replica holds it');
+      answered.push(node.core.self);
+    }),
+  );
+  assert.equal(answered, [], 'no write is answered before it left its replica');
+  world.runUntil(2000);
+  assert.equal(answered.sort(), [A, B, C]);
+  for (const node of nodes) assert.ok(sameClock(node.core.clock, nodes[0]!.core.clock));
+  assert.equal(readableContents(nodes[1]!.core.viewSnapshot()), { k0: 0, k1: 1, k2: 2 });
+  assert.equal(viewAsObject(nodes[2]!.core.viewSnapshot()), viewAsObject(nodes[0]!.core.viewSnapshot()));
+});
+
+test('a node restarted under a new incarnation joins by a snapshot pulled in chunks, and the others take its writes at once', () => {
+  const world = new TinyWorld([A, B, C]);
+  const [a, b] = [world.start(0, 'a1'), world.start(1, 'b1'), world.start(2, 'c1')];
+  world.runUntil(500);
+  for (let i = 0; i < 7; i++) a.write(`k${i}`, i, a.core.clock, () => {});
+  world.runUntil(1000);
+  world.hosts[2]!.crash();
+  world.runUntil(2000);
+  assert.is(linkTo(a.core, C, 2000).link.state, 'held-down', 'A saw C go away');
+  world.received.clear();
+  const c = world.start(2, 'c2');
+  world.runUntil(2500);
+  assert.equal(c.core.joinState, { kind: 'joined', how: 'snapshot' });
+  assert.is(world.received.get(A)?.filter((message) => message.rpc === 'snapshot-pull').length, 3, 'seven keys in chunks of three, from the first peer');
+  assert.equal(readableContents(c.core.viewSnapshot()), readableContents(a.core.viewSnapshot()));
+  assert.is(linkTo(a.core, C, world.now).incarnation, 'c2');
+  let acknowledged = false;
+  c.write('late', 'c2', c.core.clock, (result) => (acknowledged = result.ok));
+  world.runUntil(3000);
+  assert.ok(acknowledged, 'well within the hold-down the old life caused');
+  assert.is(valueOf(a.core.read('late', emptyClock).found), 'c2');
+  assert.is(valueOf(b.core.read('late', emptyClock).found), 'c2');
 });
 
 test.run();

@@ -5,10 +5,12 @@ import { replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import { eventId } from '../../events/kv-event.ts';
 import { defaultLimits, type Limits } from '../../events/limits.ts';
+import { exchangeOf, rpcOf, type Outcome, type PeerMessage, type PeerReply } from '../../events/peer-rpc.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import { emptyClock, mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { viewEntries, type KvView } from '../../src/core/kv-view.ts';
 import { defaultProtocolSettings, type ProtocolSettings } from '../../src/core/protocol-settings.ts';
+import type { Replica, Send } from '../../src/core/replica.ts';
 
 export const addresses = ['10.0.0.1:8090', '10.0.0.2:8090', '10.0.0.3:8090', '10.0.0.4:8090'] as Address[];
 export const ids: ReplicaId[] = addresses.map((address) => replicaId(address, 'a'));
@@ -141,4 +143,56 @@ export function rejects(fn: () => unknown, message: RegExp, status = 400): void 
   assert.instance(thrown, ValidationError);
   assert.is((thrown as ValidationError).status, status);
   assert.match((thrown as Error).message, message);
+}
+
+/**
+ * One message across the wire as HTTP carries it: encoded by its rpc (events/peer-rpc.ts), as JSON
+ * text, parsed by the receiver, answered by the receiving core's handle(), and the reply back the
+ * same way. Bad input is answered with its status, as the HTTP layer does.
+ */
+export function deliver(target: Replica, message: PeerMessage, now: number, limits: Limits = testLimits): Outcome<PeerReply> {
+  const rpc = rpcOf(message);
+  const form = rpc.encode(message.request);
+  const query = Object.fromEntries(new URL(form.path, 'http://unit.test').searchParams);
+  try {
+    const request = rpc.parseRequest({ query, body: form.body === undefined ? undefined : JSON.parse(JSON.stringify(form.body)) }, limits);
+    const reply = target.handle({ rpc: message.rpc, request } as PeerMessage, now);
+    return { ok: true, reply: rpc.parseReply(JSON.parse(JSON.stringify(reply)), limits) };
+  } catch (error) {
+    if (error instanceof ValidationError) return { ok: false, reason: `HTTP ${error.status}` };
+    throw error;
+  }
+}
+
+/** Who cannot talk to whom: `down` replicas neither poll nor answer; `isolated` ones work but reach only each other. */
+export interface Reach {
+  readonly down?: ReadonlySet<Address>;
+  readonly isolated?: ReadonlySet<Address>;
+}
+
+/**
+ * The unit suites' only way of moving messages between several cores, at one instant `now`: each
+ * live replica's poll(), each Send delivered at once (deliver()), its outcome fed back through
+ * onReply(), until no replica has anything more to send. A Send to a replica that is not in
+ * `replicas`, is down, or is cut off times out. Returns every Send, in order.
+ */
+export function exchangeAll(replicas: readonly Replica[], now: number, reach: Reach = {}): Send[] {
+  const down = reach.down ?? new Set<Address>();
+  const isolated = reach.isolated ?? new Set<Address>();
+  const byAddress = new Map(replicas.map((r) => [r.self, r]));
+  const all: Send[] = [];
+  for (let round = 0; round < 100; round++) {
+    const before = all.length;
+    for (const r of replicas) {
+      if (down.has(r.self)) continue;
+      for (const send of r.poll(now)) {
+        all.push(send);
+        const target = down.has(send.to) || isolated.has(r.self) !== isolated.has(send.to) ? undefined : byAddress.get(send.to);
+        const outcome = target === undefined ? { ok: false as const, reason: `${send.message.rpc} timed out` } : deliver(target, send.message, now);
+        r.onReply(send, exchangeOf(send.message, outcome), now);
+      }
+    }
+    if (all.length === before) return all;
+  }
+  throw new Error('exchangeAll() did not quiesce');
 }
