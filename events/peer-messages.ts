@@ -48,6 +48,8 @@ export type PushStreamAnswer = { readonly reply: PushReply } | { readonly error:
 export interface HealthReply extends PeerIdentity {
   readonly status: 'ok';
   readonly clock: VectorClock;
+  /** Which start of this life answers (see ViewChangeOrigin.boot). */
+  readonly boot?: string;
 }
 
 /**
@@ -67,6 +69,12 @@ export interface SnapshotChunk extends PeerIdentity {
 export interface ViewChangeOrigin extends PeerIdentity {
   /** Present on a self-announcement: the announcer's delivered clock. */
   readonly clock?: VectorClock;
+  /**
+   * Present on a self-announcement: which start of this life it is. A replica restarted from its
+   * DATA_DIR keeps its incarnation (no new clock entry) but not what it had in memory; a new boot
+   * tells its peers to start the link afresh and to believe the clock it announces.
+   */
+  readonly boot?: string;
 }
 
 export const viewChangeOriginField = 'kvs-peer';
@@ -129,7 +137,8 @@ export function parsePushStreamAnswer(input: unknown, limits: Limits): PushStrea
 export function parseHealthReply(input: unknown, limits: Limits): HealthReply {
   const body = requireObject(input, 'health reply');
   if (body.status !== 'ok') throw new ValidationError('health status must be "ok"');
-  return { ...parseIdentity(body), status: 'ok', clock: parseClock(body.clock, limits.clockEntriesMax) };
+  const reply = { ...parseIdentity(body), status: 'ok' as const, clock: parseClock(body.clock, limits.clockEntriesMax) };
+  return body.boot === undefined ? reply : { ...reply, boot: parseBoot(body.boot) };
 }
 
 export function parseSnapshotChunk(input: unknown, limits: Limits): SnapshotChunk {
@@ -160,6 +169,14 @@ export function parseViewChangeOrigin(input: unknown, limits: Limits): ViewChang
   if (input === undefined) return undefined;
   const body = requireObject(input, viewChangeOriginField);
   const identity = parseIdentity(body);
-  if (body.clock === undefined) return identity;
-  return { ...identity, clock: parseClock(body.clock, limits.clockEntriesMax) };
+  return {
+    ...identity,
+    ...(body.clock === undefined ? {} : { clock: parseClock(body.clock, limits.clockEntriesMax) }),
+    ...(body.boot === undefined ? {} : { boot: parseBoot(body.boot) }),
+  };
+}
+
+function parseBoot(input: unknown): string {
+  if (typeof input !== 'string' || !/^[0-9a-z]{1,16}$/.test(input)) throw new ValidationError('boot must be 1 to 16 characters of [0-9a-z]');
+  return input;
 }

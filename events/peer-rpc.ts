@@ -55,8 +55,8 @@ export type PeerMessage = { [K in RpcName]: { readonly rpc: K; readonly request:
 /** The answer to any PeerMessage. */
 export type PeerReply = ReplyOf<RpcName>;
 
-/** How a request to a peer ended, as the sender saw it. */
-export type Outcome<Reply> = { readonly ok: true; readonly reply: Reply } | { readonly ok: false; readonly reason: string };
+/** How a request to a peer ended, as the sender saw it; `status` when the peer answered with an HTTP error. */
+export type Outcome<Reply> = { readonly ok: true; readonly reply: Reply } | { readonly ok: false; readonly reason: string; readonly status?: number };
 
 /** A message together with how it ended: what the sender's core is told. */
 export type PeerExchange = {

@@ -46,9 +46,11 @@ function start(config: Config): void {
     probeTimeoutMs: config.probeTimeoutMs,
     clusterToken: config.clusterToken,
   });
+  const incarnation = newIncarnation();
   const node = new ReplicaNode({
     config,
-    incarnation: newIncarnation(),
+    incarnation,
+    boot: incarnation,
     clock: systemClock,
     timers: systemTimers,
     transport,

@@ -1,5 +1,6 @@
 import type { ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
+import { assert } from './assert.ts';
 
 /**
  * Custody between this replica and one peer, both ways. While a link is held down no events flow
@@ -27,7 +28,10 @@ export class Custody {
 
   /** Keeps the sender's own events that follow what we hold or delivered, gap-free, within the bound. */
   keep(origin: ReplicaId, events: readonly KvEvent[], delivered: number): void {
-    let last = this.held.at(-1)?.seq ?? delivered;
+    const tail = this.held.at(-1);
+    // A previous life's custody is applied when the next life shows itself (Replica.peerStartedAfresh).
+    assert(tail === undefined || tail.origin === origin, `custody of ${tail?.origin} mixed with ${origin}`);
+    let last = tail?.seq ?? delivered;
     for (const event of events) {
       if (event.origin !== origin || event.seq !== last + 1 || this.held.length >= this.eventsMax) continue;
       this.held.push(event);

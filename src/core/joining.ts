@@ -60,7 +60,7 @@ export class Joining {
     const state = this.state;
     if (state.kind !== 'pulling') return undefined;
     if (!outcome.ok) {
-      if (outcome.reason === 'HTTP 410') this.restartWith(state.candidate);
+      if (outcome.status === 410) this.restartWith(state.candidate);
       else this.restartWith(state.candidate + 1);
       return undefined;
     }

@@ -31,6 +31,8 @@ export interface ReplicaConfig {
   /** This life's incarnation: unique per start, so event identities are never reused. */
   readonly incarnation: string;
   readonly initialView: readonly Address[];
+  /** Unique per process start: a life restarted from its DATA_DIR keeps its incarnation but not its boot. */
+  readonly boot: string;
   readonly limits: Limits;
   readonly settings: ProtocolSettings;
   readonly now: number;
@@ -49,6 +51,8 @@ export interface Send {
 interface Peer {
   readonly address: Address;
   incarnation: string | undefined;
+  /** Which start of its life we last heard from (see ViewChangeOrigin.boot). */
+  boot: string | undefined;
   member: MemberState;
   /** The peer's delivered clock, as its last answer stated. */
   known: VectorClock;
@@ -85,6 +89,7 @@ const servedSnapshotsMax = 4;
 export class Replica {
   readonly self: Address;
   readonly incarnation: string;
+  readonly boot: string;
   readonly id: ReplicaId;
   private readonly limits: Limits;
   private readonly settings: ProtocolSettings;
@@ -105,6 +110,12 @@ export class Replica {
   private announced = false;
   private readonly writeAcks: WriteAcks<number>;
   private nextCompactionAt: number;
+  /**
+   * Our own events up to this seq are stored (as durable as the storage makes them). Only these are
+   * sent anywhere or acknowledged: a life restarted from its DATA_DIR must never find a peer holding
+   * an event of its own that it lost, or it would make another with the same seq.
+   */
+  private ownStoredSeq = 0;
   /** Events delivered since start (own and received), for metrics. */
   deliveredCount = 0;
   /** Events that left the log, and tombstones that left the view, since start (metrics, simulation). */
@@ -112,10 +123,13 @@ export class Replica {
   tombstonesCollected = 0;
   /** Called with every batch of delivered events, in delivery order (the debug page's records, storage, tests). */
   onDelivered: ((events: readonly KvEvent[]) => void) | undefined;
+  /** Called when a snapshot was installed: its effect reached the view without passing onDelivered. */
+  onSnapshotInstalled: (() => void) | undefined;
 
   constructor(config: ReplicaConfig) {
     this.self = config.self;
     this.incarnation = config.incarnation;
+    this.boot = config.boot;
     this.id = replicaId(config.self, config.incarnation);
     this.limits = config.limits;
     this.settings = config.settings;
@@ -191,7 +205,18 @@ export class Replica {
    * in custody), or, with no other replica in the view, all of them.
    */
   ownWritesSettledUpTo(): number {
-    return this.hasPeerInView() ? this.ownSeqHeldElsewhere() : Number.POSITIVE_INFINITY;
+    return Math.min(this.ownStoredSeq, this.hasPeerInView() ? this.ownSeqHeldElsewhere() : Number.POSITIVE_INFINITY);
+  }
+
+  /** Storage holds our own events up to `seq`. */
+  ownStoredUpTo(seq: number): void {
+    assert(seq <= (this.deliveredClock[this.id] ?? 0), `storage holds own event ${seq}, which was never made`);
+    this.ownStoredSeq = Math.max(this.ownStoredSeq, seq);
+  }
+
+  /** Our own events that may leave this replica: made and stored. */
+  private ownSendable(): number {
+    return Math.min(this.deliveredClock[this.id] ?? 0, this.ownStoredSeq);
   }
 
   /** Our own events up to this seq are held by some other replica (delivered, or in custody). */
@@ -228,6 +253,23 @@ export class Replica {
   }
 
   // ---------------------------------------------------------------- starting
+
+  /**
+   * Before start: the state a DATA_DIR held. The snapshot is installed and the events after it are
+   * delivered again in their order (what cannot be delivered waits, as it would from a peer); all
+   * of it counts as stored.
+   */
+  restore(snapshot: { readonly clock: VectorClock; readonly entries: readonly KvEvent[] } | undefined, events: readonly KvEvent[]): void {
+    assert(this.joining === undefined, 'restored after start');
+    if (snapshot !== undefined) this.installSnapshot(snapshot.entries, snapshot.clock);
+    this.receiveEvents(events);
+    this.ownStoredSeq = this.deliveredClock[this.id] ?? 0;
+  }
+
+  /** The whole state as storage keeps it. */
+  storedSnapshot(): { clock: VectorClock; entries: KvEvent[] } {
+    return { clock: this.deliveredClock, entries: [...viewEntries(this.kv)] };
+  }
 
   /** Starts joining: pull a snapshot from the first peer of the view that serves one, then announce. */
   start(now: number): void {
@@ -283,7 +325,7 @@ export class Replica {
   }
 
   /** Our parked writes that may be answered now, by seq, in order. */
-  takeAcknowledged(now: number): number[] {
+  takeAcknowledged(now: number): readonly number[] {
     return this.writeAcks.size === 0 ? noSeqs : this.writeAcks.take(this.ownWritesSettledUpTo(), now);
   }
 
@@ -321,11 +363,9 @@ export class Replica {
     // Learnt first: a new life's first push may overtake its announcement, and must not be refused.
     if (peer !== undefined) this.learnIncarnation(peer, request.incarnation, request.clock, now);
     if (peer?.link.isHeldDown(now)) {
-      if (request.custody === true) {
-        const origin = replicaId(request.from, request.incarnation);
-        peer.custody.keep(origin, request.events, this.deliveredClock[origin] ?? 0);
-      }
-      return this.heldDownReply(peer, now);
+      const origin = replicaId(request.from, request.incarnation);
+      if (request.custody === true) peer.custody.keep(origin, request.events, this.deliveredClock[origin] ?? 0);
+      return this.heldDownReply(peer, now, origin);
     }
     this.receiveEvents(request.events);
     return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
@@ -335,7 +375,7 @@ export class Replica {
   private receiveSnapshotChunk(chunk: SnapshotChunk, now: number): PushReply {
     const peer = this.peers.get(chunk.from);
     if (peer !== undefined) this.learnIncarnation(peer, chunk.incarnation, undefined, now);
-    if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now);
+    if (peer?.link.isHeldDown(now)) return this.heldDownReply(peer, now, replicaId(chunk.from, chunk.incarnation));
     let staged = this.stagedSnapshots.get(chunk.from);
     if (chunk.index === 0 || staged?.snapshotId !== chunk.snapshotId) {
       staged = { snapshotId: chunk.snapshotId, nextIndex: 0, entries: [] };
@@ -356,6 +396,7 @@ export class Replica {
   private serveSnapshotChunk(pull: SnapshotPull, now: number): SnapshotChunk {
     let source: SnapshotSource | undefined;
     if (pull.snapshotId === undefined) {
+      if (this.ownSendable() < (this.deliveredClock[this.id] ?? 0)) throw new ValidationError('snapshot not ready: own writes are being stored; try again', 503);
       source = this.snapshot();
       this.servedSnapshots.add(source, now);
     } else {
@@ -370,8 +411,10 @@ export class Replica {
     return { from: this.self, incarnation: this.incarnation, snapshotId: source.snapshotId, index, last, clock: source.clock, view: source.view, entries };
   }
 
-  private heldDownReply(peer: Peer, now: number): PushReply {
-    const custodySeq = peer.custody.heldLast()?.seq;
+  private heldDownReply(peer: Peer, now: number, requester: ReplicaId): PushReply {
+    // Only what we keep of the requester's own life: a previous life's events say nothing about its writes.
+    const held = peer.custody.heldLast();
+    const custodySeq = held?.origin === requester ? held.seq : undefined;
     return {
       type: 'held-down',
       from: this.self,
@@ -394,7 +437,7 @@ export class Replica {
   }
 
   healthReply(): HealthReply {
-    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
+    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, boot: this.boot };
   }
 
   // ---------------------------------------------------------------- causal delivery
@@ -475,6 +518,7 @@ export class Replica {
     }
     this.deliveredClock = mergeClocks(this.deliveredClock, clock);
     this.pending.dropCovered(this.deliveredClock);
+    this.onSnapshotInstalled?.();
     const ready: KvEvent[] = [];
     this.drainPending(ready);
     this.applyDelivered(ready);
@@ -501,7 +545,7 @@ export class Replica {
    */
   private nextPush(peer: Peer, now: number): readonly KvEvent[] | 'snapshot' | undefined {
     const pipeline = peer.pipeline;
-    const own = this.deliveredClock[this.id] ?? 0;
+    const own = this.ownSendable();
     // Own events already sent are in the peer's pipeline (it may be waiting for their causal past
     // from another origin): send them again only if still not delivered an interval later.
     const ownKnown = peer.known[this.id] ?? 0;
@@ -525,7 +569,7 @@ export class Replica {
     // them (and acknowledge them) at once instead of waiting for their other origins.
     let needed: VectorClock = emptyClock;
     if (own > ownFrom) {
-      const ownSuffix = this.log.suffix(this.id, ownFrom, this.limits.pushBatchEventsMax);
+      const ownSuffix = this.log.suffix(this.id, ownFrom, Math.min(own - ownFrom, this.limits.pushBatchEventsMax));
       if (ownSuffix === undefined) return 'snapshot';
       if (ownSuffix.length > 0) {
         suffixes.push(ownSuffix);
@@ -550,8 +594,9 @@ export class Replica {
     const pipeline = peer.pipeline;
     let due: number | undefined;
     const ownKnown = peer.known[this.id] ?? 0;
-    if ((this.deliveredClock[this.id] ?? 0) > ownKnown) {
-      due = pipeline.ownSentSeq >= (this.deliveredClock[this.id] ?? 0) ? pipeline.ownSentAt + interval : now;
+    const own = this.ownSendable();
+    if (own > ownKnown) {
+      due = pipeline.ownSentSeq >= own ? pipeline.ownSentAt + interval : now;
     }
     if (!this.coversOthers(peer.known, this.deliveredClock)) {
       const relayAt = pipeline.othersLacking === undefined ? now : pipeline.othersLacking.since + interval;
@@ -573,9 +618,10 @@ export class Replica {
    * other replica holds yet, offered for custody to a peer that answers probes (see custody.ts).
    */
   private custodyPush(peer: Peer, now: number): readonly KvEvent[] | undefined {
-    const own = this.deliveredClock[this.id] ?? 0;
-    if (own <= this.ownSeqHeldElsewhere() || !this.canTakeCustody(peer, now)) return undefined;
-    const events = this.log.suffix(this.id, Math.max(peer.known[this.id] ?? 0, peer.custody.keptForUsSeq), this.limits.pushBatchEventsMax);
+    const own = this.ownSendable();
+    const from = Math.max(peer.known[this.id] ?? 0, peer.custody.keptForUsSeq);
+    if (own <= this.ownSeqHeldElsewhere() || own <= from || !this.canTakeCustody(peer, now)) return undefined;
+    const events = this.log.suffix(this.id, from, Math.min(own - from, this.limits.pushBatchEventsMax));
     return events === undefined || events.length === 0 ? undefined : events;
   }
 
@@ -664,7 +710,15 @@ export class Replica {
   }
 
   /** Records the peer's life and delivered clock from one of its messages. */
-  private learnIncarnation(peer: Peer, incarnation: string, clock: VectorClock | undefined, now: number): void {
+  private learnIncarnation(peer: Peer, incarnation: string, clock: VectorClock | undefined, now: number, boot?: string): void {
+    if (peer.incarnation === incarnation && boot !== undefined && peer.boot !== undefined && boot !== peer.boot) {
+      // The same life started again from its DATA_DIR: its memory is gone (what it kept for us in
+      // custody, what it had in flight), its stored state is what it says now.
+      peer.boot = boot;
+      this.peerStartedAfresh(peer, clock, now);
+      return;
+    }
+    if (boot !== undefined) peer.boot = boot;
     if (peer.incarnation !== incarnation) {
       // A new life: its memory may be gone, so what we knew of it no longer holds. And it is a
       // restart, not a flapping link: its link starts afresh, whichever of its messages (a probe
@@ -673,12 +727,30 @@ export class Replica {
       // new life hold it down too (a held-down answer), for a whole hold-down time.
       if (peer.incarnation !== undefined) peer.link.clear(now);
       peer.incarnation = incarnation;
+      if (peer.custody.heldCount > 0) this.receiveEvents(peer.custody.release());
+      this.stagedSnapshots.delete(peer.address);
       peer.known = clock ?? emptyClock;
       peer.pipeline.ownSentSeq = 0;
       peer.custody.peerRestarted();
       return;
     }
     if (clock !== undefined) peer.known = mergeClocks(peer.known, clock);
+  }
+
+  /**
+   * A peer's life (new, or the same one restarted from disk) begins: nothing we knew of its memory
+   * holds. What its previous start left with us in custody is applied now: the start it was kept
+   * for has ended (it may be the only copy of writes it acknowledged), and holding it on would mix
+   * it with what the new start leaves. A snapshot it was pushing us half-way is dropped.
+   */
+  private peerStartedAfresh(peer: Peer, clock: VectorClock | undefined, now: number): void {
+    if (peer.custody.heldCount > 0) this.receiveEvents(peer.custody.release());
+    this.stagedSnapshots.delete(peer.address);
+    peer.known = clock ?? emptyClock;
+    peer.link.clear(now);
+    peer.detector.restart(now);
+    peer.pipeline.peerRestarted(now);
+    peer.custody.peerRestarted();
   }
 
   // ---------------------------------------------------------------- failure detection
@@ -689,7 +761,7 @@ export class Replica {
     if (outcome.ok && outcome.reply.from === to) {
       peer.link.recordSuccess(now);
       peer.detector.onAnswer(now);
-      this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now);
+      this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now, outcome.reply.boot);
       // Suspected replicas are probed on; one that answers again is taken back, with no operator.
       if (peer.member === 'suspected') this.membership.move(peer, 'member');
       this.recheckPipeline(peer, now);
@@ -714,6 +786,7 @@ export class Replica {
       peer = {
         address,
         incarnation: undefined,
+        boot: undefined,
         member: 'suspected',
         known: emptyClock,
         link: new LinkState(this.settings.linkHoldDownMs),
@@ -738,12 +811,10 @@ export class Replica {
     const peer = this.addPeer(address, now);
     const was = peer.member === 'member';
     this.membership.move(peer, 'member');
-    if (origin !== undefined && origin.from === address && origin.incarnation !== peer.incarnation) {
+    if (origin !== undefined && origin.from === address && (origin.incarnation !== peer.incarnation || (origin.boot !== undefined && origin.boot !== peer.boot))) {
       peer.incarnation = origin.incarnation;
-      peer.known = origin.clock ?? emptyClock;
-      peer.link.clear(now);
-      peer.detector.restart(now);
-      peer.pipeline.peerRestarted(now);
+      if (origin.boot !== undefined) peer.boot = origin.boot;
+      this.peerStartedAfresh(peer, origin.clock, now);
     }
     return was ? 'already present' : 'added';
   }
@@ -768,7 +839,7 @@ export class Replica {
     this.announced = true;
     for (const peer of this.peers.values()) {
       if (peer.member === 'removed') continue;
-      this.send(peer.address, { rpc: 'view-add', request: { address: this.self, origin: { ...this.identity(), clock: this.deliveredClock } } }, now);
+      this.send(peer.address, { rpc: 'view-add', request: { address: this.self, origin: { ...this.identity(), clock: this.deliveredClock, boot: this.boot } } }, now);
     }
   }
 
@@ -844,7 +915,9 @@ export class Replica {
       }
       if (now < peer.pipeline.nextPushAt) continue;
       const push = this.nextPush(peer, now);
-      if (push === 'snapshot') {
+      if (push === 'snapshot' && this.ownSendable() < (this.deliveredClock[this.id] ?? 0)) {
+        // Not with own writes still being stored in it: the next poll, once they are, sends it.
+      } else if (push === 'snapshot') {
         const source = this.snapshot();
         peer.pipeline.sendSnapshot(source);
         this.send(peer.address, { rpc: 'snapshot-push', request: this.chunkOf(source, 0) }, now);
@@ -933,7 +1006,7 @@ export interface ReplicaDescription {
   }[];
 }
 
-const noSeqs: number[] = [];
+const noSeqs: readonly number[] = Object.freeze([]);
 
 function unreachable(value: never): never {
   throw new Error(`invariant violated: unhandled ${JSON.stringify(value)}`);

@@ -9,10 +9,14 @@ import type { Clock } from './clock.ts';
 import type { NodeConfig } from './node-config.ts';
 import { DependenciesNotSatisfied } from './dependencies-not-satisfied.ts';
 import type { Logger } from './logger.ts';
-import type { Storage } from './storage.ts';
+import type { Storage, StoredState } from './storage.ts';
+import { StorageUnavailable } from './storage-unavailable.ts';
 import type { TimerHandle, Timers } from './timers.ts';
 import type { Transport } from './transport.ts';
 import { Waiters } from './waiters.ts';
+
+/** How soon storing our own writes is tried again after storage failed, in ms. */
+const storeRetryMs = 500;
 
 /** Counters the metrics endpoint reads. */
 export interface NodeCounters {
@@ -29,6 +33,10 @@ export type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok
 export interface NodeEnvironment {
   readonly config: NodeConfig;
   readonly incarnation: string;
+  /** Unique per process start (a life restarted from its DATA_DIR keeps its incarnation, not its boot). */
+  readonly boot: string;
+  /** What the DATA_DIR held at start, if there is one. */
+  readonly restored?: StoredState;
   readonly clock: Clock;
   readonly timers: Timers;
   readonly transport: Transport;
@@ -53,13 +61,17 @@ export class ReplicaNode {
   private readonly storage: Storage;
   private readonly log: Logger;
   private readonly causalWaiters: Waiters;
-  /** Answers of our writes the core holds until another replica holds them, by seq. */
-  private readonly unacknowledged = new Map<number, () => void>();
+  /** Answers of our writes the core holds until they are stored and another replica holds them, by seq. */
+  private readonly unacknowledged = new Map<number, (error?: Error) => void>();
   private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private stopped = false;
   private driveScheduled = false;
   private joinLogged = false;
+  /** A snapshot was installed (its effect never passed through append): storage gets a snapshot next. */
+  private snapshotOwed = false;
+  /** A flush of our own writes failed; a retry is armed. */
+  private storeRetry: TimerHandle | undefined;
   private lastView: string;
   private lastViewVersion = 0;
   private readonly peersDown = new Set<Address>();
@@ -80,11 +92,16 @@ export class ReplicaNode {
     this.core = new Replica({
       self: config.socketAddress,
       incarnation: environment.incarnation,
+      boot: environment.boot,
       initialView: config.view,
       limits: config.limits,
       settings: config.settings,
       now: clock.now(),
     });
+    if (environment.restored !== undefined) this.core.restore(environment.restored.snapshot, environment.restored.events);
+    this.core.onSnapshotInstalled = () => {
+      this.snapshotOwed = true;
+    };
     this.core.onDelivered = (events) => {
       storage.append(events);
       if (events[0]!.origin !== this.core.id) this.onRemoteDelivery?.(events);
@@ -102,6 +119,7 @@ export class ReplicaNode {
   stop(): void {
     this.stopped = true;
     this.wakeTimer?.cancel();
+    this.storeRetry?.cancel();
     this.causalWaiters.releaseAll();
     for (const answer of this.unacknowledged.values()) answer();
     this.unacknowledged.clear();
@@ -144,19 +162,48 @@ export class ReplicaNode {
   write(key: string, value: JsonValue | undefined, metadata: VectorClock, done: (answer: Answer<WriteResult | undefined>) => void): void {
     const proceed = (): void => {
       if (this.stopped) return done({ ok: false, error: new DependenciesNotSatisfied() });
+      const unavailable = this.storage.unavailable;
+      if (unavailable !== undefined) return done({ ok: false, error: new StorageUnavailable(unavailable) });
       if (value === undefined && this.core.read(key, metadata).found === undefined) return done({ ok: true, value: undefined });
       const result = this.core.write(key, value, metadata);
       this.onLocalWrite?.(result.event);
-      // Parked before waking the waiters: a write waiting on this one may run within check().
       const seq = result.event.seq;
+      this.storeOwn(seq);
+      // Parked before waking the waiters: a write waiting on this one may run within check().
       const parked = this.core.awaitAck(seq, this.clock.now());
-      if (parked) this.unacknowledged.set(seq, () => done({ ok: true, value: result }));
+      if (parked) this.unacknowledged.set(seq, (error) => done(error === undefined ? { ok: true, value: result } : { ok: false, error }));
       this.causalWaiters.check();
       if (!parked) done({ ok: true, value: result });
       this.afterInput();
     };
     if (this.dependenciesHere(metadata)) return proceed();
     this.awaitDependencies(metadata, (error) => (error === undefined ? proceed() : done({ ok: false, error })));
+  }
+
+  /**
+   * Asks storage to keep our own events up to `seq`; once it has, the core may send and acknowledge
+   * them. When it cannot, the writes waiting are answered 503 (their outcome is unknown to the
+   * client, as after a timeout) and storing is retried until it succeeds: only then do they leave.
+   */
+  private storeOwn(seq: number): void {
+    this.storage.flush((error) => {
+      if (this.stopped) return;
+      if (error === undefined) {
+        this.core.ownStoredUpTo(seq);
+        this.afterInput();
+        return;
+      }
+      const refusal = new StorageUnavailable(this.storage.unavailable ?? error.message);
+      for (const [waiting, answer] of this.unacknowledged) {
+        if (waiting > seq) continue;
+        this.unacknowledged.delete(waiting);
+        answer(refusal);
+      }
+      this.storeRetry ??= this.timers.after(storeRetryMs, () => {
+        this.storeRetry = undefined;
+        this.storeOwn(this.core.clock[this.core.id] ?? 0);
+      });
+    });
   }
 
   // ------------------------------------------------------------------ peer side
@@ -222,6 +269,10 @@ export class ReplicaNode {
       this.log.info({ event: 'join', how: this.core.joinState?.kind === 'joined' ? this.core.joinState.how : undefined, clock: this.core.clock, view: this.core.view(), liveKeys: this.core.liveKeys }, 'joined');
     }
     for (const send of sends) this.perform(send);
+    if (this.snapshotOwed || this.storage.wantsSnapshot()) {
+      this.snapshotOwed = false;
+      this.storage.snapshot({ ...this.core.storedSnapshot(), retired: undefined });
+    }
     this.logViewChanges();
     this.answerAcknowledged();
     this.scheduleWake(this.core.nextWakeAt(now));

@@ -94,7 +94,7 @@ export class HttpTransport implements Transport {
         timeout: { connect: this.options.connectTimeoutMs, request: Math.min(rpcTimeoutMs, timeoutMs ?? rpcTimeoutMs) },
       });
       if (response.statusCode !== 200 && response.statusCode !== 201) {
-        return { ok: false, reason: `HTTP ${response.statusCode}` };
+        return { ok: false, reason: `HTTP ${response.statusCode}`, status: response.statusCode };
       }
       return { ok: true, reply: rpc.parseReply(response.body, this.options.limits) };
     } catch (error) {

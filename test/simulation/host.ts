@@ -14,7 +14,9 @@ import { createLogger } from '../../src/node/logger.ts';
 import { ReplicaNode } from '../../src/node/replica-node.ts';
 import type { Storage } from '../../src/node/storage.ts';
 import type { Timers } from '../../src/node/timers.ts';
+import type { Random } from '../support/random.ts';
 import type { SimNetwork } from './network.ts';
+import { SimDisk } from './sim-storage.ts';
 
 /** What a host needs of the world around it. */
 export interface HostWorld {
@@ -29,6 +31,8 @@ export interface HostSettings {
   readonly causalWaitMs: number;
   readonly requestTimeoutMs: number;
   readonly probeTimeoutMs: number;
+  /** Every address keeps a DATA_DIR: a restart comes back with its data and its incarnation. */
+  readonly durable: boolean;
 }
 
 const silent = createLogger('silent', 'sim');
@@ -38,6 +42,8 @@ export class SimHost {
   /** Grows with every start and every crash: callbacks of an ended life check it and fall silent. */
   generation = 0;
   lives = 0;
+  /** The address's DATA_DIR, when the run keeps one. */
+  readonly disk: SimDisk | undefined;
 
   constructor(
     readonly index: number,
@@ -45,14 +51,20 @@ export class SimHost {
     private readonly world: HostWorld,
     private readonly network: SimNetwork,
     private readonly hostSettings: HostSettings,
-  ) {}
+    private readonly random: Random,
+  ) {
+    this.disk = hostSettings.durable ? new SimDisk() : undefined;
+  }
 
   /** The core of the live node, or undefined while down. */
   get replica(): Replica | undefined {
     return this.node?.core;
   }
 
-  /** Starts a new life; `onDelivered` sees every batch it delivers (the storage seam). */
+  /**
+   * Starts a process: a new life with `incarnation`, or, with a DATA_DIR that holds one, the same
+   * life again from what its disk kept. `onDelivered` sees every batch it delivers (the storage seam).
+   */
   start(incarnation: string, onDelivered: (node: ReplicaNode, events: readonly KvEvent[]) => void): ReplicaNode {
     if (this.node !== undefined) throw new Error(`${this.address} is already running`);
     const generation = ++this.generation;
@@ -70,13 +82,26 @@ export class SimHost {
     const { view, limits, settings, causalWaitMs } = this.hostSettings;
     const config: NodeConfig = { socketAddress: this.address, view, causalWaitMs, limits, settings };
     let node: ReplicaNode | undefined;
+    const disk = this.disk;
+    const kept: Storage | undefined = disk?.storageFor((delayMs, run) => world.schedule(world.now + delayMs, run), this.random, alive);
     const storage: Storage = {
-      append: (events) => node !== undefined && onDelivered(node, events),
+      unavailable: undefined,
+      append: (events) => {
+        kept?.append(events);
+        if (node !== undefined) onDelivered(node, events);
+      },
+      flush: (done) => (kept === undefined ? done(undefined) : kept.flush(done)),
+      wantsSnapshot: () => kept?.wantsSnapshot() ?? false,
+      snapshot: (snapshot) => kept?.snapshot(snapshot),
       close: () => {},
     };
+    const life = disk?.incarnation ?? incarnation;
+    if (disk !== undefined) disk.incarnation = life;
     node = new ReplicaNode({
       config,
-      incarnation,
+      incarnation: life,
+      boot: `${this.lives.toString(36)}`,
+      ...(disk === undefined ? {} : { restored: disk.recover() }),
       clock: { now: () => world.now },
       timers,
       transport: this.network.transportFor(this.address, alive),

@@ -136,7 +136,7 @@ export class SimNetwork {
       } catch (error) {
         // Bad input is answered with its status, as the HTTP layer does; anything else is a bug and fails the run.
         if (!(error instanceof ValidationError)) throw error;
-        if (primary) settle(world.now + this.delay(), { ok: false, reason: `HTTP ${error.status}` });
+        if (primary) settle(world.now + this.delay(), { ok: false, reason: `HTTP ${error.status}`, status: error.status });
         return;
       }
       if (!primary) return;

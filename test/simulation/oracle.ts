@@ -72,6 +72,27 @@ export class Oracle {
    * A write was answered. The rule it was answered by: another replica holds it, or no other
    * replica is in the view, or the acknowledgement timeout passed. Anything earlier is a bug.
    */
+  /**
+   * A life came back from its DATA_DIR holding its own events up to the seq it restarted with. The
+   * ones after it died unstored: never acknowledged, never sent anywhere (a live replica holding
+   * one would be a broken rule), and their seqs will be made again, so they are forgotten.
+   */
+  restartedFromDisk(replica: Replica, hosts: readonly SimHost[]): void {
+    const kept = replica.clock[replica.id] ?? 0;
+    for (const [id, event] of this.registry) {
+      if (event.origin !== replica.id || event.seq <= kept) continue;
+      if (this.ackReasons.has(id)) this.fail(`${id} was acknowledged, but its replica restarted from its DATA_DIR without it`);
+      for (const host of hosts) {
+        if (host.replica !== undefined && host.replica !== replica && (host.replica.clock[event.origin] ?? 0) >= event.seq) {
+          this.fail(`${host.address} holds ${id}, which its origin had not stored when it crashed`);
+        }
+      }
+      this.registry.delete(id);
+      const list = this.eventsByKey.get(event.key)!;
+      list.splice(list.indexOf(event), 1);
+    }
+  }
+
   acknowledged(event: KvEvent, reason: AckReason): void {
     const waitedMs = this.now() - (this.madeAt.get(eventId(event)) ?? Number.NaN);
     if (reason === 'timeout' && !(waitedMs >= this.writeAckTimeoutMs)) {

@@ -146,6 +146,7 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
     assert.ok(total((r) => r.snapshotsPushed) > 0, 'some seeds needed a snapshot');
     assert.ok(total((r) => r.joinsBySnapshot) > 0 && total((r) => r.joinChunks) > total((r) => r.joinsBySnapshot), 'some joins pulled snapshots in several chunks');
     assert.ok(total((r) => r.crashes) > 0, 'some seeds crashed replicas');
+    assert.ok(total((r) => r.restartsFromDisk) > 0, 'some replicas restarted from their DATA_DIR');
     assert.ok(total((r) => r.heldDownReplies) > 0, 'some seeds met a held-down link');
     assert.ok(total((r) => r.custodyPushes) > 0, 'some seeds offered writes for custody');
     assert.ok(total((r) => r.partitions) > 0 && total((r) => r.dropped) > 0 && total((r) => r.duplicated) > 0, 'some seeds partitioned, dropped and duplicated');

@@ -30,6 +30,9 @@ export interface SimOptions {
   readonly replay?: string;
 }
 
+/** Work one run may do (queued steps): past it the run has run away (a livelock), and fails. */
+const stepsMax = 20_000_000;
+
 /** The simulated shell's timeouts: a peer request, a probe. */
 const requestTimeoutMs = 800;
 const probeTimeoutMs = 500;
@@ -39,6 +42,7 @@ export class World {
   private readonly faultRandom: Random;
   readonly queue = new EventQueue();
   now = 0;
+  private steps = 0;
   readonly hosts: SimHost[];
   readonly limits: Limits;
   readonly settings: ProtocolSettings;
@@ -83,17 +87,19 @@ export class World {
       logEventsMax: r.pick([30, 100_000]),
     };
     const causalWaitMs = r.pick([0, 200, 1000]);
+    const durable = r.chance(0.3);
     this.oracle = new Oracle(this.stats, (message) => this.fail(message), () => this.now, this.settings.writeAckTimeoutMs);
     this.network = new SimNetwork(this, netRandom, this.limits, { requestTimeoutMs, probeTimeoutMs }, this.stats, rates);
     const addresses = Array.from({ length: replicaCount }, (_, i) => `10.0.0.${i + 1}:8090` as Address);
-    const hostSettings = { view: addresses, limits: this.limits, settings: this.settings, causalWaitMs, requestTimeoutMs, probeTimeoutMs };
-    this.hosts = addresses.map((address, index) => new SimHost(index, address, this, this.network, hostSettings));
+    const hostSettings = { view: addresses, limits: this.limits, settings: this.settings, causalWaitMs, requestTimeoutMs, probeTimeoutMs, durable };
+    const diskRandom = this.random.fork();
+    this.hosts = addresses.map((address, index) => new SimHost(index, address, this, this.network, hostSettings, diskRandom));
     this.workload = new Workload(this, clientRandom, { keys: this.keys, clockEntriesMax: this.limits.clockEntriesMax, readShare, deleteShare }, this.oracle, this.stats, clientCount);
     this.trace(
       `seed ${options.seed}: ${replicaCount} replicas, ${clientCount} clients, chaos ${this.chaosMs} ms, drop ${rates.dropRate}, dup ${rates.dupRate}, ` +
         `long delays ${rates.longDelayRate}, hold-down ${this.settings.linkHoldDownMs} ms, logEventsMax ${this.settings.logEventsMax}, ` +
         `batch ${this.limits.pushBatchEventsMax}, chunk ${this.limits.snapshotChunkKeysMax}, pending ${this.limits.pendingEventsMax}, ` +
-        `causal wait ${causalWaitMs} ms, ${this.keys.length} keys, reads ${readShare}, deletes ${deleteShare}`,
+        `causal wait ${causalWaitMs} ms, ${durable ? 'DATA_DIR' : 'in memory'}, ${this.keys.length} keys, reads ${readShare}, deletes ${deleteShare}`,
     );
   }
 
@@ -138,6 +144,7 @@ export class World {
     for (;;) {
       const next = this.queue.peekTime();
       if (next === undefined || next > time) break;
+      if (++this.steps > stepsMax) this.fail(`ran away: over ${stepsMax} steps by virtual ${this.now} ms (a livelock?)\n${this.describeAll()}`);
       const entry = this.queue.pop()!;
       this.now = entry.at;
       entry.run();
@@ -183,7 +190,11 @@ export class World {
     const node = host.start(incarnation, (node, events) => {
       if (host.node === node) this.oracle.delivered(host, node.core, events);
     });
-    this.trace(`${host.address} starts as ${node.core.id}`);
+    this.trace(`${host.address} starts as ${node.core.id}${host.lives > 1 && host.disk !== undefined ? ` from its DATA_DIR at ${JSON.stringify(node.core.clock)}` : ''}`);
+    if (host.disk !== undefined && host.lives > 1) {
+      this.stats.restartsFromDisk++;
+      this.oracle.restartedFromDisk(node.core, this.hosts);
+    }
   }
 
   restart(host: SimHost): void {

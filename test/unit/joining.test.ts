@@ -13,7 +13,7 @@ function chunk(snapshotId: string, index: number, last: boolean, entries: readon
   return { ok: true, reply: { from, incarnation: 'a', snapshotId, index, last, clock: clock({ 1: 3 }), view: [B, C], entries } };
 }
 
-const failed = (reason: string): Outcome<SnapshotChunk> => ({ ok: false, reason });
+const failed = (reason: string, status?: number): Outcome<SnapshotChunk> => (status === undefined ? { ok: false, reason } : { ok: false, reason, status });
 const [e1, e2, e3] = [put(1, 1, 'a', 1), put(1, 2, 'b', 2, { 1: 1 }), put(1, 3, 'c', 3, { 1: 2 })];
 
 test('with no one to ask, a replica has joined at once', () => {
@@ -52,7 +52,7 @@ test('a 410 (the cut expired) restarts the cut with the same peer, dropping what
   joining.takePull(0);
   joining.onReply(chunk('b-1', 0, false, [e1]));
   joining.takePull(1);
-  joining.onReply(failed('HTTP 410'));
+  joining.onReply(failed('HTTP 410', 410));
   assert.equal(joining.state, { kind: 'pulling', candidate: 0, snapshotId: undefined, index: 0, inFlight: false });
   assert.equal(joining.takePull(2), { to: B, request: { index: 0 }, timeoutMs: deadline - 2 });
   const pulled = joining.onReply(chunk('b-2', 0, true, [e2]));

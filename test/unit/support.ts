@@ -159,7 +159,7 @@ export function deliver(target: Replica, message: PeerMessage, now: number, limi
     const reply = target.handle({ rpc: message.rpc, request } as PeerMessage, now);
     return { ok: true, reply: rpc.parseReply(JSON.parse(JSON.stringify(reply)), limits) };
   } catch (error) {
-    if (error instanceof ValidationError) return { ok: false, reason: `HTTP ${error.status}` };
+    if (error instanceof ValidationError) return { ok: false, reason: `HTTP ${error.status}`, status: error.status };
     throw error;
   }
 }
