@@ -5,6 +5,7 @@ import { createLogger } from './node/logger.ts';
 import { ReplicaNode } from './node/replica-node.ts';
 import { createApp } from './http/app.ts';
 import { answerClientErrorsWithJson } from './http/client-errors.ts';
+import type { OnFatal } from './http/errors.ts';
 import { PeerClient } from './transport/peer-client.ts';
 
 /**
@@ -31,7 +32,12 @@ function start(config: Config): void {
     clusterToken: config.clusterToken,
   });
   const node = new ReplicaNode(config, client, log, newIncarnation());
-  const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken });
+  // A broken invariant met in a request (src/core/assert.ts): the same end as one met in a timer.
+  const onFatal: OnFatal = (error, where) => {
+    log.fatal({ event: 'error', err: error, ...where }, 'invariant violated in a request: exiting');
+    process.exit(70);
+  };
+  const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken, onFatal });
   const server: Server = app.listen(config.listenPort, config.listenHost, () => {
     log.info(
       { event: 'listening', listen: `${config.listenHost}:${config.listenPort}`, view: config.view, incarnation: node.core.incarnation },

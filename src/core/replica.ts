@@ -20,6 +20,7 @@ import { OperationLog } from './operation-log.ts';
 import { PendingBuffer } from './pending-buffer.ts';
 import type { ProtocolSettings } from './protocol-settings.ts';
 import type { SnapshotSource } from './snapshot-source.ts';
+import { ViewFullError } from './view-full-error.ts';
 
 export interface ReplicaConfig {
   readonly self: Address;
@@ -854,12 +855,6 @@ export interface ReplicaDescription {
     readonly lacksEvents: number;
     readonly link: LinkDescription;
   }[];
-}
-
-export class ViewFullError extends Error {
-  constructor(readonly membersMax: number) {
-    super(`view is full (${membersMax} replicas at most)`);
-  }
 }
 
 /**

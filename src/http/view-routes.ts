@@ -1,18 +1,21 @@
 import type Router from '@koa/router';
+import type { Middleware } from 'koa';
 import { parseAddress } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
 import { parseViewChangeOrigin, viewChangeOriginField } from '../../events/peer-messages.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { bodyObject } from './body.ts';
 
-/** `/view`: exactly the statuses and bodies of SPEC.md; replicas add a `kvs-peer` field to say who they are. */
-export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
+/**
+ * `/view`: exactly the statuses and bodies of SPEC.md; replicas add a `kvs-peer` field to say who
+ * they are. Changing the view needs the cluster token (`clusterOnly`); reading it does not.
+ */
+export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Limits, clusterOnly: Middleware): void {
   router.get('/view', (ctx) => {
     ctx.body = { view: node.core.view() };
   });
 
-  router.put('/view', (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
+  router.put('/view', clusterOnly, (ctx) => {
     const body = bodyObject(ctx);
     const address = parseAddress(body['socket-address']);
     const result = node.addToView(address, parseViewChangeOrigin(body[viewChangeOriginField], limits));
@@ -20,8 +23,7 @@ export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Li
     ctx.body = { result };
   });
 
-  router.delete('/view', (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
+  router.delete('/view', clusterOnly, (ctx) => {
     const body = bodyObject(ctx);
     const address = parseAddress(body['socket-address']);
     const result = node.removeFromView(address, parseViewChangeOrigin(body[viewChangeOriginField], limits));

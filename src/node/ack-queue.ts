@@ -1,3 +1,5 @@
+import { InvariantViolation } from '../core/assert.ts';
+
 /**
  * Client writes waiting for their acknowledgement, in the order they were made: this replica's own
  * events, whose seqs only grow, each answered once the core says writes up to its seq may be
@@ -29,7 +31,7 @@ export class AckQueue {
     if (seq <= settledUpTo) return Promise.resolve(true);
     if (this.timeoutMs <= 0 || this.size >= this.waitingMax) return Promise.resolve(false);
     const last = this.waiting[this.waiting.length - 1];
-    if (this.size > 0 && last !== undefined && last.seq >= seq) throw new Error(`invariant violated: write ${seq} queued after ${last.seq}`);
+    if (this.size > 0 && last !== undefined && last.seq >= seq) throw new InvariantViolation(`write ${seq} queued after ${last.seq}`);
     return new Promise((done) => {
       this.waiting.push({ seq, deadline: this.now() + this.timeoutMs, done });
       this.arm();

@@ -12,14 +12,8 @@ import type { PeerClient } from '../transport/peer-client.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { AckQueue } from './ack-queue.ts';
+import { DependenciesNotSatisfied } from './dependencies-not-satisfied.ts';
 import { Waiters } from './waiters.ts';
-
-/** A client request whose causal dependencies did not arrive in time: the API's 503. */
-export class DependenciesNotSatisfied extends Error {
-  constructor() {
-    super('Causal dependencies not satisfied; try again later');
-  }
-}
 
 /** Snapshots being pulled by joiners, kept briefly so every chunk comes from one consistent cut. */
 const servedSnapshotsMax = 4;

@@ -5,7 +5,8 @@ import { eventId, type KvEvent } from '../../events/kv-event.ts';
 import { clockCovers, compareClocks, emptyClock, type VectorClock } from '../../events/vector-clock.ts';
 import type { Action } from '../../src/core/actions.ts';
 import { viewEntries } from '../../src/core/kv-view.ts';
-import { Replica, ViewFullError } from '../../src/core/replica.ts';
+import { Replica } from '../../src/core/replica.ts';
+import { ViewFullError } from '../../src/core/view-full-error.ts';
 import { snapshotChunkEntries } from '../../src/core/snapshot-source.ts';
 import { addresses, testLimits, testSettings, viewAsObject } from './support.ts';
 
