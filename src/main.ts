@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { ConfigError, readConfig, type Config } from './config.ts';
 import { createLogger } from './node/logger.ts';
 import { ReplicaNode } from './node/replica-node.ts';
 import { createApp } from './http/app.ts';
 import { answerClientErrorsWithJson } from './http/client-errors.ts';
-import type { Clock } from './node/clock.ts';
-import type { Timers } from './node/timers.ts';
+import { systemClock, systemTimers } from './system.ts';
 import { MemoryStorage } from './storage/memory-storage.ts';
 import { HttpTransport } from './transport/http-transport.ts';
+import type { OnFatal } from './http/errors.ts';
 
 /**
  * A fresh incarnation per start: milliseconds since the epoch plus randomness, base 36. Events
@@ -18,18 +17,6 @@ import { HttpTransport } from './transport/http-transport.ts';
 function newIncarnation(): string {
   return (Date.now().toString(36) + randomBytes(3).toString('hex')).slice(0, 16);
 }
-
-const systemClock: Clock = { now: () => Math.floor(performance.now()) };
-
-const systemTimers: Timers = {
-  after(delayMs, run) {
-    const timer = setTimeout(run, delayMs);
-    return { cancel: () => clearTimeout(timer) };
-  },
-  soon(run) {
-    setImmediate(run);
-  },
-};
 
 function start(config: Config): void {
   const log = createLogger(config.logLevel, config.socketAddress);
@@ -57,7 +44,12 @@ function start(config: Config): void {
     storage: new MemoryStorage(),
     log,
   });
-  const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken });
+  // A broken invariant met in a request (src/core/assert.ts): the same end as one met in a timer.
+  const onFatal: OnFatal = (error, where) => {
+    log.fatal({ event: 'error', err: error, ...where }, 'invariant violated in a request: exiting');
+    process.exit(70);
+  };
+  const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken, onFatal });
   const server: Server = app.listen(config.listenPort, config.listenHost, () => {
     log.info(
       { event: 'listening', listen: `${config.listenHost}:${config.listenPort}`, view: config.view, incarnation: node.core.incarnation },

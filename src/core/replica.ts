@@ -7,7 +7,7 @@ import type { HealthReply, PushReply, PushRequest, SnapshotChunk, ViewChangeOrig
 import type { Outcome, PeerExchange, PeerMessage, ReplyOf, RpcName, SnapshotPull, ViewChangeReply } from '../../events/peer-rpc.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import { clockCovers, clockSum, emptyClock, mergeClocks, meetClocks, type VectorClock } from '../../events/vector-clock.ts';
-import { assert } from './assert.ts';
+import { assert, InvariantViolation } from './assert.ts';
 import { compareEvents } from './conflict-order.ts';
 import { Custody } from './custody.ts';
 import { FailureDetector } from './failure-detector.ts';
@@ -1009,5 +1009,5 @@ export interface ReplicaDescription {
 const noSeqs: readonly number[] = Object.freeze([]);
 
 function unreachable(value: never): never {
-  throw new Error(`invariant violated: unhandled ${JSON.stringify(value)}`);
+  throw new InvariantViolation(`unhandled ${JSON.stringify(value)}`);
 }

@@ -1,3 +1,5 @@
+import { InvariantViolation } from './assert.ts';
+
 /**
  * Client writes waiting for their acknowledgement, in the order they were made: this replica's own
  * events, whose seqs only grow, each answered once writes up to its seq are settled (another
@@ -26,7 +28,7 @@ export class WriteAcks<Ticket> {
   park(seq: number, ticket: Ticket, settledUpTo: number, now: number): boolean {
     if (seq <= settledUpTo || this.timeoutMs <= 0 || this.size >= this.waitingMax) return false;
     const last = this.waiting.at(-1);
-    if (this.size > 0 && last !== undefined && last.seq >= seq) throw new Error(`invariant violated: write ${seq} queued after ${last.seq}`);
+    if (this.size > 0 && last !== undefined && last.seq >= seq) throw new InvariantViolation(`write ${seq} queued after ${last.seq}`);
     this.waiting.push({ seq, deadline: now + this.timeoutMs, ticket });
     return true;
   }

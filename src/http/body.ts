@@ -9,11 +9,9 @@ import { ValidationError } from '../../events/validation-error.ts';
  * A body over the byte limit. The error middleware answers 413 at once and reads and throws away
  * the rest of the body (src/http/errors.ts); nothing of it is kept.
  */
-export class BodyTooLargeError extends Error {
-  readonly status = 413;
-
+export class BodyTooLargeError extends ValidationError {
   constructor(readonly limitBytes: number) {
-    super(`Request body is too large (over ${limitBytes} bytes)`);
+    super(`Request body is too large (over ${limitBytes} bytes)`, 413);
     this.name = 'BodyTooLargeError';
   }
 }
@@ -92,13 +90,15 @@ function readBody(ctx: Context, limitBytes: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
+    const undecompressable = (error: { code?: string }): void =>
+      finish(new ValidationError(`Request body could not be decompressed as its Content-Encoding (${encoding}) says: ${error.code ?? 'bad data'}`));
     const finish = (error?: unknown): void => {
       source.off('data', onData);
       source.off('end', onEnd);
       request.off('error', onCutOff);
       request.off('close', onClose);
       if (decompressor !== undefined) {
-        decompressor.off('error', finish);
+        decompressor.off('error', undecompressable);
         request.unpipe(decompressor);
         decompressor.on('error', () => undefined); // destroyed: nothing more is read from it
         decompressor.destroy();
@@ -125,7 +125,7 @@ function readBody(ctx: Context, limitBytes: number): Promise<Buffer> {
     source.on('end', onEnd);
     request.on('error', onCutOff);
     request.on('close', onClose);
-    decompressor?.on('error', finish);
+    decompressor?.on('error', undecompressable);
   });
 }
 

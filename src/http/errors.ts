@@ -1,26 +1,25 @@
+import { STATUS_CODES } from 'node:http';
 import type { Context, Next } from 'koa';
-import { ValidationError } from '../../events/validation-error.ts';
-import { ViewFullError } from '../core/view-full-error.ts';
+import { ExpectedError } from '../../events/expected-error.ts';
+import { InvariantViolation } from '../core/assert.ts';
 import type { Logger } from '../node/logger.ts';
-import { DependenciesNotSatisfied } from '../node/dependencies-not-satisfied.ts';
-import { BodyTooLargeError } from './body.ts';
 
-/** How much of a refused body is read and thrown away so the client can read its 413, in bytes. */
+/** How much of a refused body is read and thrown away so the client can read its answer, in bytes. */
 const discardBytesMax = 128 * 1024 * 1024;
 
 /**
- * The 413 is sent at once, before the client has sent the body (it may have declared a length it
- * should not upload at all); the rest of the refused body is read and thrown away (nothing is
- * kept). The connection stays open until the body has arrived, even when the client asked for
- * `Connection: close`: Node would otherwise close it right after the answer, and a client still
- * uploading would see a broken pipe instead of the 413. It is closed then, as asked. Past
- * `discardBytesMax` the connection is closed at once; slow uploads are bounded by the server's
- * request timeout. A body refused halfway for another reason (it does not decompress) is treated
- * the same: otherwise its unread rest would stall the next request on a keep-alive connection.
+ * An error answered before the request body has all arrived (a 413 for a body over the limit,
+ * which may have declared a length it should not upload at all; a 403 from the cluster token,
+ * checked before a peer's body is read) is sent at once; the rest of the refused body is read and
+ * thrown away (nothing is kept). The connection stays open until the body has arrived, even when
+ * the client asked for `Connection: close`: Node would otherwise close it right after the answer,
+ * and a client still uploading would see a broken pipe instead of its answer. It is closed then,
+ * as asked. Past `discardBytesMax` the connection is closed at once; slow uploads are bounded by
+ * the server's request timeout.
  */
 function answerBeforeDiscardingRest(ctx: Context): void {
   const request = ctx.req;
-  if (request.complete || request.destroyed) return;
+  if (request.complete || request.destroyed || ctx.res.headersSent) return;
   const closeAfter = !ctx.res.shouldKeepAlive;
   ctx.res.shouldKeepAlive = true;
   let discarded = 0;
@@ -43,23 +42,47 @@ const bodilessErrors: Record<number, (method: string, path: string) => string> =
   501: (method) => `Method ${method} is not implemented`,
 };
 
-/** Errors raised by zlib, and by Koa or its middleware (http-errors), carry these. */
-interface HttpishError {
-  /** zlib's and brotli's, for a body its Content-Encoding does not match (Z_DATA_ERROR, ERR__ERROR_FORMAT_...). */
-  code?: string;
-  errno?: number;
-  status?: number;
-  statusCode?: number;
-  type?: string;
-  message?: string;
+/**
+ * What a failure is answered with.
+ * - `expected`: an ExpectedError (bad input, unsatisfied dependencies, a full view, a refused
+ *   token...): its own status, and its message unless it is not to be exposed.
+ * - `bug`: anything else; to be logged, and answered 500 with a generic text.
+ * - `invariant`: an InvariantViolation; never answered as if the process could go on: whoever
+ *   meets it hands it to `onFatal` (the process exits). `status` and `body` are those of a bug.
+ */
+export interface ErrorAnswer {
+  readonly kind: 'expected' | 'bug' | 'invariant';
+  readonly status: number;
+  readonly body: { readonly error: string };
+  /** Whether `body` carries the error's own message (false: a generic text for the status). */
+  readonly expose: boolean;
+}
+
+const internalError = { error: 'Internal error' } as const;
+
+/** The one mapping from a thrown value to its answer, for the error middleware and the push stream alike. */
+export function errorAnswer(error: unknown): ErrorAnswer {
+  if (error instanceof ExpectedError) {
+    const body = { error: error.expose ? error.message : (STATUS_CODES[error.status] ?? `HTTP ${error.status}`) };
+    return { kind: 'expected', status: error.status, body, expose: error.expose };
+  }
+  if (error instanceof InvariantViolation) return { kind: 'invariant', status: 500, body: internalError, expose: false };
+  return { kind: 'bug', status: 500, body: internalError, expose: false };
 }
 
 /**
- * The one place where failures become answers: always JSON `{"error": "..."}`, never an HTML page.
- * Expected failures (bad input, unsatisfied dependencies) map to their status; anything else is a
- * bug, logged, and answered 500.
+ * Called with a broken invariant met while serving a request, and where it was met. It must not
+ * return in production (src/main.ts logs it and exits); if it does (tests), the exchange is cut
+ * without an answer.
  */
-export function errorMiddleware(log: Logger) {
+export type OnFatal = (error: InvariantViolation, where: { readonly method: string; readonly path: string }) => void;
+
+/**
+ * The one place where failures of requests become answers: always JSON `{"error": "..."}`, never an
+ * HTML page. What an error is answered with is errorAnswer's; a bug is also logged; a broken
+ * invariant goes to `onFatal` and is not answered at all.
+ */
+export function errorMiddleware(log: Logger, onFatal: OnFatal) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
@@ -68,45 +91,21 @@ export function errorMiddleware(log: Logger) {
         const status = ctx.status;
         ctx.body = { error: bodilessErrors[status]?.(ctx.method, ctx.path) ?? `${ctx.method} ${ctx.path} failed (HTTP ${status})` };
         ctx.status = status;
+        answerBeforeDiscardingRest(ctx);
       }
     } catch (error) {
-      if (error instanceof DependenciesNotSatisfied) {
-        ctx.status = 503;
-        ctx.body = { error: error.message };
+      const answer = errorAnswer(error);
+      if (answer.kind === 'invariant') {
+        onFatal(error as InvariantViolation, { method: ctx.method, path: ctx.path });
+        ctx.status = 500; // what the request metrics count; nothing is sent
+        ctx.respond = false;
+        ctx.res.destroy();
         return;
       }
-      if (error instanceof ValidationError) {
-        ctx.status = error.status;
-        ctx.body = { error: error.message };
-        return;
-      }
-      if (error instanceof ViewFullError) {
-        ctx.status = 507;
-        ctx.body = { error: error.message };
-        return;
-      }
-      if (error instanceof BodyTooLargeError) {
-        ctx.status = 413;
-        ctx.body = { error: error.message };
-        answerBeforeDiscardingRest(ctx);
-        return;
-      }
-      const http = error as HttpishError;
-      if (typeof http.errno === 'number' && typeof http.code === 'string' && ctx.get('content-encoding') !== '') {
-        ctx.status = 400;
-        ctx.body = { error: `Request body could not be decompressed as its Content-Encoding (${ctx.get('content-encoding')}) says: ${http.code}` };
-        answerBeforeDiscardingRest(ctx);
-        return;
-      }
-      const status = http.status ?? http.statusCode;
-      if (status !== undefined && status >= 400 && status < 500) {
-        ctx.status = status;
-        ctx.body = { error: http.message || `${ctx.method} ${ctx.path} failed (HTTP ${status})` };
-        return;
-      }
-      log.error({ event: 'error', err: error, method: ctx.method, path: ctx.path }, 'unexpected error');
-      ctx.status = 500;
-      ctx.body = { error: 'Internal error' };
+      if (answer.kind === 'bug') log.error({ event: 'error', err: error, method: ctx.method, path: ctx.path }, 'unexpected error');
+      ctx.status = answer.status;
+      ctx.body = answer.body;
+      answerBeforeDiscardingRest(ctx);
     }
   };
 }

@@ -6,6 +6,7 @@ import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
+import { InvariantViolation } from '../core/assert.ts';
 import type { ReadResult, WriteResult } from '../core/replica.ts';
 import type { Answer, ReplicaNode } from '../node/replica-node.ts';
 import { bodyObject } from './body.ts';
@@ -64,7 +65,7 @@ function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 
       const value = valueOf(body, limits);
       const metadata = metadataOf(ctx, body, limits);
       const result = await answered<WriteResult | undefined>((done) => node.write(key, value, metadata, done));
-      if (result === undefined) throw new Error('invariant violated: a put made no event');
+      if (result === undefined) throw new InvariantViolation('a put made no event');
       const existed = result.previous?.type === 'put';
       ctx.status = existed ? 200 : 201;
       ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.event.clock) };

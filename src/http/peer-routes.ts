@@ -1,29 +1,52 @@
-import type Router from '@koa/router';
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
 import type { Limits } from '../../events/limits.ts';
 import { peerRpcs, type PeerMessage, type RpcName } from '../../events/peer-rpc.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
-import { requestBody } from './body.ts';
+import { jsonBody, requestBody } from './body.ts';
+import type { OnFatal } from './errors.ts';
 import { servePushStream } from './push-stream-route.ts';
 
+export const internalPrefix = '/internal';
+
+/** `path` (under /internal) as a route of the /internal router. */
+function underInternal(path: string): string {
+  if (!path.startsWith(`${internalPrefix}/`)) throw new Error(`${path} is not under ${internalPrefix}/`);
+  return path.slice(internalPrefix.length);
+}
+
 /**
- * Replica-to-replica traffic (`/internal/...`) and `GET /health`, one route per rpc of the table in
- * events/peer-rpc.ts: the same table the sending side and the simulated network read.
+ * Replica-to-replica traffic: one route per rpc of the table in events/peer-rpc.ts (the table the
+ * sending side and the simulated network read too), and the push stream. Every `/internal` route
+ * is on one router whose first middleware is `clusterOnly` (the cluster token): it runs before
+ * anything else of the route, the body included, so an unauthenticated peer body is never parsed.
+ * The router is case-sensitive, like the prefix match that runs its middleware, so that no
+ * spelling of a path (`/INTERNAL/events`) reaches a route without passing the guard.
  */
-export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
+export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Limits, clusterOnly: Middleware, onFatal: OnFatal): void {
+  const internal = new Router({ prefix: internalPrefix, sensitive: true });
+  internal.use(clusterOnly);
+  const body = jsonBody(limits.peerBodyBytesMax);
+
   for (const name of Object.keys(peerRpcs) as RpcName[]) {
     const rpc = peerRpcs[name];
     if (rpc.route !== 'from-table') continue;
-    router.register(rpc.path, [rpc.method], (ctx) => {
-      if (rpc.guarded) authorize(ctx.get('x-cluster-token'));
+    const serve: Middleware = (ctx) => {
       const request = rpc.parseRequest({ query: ctx.query, body: requestBody(ctx) }, limits);
       ctx.body = node.handle({ rpc: name, request } as PeerMessage);
-    });
+    };
+    if (rpc.path.startsWith(`${internalPrefix}/`)) {
+      if (!rpc.guarded) throw new Error(`${rpc.path}: every ${internalPrefix} route needs the cluster token`);
+      internal.register(underInternal(rpc.path), [rpc.method], rpc.method === 'GET' ? [serve] : [body, serve]);
+    } else {
+      if (rpc.guarded) throw new Error(`${rpc.path}: a guarded rpc must live under ${internalPrefix}`);
+      router.register(rpc.path, [rpc.method], serve);
+    }
   }
 
   // The same pushes, many on one exchange (its body is read line by line, not by the body parser).
-  router.post(pushStreamPath, (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
-    return servePushStream(ctx, limits, (request) => node.handle({ rpc: 'push', request }));
-  });
+  internal.post(underInternal(pushStreamPath), (ctx) => servePushStream(ctx, limits, (request) => node.handle({ rpc: 'push', request }), onFatal));
+
+  router.use(internal.routes());
 }

@@ -1,25 +1,28 @@
 import type Router from '@koa/router';
+import type { Middleware } from 'koa';
 import type { Limits } from '../../events/limits.ts';
 import { peerRpcs } from '../../events/peer-rpc.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import { bodyObject } from './body.ts';
 
-/** `/view`: exactly the statuses and bodies of docs/API.md; replicas add a `kvs-peer` field to say who they are. */
-export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Limits, authorize: (header: string) => void): void {
+/**
+ * `/view`: exactly the statuses and bodies of docs/API.md; replicas add a `kvs-peer` field to say
+ * who they are (the view-add and view-delete rpcs of events/peer-rpc.ts). Changing the view needs
+ * the cluster token (`clusterOnly`); reading it does not.
+ */
+export function registerViewRoutes(router: Router, node: ReplicaNode, limits: Limits, clusterOnly: Middleware): void {
   router.get('/view', (ctx) => {
     ctx.body = { view: node.core.view() };
   });
 
-  router.put('/view', (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
+  router.put('/view', clusterOnly, (ctx) => {
     const request = peerRpcs['view-add'].parseRequest({ query: ctx.query, body: bodyObject(ctx) }, limits);
     const { result } = node.handle({ rpc: 'view-add', request });
     ctx.status = result === 'added' ? 201 : 200;
     ctx.body = { result };
   });
 
-  router.delete('/view', (ctx) => {
-    authorize(ctx.get('x-cluster-token'));
+  router.delete('/view', clusterOnly, (ctx) => {
     const request = peerRpcs['view-delete'].parseRequest({ query: ctx.query, body: bodyObject(ctx) }, limits);
     const { result } = node.handle({ rpc: 'view-delete', request });
     if (result === 'absent') {

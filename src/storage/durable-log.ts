@@ -394,7 +394,8 @@ export class DurableLog implements Storage {
    * what no flush had yet answered, which nobody was told was stored.
    */
   close(): Promise<void> {
-    this.closePromise ??= this.shutdown();
+    // Never rejects: the node calls close() without awaiting it.
+    this.closePromise ??= this.shutdown().catch((error: unknown) => this.log.error({ event: 'error', err: error }, 'closing the durable log failed'));
     return this.closePromise;
   }
 

@@ -41,4 +41,22 @@ test('replica-to-replica endpoints answer 403 without the token or with a wrong 
   assert.is(withToken.body.type, 'accepted');
 });
 
+// Every route, as the router lists it, is covered in process by test/unit/cluster-token-routes.test.ts.
+test('view changes need the token; reading the view, /health and /kvs do not', async () => {
+  const refused = { error: 'This endpoint needs the cluster token' };
+  const stranger = { 'socket-address': '127.0.29.200:9' };
+  for (const headers of [{}, { 'x-cluster-token': 'wrong' }] as Record<string, string>[]) {
+    for (const method of ['PUT', 'DELETE']) {
+      const answer = await request(method, B, '/view', stranger, { headers });
+      assert.equal([answer.status, answer.body], [403, refused], `${method} /view with ${JSON.stringify(headers)}`);
+    }
+  }
+  const view = await request('GET', B, '/view');
+  assert.is(view.status, 200);
+  assert.equal([...view.body.view].sort(), [...addresses].sort(), 'the refused view changes changed nothing');
+  assert.is((await request('GET', B, '/health')).status, 200);
+  const written = expectResult(await put(B, 'no-token', 1), 201, 'created');
+  expectResult(await get(B, 'no-token', written), 200, 'found', B, 1);
+});
+
 test.run();

@@ -48,7 +48,10 @@ async function startReceiver(behaviour: 'normal' | 'silent' | 'no-stream' = 'nor
       ctx.res.writeHead(200).flushHeaders();
       return;
     }
-    return servePushStream(ctx, limits, receive);
+    // receive() here breaks no invariant; if one broke, the test process would crash on it.
+    return servePushStream(ctx, limits, receive, (error) => {
+      throw error;
+    });
   });
   router.post('/internal/events', bodyParser(), (ctx) => {
     counts.single++;
