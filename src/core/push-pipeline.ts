@@ -25,6 +25,11 @@ export class PushPipeline {
    * them an anti-entropy interval later (normally their origin delivers them meanwhile).
    */
   othersLacking: { readonly since: number; readonly upTo: VectorClock } | undefined;
+  /**
+   * The peer needs a snapshot, but it waits until our own writes are stored (a snapshot carries
+   * them): storing them is an input that wakes the replica, so no timer is due meanwhile.
+   */
+  snapshotWaitsForStore = false;
   /** The clock of the last snapshot sent whole, until the answer to its last chunk says whether it was taken. */
   private snapshotSentUpTo: VectorClock | undefined;
 

@@ -915,8 +915,9 @@ export class Replica {
       }
       if (now < peer.pipeline.nextPushAt) continue;
       const push = this.nextPush(peer, now);
-      if (push === 'snapshot' && this.ownSendable() < (this.deliveredClock[this.id] ?? 0)) {
-        // Not with own writes still being stored in it: the next poll, once they are, sends it.
+      peer.pipeline.snapshotWaitsForStore = push === 'snapshot' && this.ownSendable() < (this.deliveredClock[this.id] ?? 0);
+      if (peer.pipeline.snapshotWaitsForStore) {
+        // Not with own writes still being stored in it: the poll after they are sends it.
       } else if (push === 'snapshot') {
         const source = this.snapshot();
         peer.pipeline.sendSnapshot(source);
@@ -937,7 +938,7 @@ export class Replica {
       const probeDue = peer.member === 'removed' ? undefined : peer.detector.dueAt();
       if (probeDue !== undefined) wake = Math.min(wake, probeDue);
       if (peer.custody.heldCount > 0) wake = Math.min(wake, now + peer.link.heldDownRemainingMs(now));
-      if (peer.member === 'member' && !peer.pipeline.busy) {
+      if (peer.member === 'member' && !peer.pipeline.busy && !peer.pipeline.snapshotWaitsForStore) {
         const due = this.pushDueAt(peer, now);
         if (due !== undefined) wake = Math.min(wake, Math.max(peer.pipeline.nextPushAt, due, now + peer.link.heldDownRemainingMs(now)));
       }
