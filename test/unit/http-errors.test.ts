@@ -40,7 +40,7 @@ const cases: Case[] = [
   { name: 'body with __proto__', request: { method: 'PUT', path: '/kvs/k', headers: json, body: '{"value":1,"__proto__":{"x":1}}' }, status: 400, text: '{"error":"Request body contains a \\"__proto__\\" key, which this store refuses"}' },
   { name: 'body gzip that is not gzip', request: { method: 'PUT', path: '/kvs/k', headers: { ...json, 'content-encoding': 'gzip' }, body: 'not gzip at all' }, status: 400, text: '{"error":"Request body could not be decompressed as its Content-Encoding (gzip) says: Z_DATA_ERROR"}' },
   { name: 'body gzip, fine', request: { method: 'PUT', path: '/kvs/gz', headers: { ...json, 'content-encoding': 'gzip' }, body: gzipSync('{"value":1}') }, status: 201, text: '' },
-  { name: 'body in an unknown encoding', request: { method: 'PUT', path: '/kvs/k', headers: { ...json, 'content-encoding': 'zstd-ish' }, body: '{"value":1}' }, status: 415, text: '{"error":"Request body is not valid JSON: Unsupported Content-Encoding: zstd-ish"}' },
+  { name: 'body in an unknown encoding', request: { method: 'PUT', path: '/kvs/k', headers: { ...json, 'content-encoding': 'zstd-ish' }, body: '{"value":1}' }, status: 415, text: '{"error":"Unsupported Content-Encoding: zstd-ish (this store reads gzip, deflate, br or identity)"}' },
   { name: 'metadata not issued here', request: { method: 'GET', path: '/kvs/k', headers: json, body: '{"causal-metadata":{"x":"y"}}' }, status: 400, text: '{"error":"causal-metadata is not metadata this store issued: causal-metadata entry \\"x\\" must be a positive integer"}' },
   { name: 'metadata header not JSON', request: { method: 'GET', path: '/kvs/k', headers: { 'x-causal-metadata': '{nope' } }, status: 400, text: '{"error":"causal-metadata is not metadata this store issued (a string that is not JSON)"}' },
   { name: 'dependencies never arrive', request: { method: 'GET', path: '/kvs/k', headers: json, body: unsatisfiable }, status: 503, text: '{"error":"Causal dependencies not satisfied; try again later"}' },
@@ -100,7 +100,7 @@ test('every failure of the client and peer API keeps its status and body bytes',
 /** Replaces one method of the node (its core's when `core`) for the length of `body`. */
 async function withBroken(
   app: InProcessApp,
-  method: 'read' | 'receivePush' | 'view',
+  method: 'read' | 'handle' | 'view',
   error: () => Error,
   body: () => Promise<void>,
 ): Promise<void> {
@@ -126,12 +126,12 @@ async function answerOrFailure(port: number, request: RawRequest): Promise<{ sta
 }
 
 const push = JSON.stringify({ from: '127.0.0.1:5', incarnation: 'zz', events: [] });
-const brokenRequests: { readonly name: string; readonly method: 'read' | 'receivePush' | 'view'; readonly request: RawRequest }[] = [
+const brokenRequests: { readonly name: string; readonly method: 'read' | 'handle' | 'view'; readonly request: RawRequest }[] = [
   { name: 'GET /kvs (the fast path)', method: 'read', request: { method: 'GET', path: '/kvs/k' } },
   { name: 'HEAD /kvs (through the router)', method: 'read', request: { method: 'HEAD', path: '/kvs/k' } },
   { name: 'GET /view', method: 'view', request: { method: 'GET', path: '/view' } },
-  { name: 'POST /internal/events', method: 'receivePush', request: { method: 'POST', path: '/internal/events', headers: json, body: push } },
-  { name: 'a push on the push stream', method: 'receivePush', request: { method: 'POST', path: '/internal/event-stream', body: `${push}\n` } },
+  { name: 'POST /internal/events', method: 'handle', request: { method: 'POST', path: '/internal/events', headers: json, body: push } },
+  { name: 'a push on the push stream', method: 'handle', request: { method: 'POST', path: '/internal/event-stream', body: `${push}\n` } },
 ];
 
 for (const { name, method, request } of brokenRequests) {
@@ -204,7 +204,7 @@ test('an ordinary unexpected error stays a logged 500 {"error":"Internal error"}
   for (const [method, request] of [
     ['read', { method: 'GET', path: '/kvs/k' }],
     ['view', { method: 'GET', path: '/view' }],
-    ['receivePush', { method: 'POST', path: '/internal/events', headers: json, body: push }],
+    ['handle', { method: 'POST', path: '/internal/events', headers: json, body: push }],
   ] as const) {
     await withBroken(app, method, () => new TypeError('an ordinary bug'), async () => {
       const answer = await rawRequest(app.port, request);
@@ -223,7 +223,7 @@ test('an ordinary unexpected error stays a logged 500 {"error":"Internal error"}
 test('an ordinary unexpected error on the push stream cuts the exchange and is logged, not fatal', async () => {
   const fatalBefore = app.fatal.length;
   const logBefore = app.logLines.length;
-  await withBroken(app, 'receivePush', () => new TypeError('an ordinary bug'), async () => {
+  await withBroken(app, 'handle', () => new TypeError('an ordinary bug'), async () => {
     const answer = await answerOrFailure(app.port, { method: 'POST', path: '/internal/event-stream', body: `${push}\n` });
     if ('status' in answer) assert.is(answer.text, '', 'no answer line');
   });
