@@ -12,6 +12,11 @@ interface EventBase {
   readonly seq: number;
   readonly key: string;
   readonly clock: VectorClock;
+  /**
+   * Its place in the conflict order, when that is not the sum of `clock` (src/core/conflict-order.ts):
+   * set only on events made after clock entries were retired.
+   */
+  readonly lamport?: number;
 }
 
 export interface PutEvent extends EventBase {

@@ -39,14 +39,17 @@ export function parseEvent(input: unknown, clockEntriesMax: number): KvEvent {
   if (typeof key !== 'string' || key.length === 0) throw new ValidationError('event key must be a non-empty string');
   const parsedClock = parseClock(clock, clockEntriesMax, 'event clock');
   if (parsedClock[originId] !== seq) throw new ValidationError('event clock must count the event itself');
+  const { lamport } = input;
+  if (lamport !== undefined && !isSeq(lamport)) throw new ValidationError('event lamport must be a positive integer');
+  const order = lamport === undefined ? {} : { lamport };
   if (type === 'put') {
     if (!('value' in input) || input.value === null || input.value === undefined) {
       throw new ValidationError('put event must carry a value');
     }
     const value = checkValue(input.value, valueDepthMax);
-    return Object.freeze({ type, origin: originId, seq, key, value, clock: parsedClock });
+    return Object.freeze({ type, origin: originId, seq, key, value, clock: parsedClock, ...order });
   }
-  return Object.freeze({ type, origin: originId, seq, key, clock: parsedClock });
+  return Object.freeze({ type, origin: originId, seq, key, clock: parsedClock, ...order });
 }
 
 /** How deeply a value may nest (arrays and objects). Deeper values are refused at the door. */

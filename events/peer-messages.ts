@@ -5,6 +5,13 @@ import { isPlainObject, parseClock, parseEvent } from './parse-event.ts';
 import { ValidationError } from './validation-error.ts';
 import type { VectorClock } from './vector-clock.ts';
 
+/**
+ * The lives a replica has retired (src/core/retired-lives.ts): per address, the latest retired life
+ * and its final seq. It travels beside every delivered clock a replica states, since a retired
+ * entry is absent from that clock yet satisfied.
+ */
+export type RetiredRecord = Readonly<Record<string, { readonly incarnation: string; readonly seq: number }>>;
+
 /** Who is speaking, on every replica-to-replica message. Identity is the stated address, never the remote IP. */
 export interface PeerIdentity {
   readonly from: Address;
@@ -20,6 +27,7 @@ export interface PushRequest extends PeerIdentity {
   readonly clock?: VectorClock;
   /** Set while the link is held down: keep these (the sender's own new writes) unapplied, for durability. */
   readonly custody?: boolean;
+  readonly retired?: RetiredRecord;
 }
 
 /**
@@ -28,10 +36,11 @@ export interface PushRequest extends PeerIdentity {
  * because it saw a failure on this link less than the hold-down time ago.
  */
 export type PushReply =
-  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock })
+  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock; readonly retired?: RetiredRecord })
   | (PeerIdentity & {
       readonly type: 'held-down';
       readonly clock: VectorClock;
+      readonly retired?: RetiredRecord;
       readonly remainingMs: number;
       /** The highest of the sender's own events the receiver keeps in custody. */
       readonly custodySeq?: number;
@@ -50,6 +59,7 @@ export interface HealthReply extends PeerIdentity {
   readonly clock: VectorClock;
   /** Which start of this life answers (see ViewChangeOrigin.boot). */
   readonly boot?: string;
+  readonly retired?: RetiredRecord;
 }
 
 /**
@@ -63,6 +73,7 @@ export interface SnapshotChunk extends PeerIdentity {
   readonly clock: VectorClock;
   readonly view: readonly Address[];
   readonly entries: readonly KvEvent[];
+  readonly retired?: RetiredRecord;
 }
 
 /** Extension field of `PUT /view` and `DELETE /view` bodies when a replica (not a client) sends them. */
@@ -78,6 +89,22 @@ export interface ViewChangeOrigin extends PeerIdentity {
 }
 
 export const viewChangeOriginField = 'kvs-peer';
+
+/** The optional `retired` field; bounded like the view it describes (four lives' worth of addresses per member). */
+function parseRetired(input: unknown, limits: Limits): { retired?: RetiredRecord } {
+  if (input === undefined) return {};
+  const body = requireObject(input, 'retired');
+  const entries = Object.entries(body);
+  if (entries.length > 4 * limits.viewMembersMax) throw new ValidationError('retired has too many entries');
+  const out: Record<string, { incarnation: string; seq: number }> = {};
+  for (const [address, life] of entries) {
+    const parsed = requireObject(life, 'retired life');
+    const seq = parsed.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new ValidationError('retired seq must be an integer >= 0');
+    out[parseAddress(address, 'retired address')] = { incarnation: parseIncarnation(parsed.incarnation), seq };
+  }
+  return { retired: Object.freeze(out) };
+}
 
 function parseIdentity(input: Record<string, unknown>): PeerIdentity {
   return { from: parseAddress(input.from, 'from'), incarnation: parseIncarnation(input.incarnation) };
@@ -105,6 +132,7 @@ export function parsePushRequest(input: unknown, limits: Limits): PushRequest {
     events,
     ...(body.clock === undefined ? {} : { clock: parseClock(body.clock, limits.clockEntriesMax) }),
     ...(body.custody === true ? { custody: true } : {}),
+    ...parseRetired(body.retired, limits),
   };
 }
 
@@ -112,14 +140,15 @@ export function parsePushReply(input: unknown, limits: Limits): PushReply {
   const body = requireObject(input, 'push reply');
   const identity = parseIdentity(body);
   const clock = parseClock(body.clock, limits.clockEntriesMax);
-  if (body.type === 'accepted') return { ...identity, type: 'accepted', clock };
+  const retired = parseRetired(body.retired, limits);
+  if (body.type === 'accepted') return { ...identity, type: 'accepted', clock, ...retired };
   if (body.type === 'held-down') {
     const remainingMs = body.remainingMs;
     if (typeof remainingMs !== 'number' || !(remainingMs >= 0)) throw new ValidationError('remainingMs must be a number >= 0');
     const custodySeq = body.custodySeq;
-    if (custodySeq === undefined) return { ...identity, type: 'held-down', clock, remainingMs };
+    if (custodySeq === undefined) return { ...identity, type: 'held-down', clock, remainingMs, ...retired };
     if (typeof custodySeq !== 'number' || !Number.isSafeInteger(custodySeq) || custodySeq < 0) throw new ValidationError('custodySeq must be an integer >= 0');
-    return { ...identity, type: 'held-down', clock, remainingMs, custodySeq };
+    return { ...identity, type: 'held-down', clock, remainingMs, custodySeq, ...retired };
   }
   throw new ValidationError('push reply type must be "accepted" or "held-down"');
 }
@@ -137,7 +166,7 @@ export function parsePushStreamAnswer(input: unknown, limits: Limits): PushStrea
 export function parseHealthReply(input: unknown, limits: Limits): HealthReply {
   const body = requireObject(input, 'health reply');
   if (body.status !== 'ok') throw new ValidationError('health status must be "ok"');
-  const reply = { ...parseIdentity(body), status: 'ok' as const, clock: parseClock(body.clock, limits.clockEntriesMax) };
+  const reply = { ...parseIdentity(body), status: 'ok' as const, clock: parseClock(body.clock, limits.clockEntriesMax), ...parseRetired(body.retired, limits) };
   return body.boot === undefined ? reply : { ...reply, boot: parseBoot(body.boot) };
 }
 
@@ -161,6 +190,7 @@ export function parseSnapshotChunk(input: unknown, limits: Limits): SnapshotChun
     clock: parseClock(body.clock, limits.clockEntriesMax),
     view: body.view.map((address) => parseAddress(address, 'view member')),
     entries: body.entries.map((event) => parseEvent(event, limits.clockEntriesMax)),
+    ...parseRetired(body.retired, limits),
   };
 }
 

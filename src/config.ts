@@ -15,7 +15,14 @@ export interface Config extends NodeConfig {
   readonly probeTimeoutMs: number;
   readonly clusterToken: string | undefined;
   readonly logLevel: string;
+  /** Where the durable log lives (DATA_DIR); undefined: everything in memory only, as the course's store. */
+  readonly dataDir: string | undefined;
+  /** With DATA_DIR: 'batch' acknowledges a write once it is fdatasync'ed (group commit); 'off' once handed to the OS. */
+  readonly fsync: FsyncMode;
 }
+
+export type FsyncMode = 'batch' | 'off';
+const fsyncModes: readonly FsyncMode[] = ['batch', 'off'];
 
 /** One documented setting: environment name, default, unit, and what it does (the README lists these). */
 interface NumberSetting {
@@ -32,6 +39,7 @@ const numberSettings = {
   probeTimeoutMs: { env: 'PROBE_TIMEOUT_MS', default: 500, min: 1 },
   joinTimeoutMs: { env: 'JOIN_TIMEOUT_MS', default: defaultProtocolSettings.joinTimeoutMs, min: 0 },
   compactionIntervalMs: { env: 'COMPACTION_INTERVAL_MS', default: defaultProtocolSettings.compactionIntervalMs, min: 10 },
+  retireAfterMs: { env: 'RETIRE_AFTER_MS', default: defaultProtocolSettings.retireAfterMs, min: 0 },
   probeIntervalMs: { env: 'PROBE_INTERVAL_MS', default: defaultProtocolSettings.probeIntervalMs, min: 10 },
   suspectProbeIntervalMs: { env: 'SUSPECT_PROBE_INTERVAL_MS', default: defaultProtocolSettings.suspectProbeIntervalMs, min: 10 },
   probeMissesMax: { env: 'PROBE_MISSES_MAX', default: defaultProtocolSettings.probeMissesMax, min: 1 },
@@ -110,6 +118,10 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     listenPort = Number(listen.slice(listen.lastIndexOf(':') + 1));
   }
 
+  const fsyncRaw = env.FSYNC ?? '';
+  const fsync = fsyncRaw === '' ? 'batch' : fsyncModes.find((mode) => mode === fsyncRaw);
+  if (fsync === undefined) throw new ConfigError(`FSYNC must be batch or off, got ${JSON.stringify(fsyncRaw)}`);
+
   return {
     socketAddress,
     view: [...new Set(view)],
@@ -124,6 +136,8 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     probeTimeoutMs: numbers.probeTimeoutMs,
     clusterToken: env.CLUSTER_TOKEN === '' ? undefined : env.CLUSTER_TOKEN,
     logLevel: env.LOG_LEVEL ?? 'info',
+    dataDir: env.DATA_DIR === undefined || env.DATA_DIR === '' ? undefined : env.DATA_DIR,
+    fsync,
     limits: {
       keyLengthMax: defaultLimits.keyLengthMax,
       bodyBytesMax: numbers.bodyBytesMax,
@@ -148,6 +162,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       joinTimeoutMs: numbers.joinTimeoutMs,
       pipelineRecheckMs: defaultProtocolSettings.pipelineRecheckMs,
       servedSnapshotTtlMs: defaultProtocolSettings.servedSnapshotTtlMs,
+      retireAfterMs: numbers.retireAfterMs,
     },
   };
 }

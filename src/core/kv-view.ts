@@ -1,4 +1,5 @@
 import { enableMapSet, Immer } from 'immer';
+import type { ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import { clockCovers, type VectorClock } from '../../events/vector-clock.ts';
 import { wins } from './conflict-order.ts';
@@ -114,26 +115,30 @@ export function mergeSnapshot(
   viewClock: VectorClock,
   snapshotEntries: Iterable<KvEvent>,
   snapshotClock: VectorClock,
+  covers: (clock: VectorClock, over: VectorClock) => boolean = clockCovers,
 ): KvView {
   const winners = new Map<string, KvEvent | undefined>();
   const seen = new Set<string>();
   for (const theirs of snapshotEntries) {
     seen.add(theirs.key);
     const ours = lookup(view, theirs.key);
-    if (ours === undefined ? !clockCovers(viewClock, theirs.clock) : wins(theirs, ours)) winners.set(theirs.key, theirs);
+    if (ours === undefined ? !covers(viewClock, theirs.clock) : wins(theirs, ours)) winners.set(theirs.key, theirs);
   }
   for (const ours of viewEntries(view)) {
-    if (!seen.has(ours.key) && clockCovers(snapshotClock, ours.clock)) winners.set(ours.key, undefined);
+    if (!seen.has(ours.key) && covers(snapshotClock, ours.clock)) winners.set(ours.key, undefined);
   }
   return withWinners(view, winners);
 }
 
-/** Forgets tombstones that every replica has delivered: no replica can still hold an older version. */
-export function dropStableTombstones(view: KvView, stable: VectorClock): KvView {
+/**
+ * Forgets tombstones that every replica has delivered: no replica can still hold an older version.
+ * `alsoStable` counts more as delivered everywhere (the events of retired lives).
+ */
+export function dropStableTombstones(view: KvView, stable: VectorClock, alsoStable?: (origin: ReplicaId, seq: number) => boolean): KvView {
   if (view.tombstones === 0) return view;
   const winners = new Map<string, undefined>();
   for (const event of viewEntries(view)) {
-    if (event.type === 'delete' && (stable[event.origin] ?? 0) >= event.seq) winners.set(event.key, undefined);
+    if (event.type === 'delete' && ((stable[event.origin] ?? 0) >= event.seq || alsoStable?.(event.origin, event.seq) === true)) winners.set(event.key, undefined);
   }
   return withWinners(view, winners);
 }

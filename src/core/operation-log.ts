@@ -95,6 +95,14 @@ export class OperationLog {
     log.start = 0;
   }
 
+  /** Forgets `origin` altogether: its life was retired, every event of it is in the view everywhere. */
+  dropOrigin(origin: ReplicaId): void {
+    const log = this.origins.get(origin);
+    if (log === undefined) return;
+    this.held -= log.events.length - log.start;
+    this.origins.delete(origin);
+  }
+
   *originIds(): Generator<ReplicaId> {
     yield* this.origins.keys();
   }

@@ -57,6 +57,18 @@ export class PendingBuffer {
     }
   }
 
+  /** Drops what waits from `origin` (its life was retired: nothing more of it will ever be delivered). */
+  dropOrigin(origin: ReplicaId): void {
+    const seqs = this.byOrigin.get(origin);
+    if (seqs === undefined) return;
+    this.count -= seqs.size;
+    this.byOrigin.delete(origin);
+  }
+
+  hasOrigin(origin: ReplicaId): boolean {
+    return this.byOrigin.has(origin);
+  }
+
   origins(): Iterable<ReplicaId> {
     return this.byOrigin.keys();
   }

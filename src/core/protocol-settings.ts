@@ -22,6 +22,11 @@ export interface ProtocolSettings {
   readonly pipelineRecheckMs: number;
   /** How long a snapshot cut for a joiner is kept for its next chunks. */
   readonly servedSnapshotTtlMs: number;
+  /**
+   * How long after a replica life ended (its address announced a new one) before its clock entry
+   * may be retired: well past any message of it still in flight, any push retried, any hold-down.
+   */
+  readonly retireAfterMs: number;
 }
 
 export const defaultProtocolSettings: ProtocolSettings = Object.freeze({
@@ -39,4 +44,5 @@ export const defaultProtocolSettings: ProtocolSettings = Object.freeze({
   joinTimeoutMs: 3000,
   pipelineRecheckMs: 5,
   servedSnapshotTtlMs: 60_000,
+  retireAfterMs: 10_000,
 });

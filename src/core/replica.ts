@@ -3,12 +3,12 @@ import type { JsonValue } from '../../events/json-value.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { checkValue, valueDepthMax } from '../../events/parse-event.ts';
-import type { HealthReply, PushReply, PushRequest, SnapshotChunk, ViewChangeOrigin } from '../../events/peer-messages.ts';
+import type { HealthReply, PushReply, PushRequest, RetiredRecord, SnapshotChunk, ViewChangeOrigin } from '../../events/peer-messages.ts';
 import type { Outcome, PeerExchange, PeerMessage, ReplyOf, RpcName, SnapshotPull, ViewChangeReply } from '../../events/peer-rpc.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import { clockCovers, clockSum, emptyClock, mergeClocks, meetClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { assert, InvariantViolation } from './assert.ts';
-import { compareEvents } from './conflict-order.ts';
+import { compareEvents, placeOf } from './conflict-order.ts';
 import { Custody } from './custody.ts';
 import { FailureDetector } from './failure-detector.ts';
 import { Joining, type JoinState } from './joining.ts';
@@ -20,6 +20,7 @@ import { OperationLog } from './operation-log.ts';
 import { PendingBuffer } from './pending-buffer.ts';
 import type { ProtocolSettings } from './protocol-settings.ts';
 import { PushPipeline } from './push-pipeline.ts';
+import { compareIncarnations, RetiredLives } from './retired-lives.ts';
 import { ServedSnapshots } from './served-snapshots.ts';
 import { snapshotChunkEntries, type SnapshotSource } from './snapshot-source.ts';
 import { Stability } from './stability.ts';
@@ -56,6 +57,8 @@ interface Peer {
   member: MemberState;
   /** The peer's delivered clock, as its last answer stated. */
   known: VectorClock;
+  /** The lives the peer has retired, as its last message stated (their entries are gone from `known`'s updates). */
+  knownRetired: RetiredRecord | undefined;
   readonly link: LinkState;
   readonly detector: FailureDetector;
   readonly pipeline: PushPipeline;
@@ -116,6 +119,14 @@ export class Replica {
    * an event of its own that it lost, or it would make another with the same seq.
    */
   private ownStoredSeq = 0;
+  /** Lives whose clock entries are retired (see retired-lives.ts). */
+  private readonly retired: RetiredLives;
+  /** Lives known to have ended and not retired yet: since when. */
+  private readonly ended = new Map<ReplicaId, number>();
+  /** Lives that met every condition at the last measure, with the final seq they had then. */
+  private retireCandidates = new Map<ReplicaId, number>();
+  /** The greatest place in the conflict order of any event delivered here (conflict-order.ts). */
+  private maxPlace = 0;
   /** Events delivered since start (own and received), for metrics. */
   deliveredCount = 0;
   /** Events that left the log, and tombstones that left the view, since start (metrics, simulation). */
@@ -136,6 +147,7 @@ export class Replica {
     this.pending = new PendingBuffer(config.limits.pendingEventsMax);
     this.servedSnapshots = new ServedSnapshots(servedSnapshotsMax, config.settings.servedSnapshotTtlMs);
     this.writeAcks = new WriteAcks(config.limits.causalWaitersMax, config.settings.writeAckTimeoutMs);
+    this.retired = new RetiredLives(4 * config.limits.viewMembersMax);
     this.nextCompactionAt = config.now + config.settings.compactionIntervalMs;
     for (const address of config.initialView) {
       if (address !== this.self) this.membership.move(this.addPeer(address, config.now), 'member');
@@ -150,7 +162,43 @@ export class Replica {
 
   /** True once every event in `metadata` is delivered here, so a request carrying it may be served. */
   covers(metadata: VectorClock): boolean {
-    return clockCovers(this.deliveredClock, metadata);
+    return clockCovers(this.deliveredClock, metadata) || this.coversRetiring(this.deliveredClock, metadata);
+  }
+
+  /** `base` covers `clock`, retired entries counting as satisfied: how metadata this store hands out is to be read. */
+  coversWithRetired(base: VectorClock, clock: VectorClock): boolean {
+    return clockCovers(base, clock) || this.coversRetiring(base, clock);
+  }
+
+  /** `base` covers `clock` once retired entries count as satisfied (the slow path: only when plain covering fails). */
+  private coversRetiring(base: VectorClock, clock: VectorClock): boolean {
+    if (this.retired.size === 0) return false;
+    for (const id in clock) {
+      const seq = clock[id as ReplicaId]!;
+      if ((base[id as ReplicaId] ?? 0) < seq && !this.retired.satisfies(id as ReplicaId, seq)) return false;
+    }
+    return true;
+  }
+
+  /** `clock` without the entries of retired lives: what this store hands out. */
+  private withoutRetired(clock: VectorClock): VectorClock {
+    if (this.retired.size === 0) return clock;
+    let out: Record<string, number> | undefined;
+    for (const id in clock) {
+      if (!this.retired.isRetired(id as ReplicaId)) continue;
+      out ??= { ...clock };
+      delete out[id];
+    }
+    return out === undefined ? clock : (Object.freeze(out) as VectorClock);
+  }
+
+  /** The lives retired here, as peers and storage are told of them. */
+  retiredRecord(): RetiredRecord {
+    return this.retired.toRecord();
+  }
+
+  private retiredField(): { retired?: RetiredRecord } {
+    return this.retired.size === 0 ? {} : { retired: this.retired.toRecord() };
   }
 
   /** Joined the cluster: the start-up pull is over (or there was no one to pull from). */
@@ -248,6 +296,11 @@ export class Replica {
     return held;
   }
 
+  /** How many addresses have a retired life here (metrics, simulation). */
+  get retiredLives(): number {
+    return this.retired.size;
+  }
+
   get writesAwaitingAck(): number {
     return this.writeAcks.size;
   }
@@ -259,16 +312,16 @@ export class Replica {
    * delivered again in their order (what cannot be delivered waits, as it would from a peer); all
    * of it counts as stored.
    */
-  restore(snapshot: { readonly clock: VectorClock; readonly entries: readonly KvEvent[] } | undefined, events: readonly KvEvent[]): void {
+  restore(snapshot: { readonly clock: VectorClock; readonly entries: readonly KvEvent[]; readonly retired: unknown } | undefined, events: readonly KvEvent[]): void {
     assert(this.joining === undefined, 'restored after start');
-    if (snapshot !== undefined) this.installSnapshot(snapshot.entries, snapshot.clock);
+    if (snapshot !== undefined) this.installSnapshot(snapshot.entries, snapshot.clock, (snapshot.retired ?? undefined) as RetiredRecord | undefined);
     this.receiveEvents(events);
     this.ownStoredSeq = this.deliveredClock[this.id] ?? 0;
   }
 
   /** The whole state as storage keeps it. */
-  storedSnapshot(): { clock: VectorClock; entries: KvEvent[] } {
-    return { clock: this.deliveredClock, entries: [...viewEntries(this.kv)] };
+  storedSnapshot(): { clock: VectorClock; entries: KvEvent[]; retired: RetiredRecord } {
+    return { clock: this.deliveredClock, entries: [...viewEntries(this.kv)], retired: this.retired.toRecord() };
   }
 
   /** Starts joining: pull a snapshot from the first peer of the view that serves one, then announce. */
@@ -282,7 +335,7 @@ export class Replica {
   /** Installs a pulled snapshot, learns the sender's view, and announces this life to every known replica. */
   private finishJoin(snapshot: { entries: readonly KvEvent[]; last: SnapshotChunk } | undefined, now: number): void {
     if (snapshot !== undefined) {
-      this.installSnapshot(snapshot.entries, snapshot.last.clock);
+      this.installSnapshot(snapshot.entries, snapshot.last.clock, snapshot.last.retired);
       this.learnView(snapshot.last.view, now, snapshot.last);
     }
     this.announce(now);
@@ -296,7 +349,7 @@ export class Replica {
     const winner = lookup(this.kv, key);
     return {
       found: winner?.type === 'put' ? winner : undefined,
-      metadata: winner === undefined ? metadata : mergeClocks(metadata, winner.clock),
+      metadata: this.withoutRetired(winner === undefined ? metadata : mergeClocks(metadata, winner.clock)),
     };
   }
 
@@ -306,10 +359,13 @@ export class Replica {
     const previous = lookup(this.kv, key);
     const seq = (this.deliveredClock[this.id] ?? 0) + 1;
     const clock = Object.freeze({ ...this.deliveredClock, [this.id]: seq }) as VectorClock;
+    // Its place in the conflict order: past every event delivered here (see conflict-order.ts).
+    const sum = clockSum(clock);
+    const order = sum > this.maxPlace ? {} : { lamport: this.maxPlace + 1 };
     const event: KvEvent =
       value === undefined
-        ? Object.freeze({ type: 'delete', origin: this.id, seq, key, clock })
-        : Object.freeze({ type: 'put', origin: this.id, seq, key, value: checkValue(value, valueDepthMax), clock });
+        ? Object.freeze({ type: 'delete', origin: this.id, seq, key, clock, ...order })
+        : Object.freeze({ type: 'put', origin: this.id, seq, key, value: checkValue(value, valueDepthMax), clock, ...order });
     const ready: KvEvent[] = [];
     this.deliverOne(event, ready);
     this.applyDelivered(ready);
@@ -367,8 +423,9 @@ export class Replica {
       if (request.custody === true) peer.custody.keep(origin, request.events, this.deliveredClock[origin] ?? 0);
       return this.heldDownReply(peer, now, origin);
     }
+    if (peer !== undefined) this.learnRetired(peer, request.retired);
     this.receiveEvents(request.events);
-    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
+    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.retiredField() };
   }
 
   /** One chunk of a snapshot pushed by a peer; installed when the last chunk arrives. */
@@ -386,10 +443,10 @@ export class Replica {
       staged.nextIndex++;
       if (chunk.last) {
         this.stagedSnapshots.delete(chunk.from);
-        this.installSnapshot(staged.entries, chunk.clock);
+        this.installSnapshot(staged.entries, chunk.clock, chunk.retired);
       }
     }
-    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock };
+    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.retiredField() };
   }
 
   /** Serves a chunk of a snapshot to a joiner; the first request (no id) cuts a new snapshot. */
@@ -408,7 +465,7 @@ export class Replica {
 
   private chunkOf(source: SnapshotSource, index: number): SnapshotChunk {
     const { entries, last } = snapshotChunkEntries(source, index, this.limits.snapshotChunkKeysMax);
-    return { from: this.self, incarnation: this.incarnation, snapshotId: source.snapshotId, index, last, clock: source.clock, view: source.view, entries };
+    return { from: this.self, incarnation: this.incarnation, snapshotId: source.snapshotId, index, last, clock: source.clock, view: source.view, entries, ...source.retired };
   }
 
   private heldDownReply(peer: Peer, now: number, requester: ReplicaId): PushReply {
@@ -422,6 +479,7 @@ export class Replica {
       clock: this.deliveredClock,
       remainingMs: peer.link.heldDownRemainingMs(now),
       ...(custodySeq === undefined ? {} : { custodySeq }),
+      ...this.retiredField(),
     };
   }
 
@@ -437,7 +495,7 @@ export class Replica {
   }
 
   healthReply(): HealthReply {
-    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, boot: this.boot };
+    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, boot: this.boot, ...this.retiredField() };
   }
 
   // ---------------------------------------------------------------- causal delivery
@@ -447,6 +505,8 @@ export class Replica {
     const ready: KvEvent[] = [];
     for (const event of events) {
       if (event.seq <= (this.deliveredClock[event.origin] ?? 0)) continue;
+      // A retired life's events are all delivered (those that ever will be): a late copy is dropped.
+      if (this.retired.size > 0 && this.retired.isRetired(event.origin)) continue;
       // Deliverable at once: straight in, so a pending buffer full of events still waiting for
       // their past can never keep out the very events that past is made of.
       if (this.deliverable(event)) {
@@ -475,6 +535,7 @@ export class Replica {
 
   private applyDelivered(ready: readonly KvEvent[]): void {
     if (ready.length === 0) return;
+    for (const event of ready) this.maxPlace = Math.max(this.maxPlace, placeOf(event));
     this.kv = applyEvents(this.kv, ready);
     this.deliveredCount += ready.length;
     this.onDelivered?.(ready);
@@ -483,7 +544,7 @@ export class Replica {
   private deliverable(event: KvEvent): boolean {
     for (const id in event.clock) {
       const needed = id === event.origin ? event.seq - 1 : event.clock[id as ReplicaId]!;
-      if ((this.deliveredClock[id as ReplicaId] ?? 0) < needed) return false;
+      if ((this.deliveredClock[id as ReplicaId] ?? 0) < needed && !(id !== event.origin && this.retired.size > 0 && this.retired.satisfies(id as ReplicaId, needed))) return false;
     }
     return (this.deliveredClock[event.origin] ?? 0) === event.seq - 1;
   }
@@ -509,14 +570,17 @@ export class Replica {
    * Joins a snapshot (another replica's winners at `clock`) into this replica's state. Used once
    * at join, and when a peer is too far behind for a log suffix. The delivered clock only grows.
    */
-  installSnapshot(entries: readonly KvEvent[], clock: VectorClock): void {
-    if (clockCovers(this.deliveredClock, clock)) return;
-    this.kv = mergeSnapshot(this.kv, this.deliveredClock, entries, clock);
+  installSnapshot(entries: readonly KvEvent[], clock: VectorClock, retired?: RetiredRecord): void {
+    if (retired !== undefined) this.adoptRetired(retired, true);
+    if (this.covers(clock)) return;
+    for (const entry of entries) this.maxPlace = Math.max(this.maxPlace, placeOf(entry));
+    this.kv = mergeSnapshot(this.kv, this.deliveredClock, entries, clock, (base, over) => clockCovers(base, over) || this.coversRetiring(base, over));
     for (const id in clock) {
       const seq = clock[id as ReplicaId]!;
+      if (this.retired.isRetired(id as ReplicaId)) continue;
       if (seq > (this.deliveredClock[id as ReplicaId] ?? 0)) this.log.advanceFloor(id as ReplicaId, seq);
     }
-    this.deliveredClock = mergeClocks(this.deliveredClock, clock);
+    this.deliveredClock = this.withoutRetired(mergeClocks(this.deliveredClock, clock));
     this.pending.dropCovered(this.deliveredClock);
     this.onSnapshotInstalled?.();
     const ready: KvEvent[] = [];
@@ -533,6 +597,7 @@ export class Replica {
       clock: this.deliveredClock,
       view: this.view(),
       entries: [...viewEntries(this.kv)],
+      retired: this.retiredField(),
     };
   }
 
@@ -548,17 +613,18 @@ export class Replica {
     const own = this.ownSendable();
     // Own events already sent are in the peer's pipeline (it may be waiting for their causal past
     // from another origin): send them again only if still not delivered an interval later.
+    if (this.retired.size > 0 && this.peerLacksRetired(peer)) return 'snapshot';
     const ownKnown = peer.known[this.id] ?? 0;
     const ownInPipeline = pipeline.ownSentSeq > ownKnown && now - pipeline.ownSentAt < this.settings.antiEntropyIntervalMs;
     const ownFrom = ownInPipeline ? pipeline.ownSentSeq : ownKnown;
     const othersLacking: ReplicaId[] = [];
     for (const id in this.deliveredClock) {
-      if (id !== this.id && this.deliveredClock[id as ReplicaId]! > (peer.known[id as ReplicaId] ?? 0)) othersLacking.push(id as ReplicaId);
+      if (id !== this.id && this.deliveredClock[id as ReplicaId]! > this.peerKnows(peer, id as ReplicaId)) othersLacking.push(id as ReplicaId);
     }
     let relay = false;
     if (othersLacking.length === 0) {
       pipeline.othersLacking = undefined;
-    } else if (pipeline.othersLacking === undefined || this.coversOthers(peer.known, pipeline.othersLacking.upTo)) {
+    } else if (pipeline.othersLacking === undefined || this.coversOthers(peer, pipeline.othersLacking.upTo)) {
       pipeline.othersLacking = { since: now, upTo: this.deliveredClock };
     } else if (now - pipeline.othersLacking.since >= this.settings.antiEntropyIntervalMs) {
       relay = true;
@@ -577,7 +643,7 @@ export class Replica {
       }
     }
     for (const origin of othersLacking) {
-      const from = peer.known[origin] ?? 0;
+      const from = this.peerKnows(peer, origin);
       const upTo = relay ? this.deliveredClock[origin]! : Math.min(needed[origin] ?? 0, this.deliveredClock[origin]!);
       if (upTo <= from) continue;
       const suffix = this.log.suffix(origin, from, Math.min(upTo - from, this.limits.pushBatchEventsMax));
@@ -598,17 +664,17 @@ export class Replica {
     if (own > ownKnown) {
       due = pipeline.ownSentSeq >= own ? pipeline.ownSentAt + interval : now;
     }
-    if (!this.coversOthers(peer.known, this.deliveredClock)) {
+    if (!this.coversOthers(peer, this.deliveredClock)) {
       const relayAt = pipeline.othersLacking === undefined ? now : pipeline.othersLacking.since + interval;
       due = Math.min(due ?? relayAt, relayAt);
     }
     return due;
   }
 
-  /** `known` includes every entry of `clock` except our own. */
-  private coversOthers(known: VectorClock, clock: VectorClock): boolean {
+  /** The peer has every entry of `clock` except our own. */
+  private coversOthers(peer: Peer, clock: VectorClock): boolean {
     for (const id in clock) {
-      if (id !== this.id && (known[id as ReplicaId] ?? 0) < clock[id as ReplicaId]!) return false;
+      if (id !== this.id && this.peerKnows(peer, id as ReplicaId) < clock[id as ReplicaId]!) return false;
     }
     return true;
   }
@@ -635,7 +701,7 @@ export class Replica {
 
   private sendEvents(peer: Peer, events: readonly KvEvent[], custody: boolean, now: number): void {
     peer.pipeline.sendEvents(events, this.id, now);
-    const request: PushRequest = { ...this.identity(), events, clock: this.deliveredClock, ...(custody ? { custody: true } : {}) };
+    const request: PushRequest = { ...this.identity(), events, clock: this.deliveredClock, ...(custody ? { custody: true } : {}), ...this.retiredField() };
     this.send(peer.address, { rpc: 'push', request }, now);
   }
 
@@ -681,6 +747,7 @@ export class Replica {
       return;
     }
     this.learnIncarnation(peer, reply.incarnation, reply.clock, now);
+    this.learnRetired(peer, reply.retired);
     if (reply.type === 'held-down') {
       peer.pipeline.refused();
       peer.link.recordPeerHeldDown(now, reply.remainingMs);
@@ -762,6 +829,7 @@ export class Replica {
       peer.link.recordSuccess(now);
       peer.detector.onAnswer(now);
       this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now, outcome.reply.boot);
+      this.learnRetired(peer, outcome.reply.retired);
       // Suspected replicas are probed on; one that answers again is taken back, with no operator.
       if (peer.member === 'suspected') this.membership.move(peer, 'member');
       this.recheckPipeline(peer, now);
@@ -789,6 +857,7 @@ export class Replica {
         boot: undefined,
         member: 'suspected',
         known: emptyClock,
+        knownRetired: undefined,
         link: new LinkState(this.settings.linkHoldDownMs),
         detector: new FailureDetector(this.settings, now),
         pipeline: new PushPipeline(now),
@@ -859,17 +928,18 @@ export class Replica {
   // ---------------------------------------------------------------- stability and compaction
 
   /** Drops stable events from the log and stable tombstones from the view; returns how many events left the log. */
-  compact(): number {
+  compact(now: number): number {
     const members = [...this.peers.values()].filter((peer) => peer.member === 'member');
     const lagEventsMax = this.log.length > this.settings.logEventsMax ? this.settings.logEventsMax : undefined;
-    const tombstonesBelow = this.stability.measure(this.deliveredClock, members, lagEventsMax, this.wholeClusterInView());
+    const tombstonesBelow = this.stability.measure(this.deliveredClock, members, lagEventsMax, this.wholeClusterInView(), (base, over) => this.coversWithRetired(base, over));
     const dropped = this.log.compact(this.stability.frontier);
     this.compactedEvents += dropped;
     if (tombstonesBelow !== undefined) {
       const before = this.kv.tombstones;
-      this.kv = dropStableTombstones(this.kv, tombstonesBelow);
+      this.kv = dropStableTombstones(this.kv, tombstonesBelow, (origin, seq) => this.retired.satisfies(origin, seq));
       this.tombstonesCollected += before - this.kv.tombstones;
     }
+    this.retireEndedLives(now);
     this.assertLogMatchesView();
     return dropped;
   }
@@ -891,13 +961,107 @@ export class Replica {
     }
   }
 
+  // ---------------------------------------------------------------- retiring the entries of ended lives
+
+  /**
+   * Notes the lives in our clock that have ended: our own earlier lives, and earlier lives of the
+   * peers whose current incarnation we know. Lives at one address follow each other.
+   */
+  private noteEndedLives(now: number): void {
+    for (const id in this.deliveredClock) {
+      if (this.ended.has(id as ReplicaId)) continue;
+      const slash = id.lastIndexOf('/');
+      const address = id.slice(0, slash) as Address;
+      const current = address === this.self ? this.incarnation : this.peers.get(address)?.incarnation;
+      if (current !== undefined && compareIncarnations(id.slice(slash + 1), current) < 0) this.ended.set(id as ReplicaId, now);
+    }
+  }
+
+  /**
+   * Retires the clock entries of ended lives whose every event is stable. A life's entry goes once
+   * (1) it ended at least retireAfterMs ago, so nothing of it is still in flight, retried or kept
+   * in custody anywhere; (2) every replica we track is in the view, so none outside it can hold
+   * more of its events; (3) every member has delivered exactly as much of it as we have (its final
+   * seq), or has retired it at that seq, and nothing of it waits here; and (4) all this held at two
+   * measures in a row. Every replica decides alone, and all decide on the same final seq, since
+   * they all see the same unanimous value. The conflict order does not depend on it (conflict-order.ts).
+   */
+  private retireEndedLives(now: number): void {
+    this.noteEndedLives(now);
+    if (this.ended.size === 0) return;
+    const members = [...this.peers.values()].filter((peer) => peer.member === 'member');
+    const settled = this.wholeClusterInView() && members.every((peer) => peer.incarnation !== undefined && peer.detector.misses === 0);
+    const candidates = new Map<ReplicaId, number>();
+    for (const [id, since] of this.ended) {
+      const final = this.deliveredClock[id];
+      if (final === undefined) {
+        this.ended.delete(id);
+        continue;
+      }
+      if (!settled || now - since < this.settings.retireAfterMs || this.pending.hasOrigin(id)) continue;
+      if (!members.every((peer) => this.peerKnows(peer, id) === final)) continue;
+      if (this.retireCandidates.get(id) === final) this.retire(id, final);
+      else candidates.set(id, final);
+    }
+    this.retireCandidates = candidates;
+  }
+
+  private retire(id: ReplicaId, final: number): void {
+    assert(id !== this.id, 'retiring our own live entry');
+    assert((this.deliveredClock[id] ?? 0) <= final, `retiring ${id} at ${final} below what was delivered`);
+    this.retired.add(id, final);
+    const { [id]: _, ...rest } = this.deliveredClock;
+    this.deliveredClock = Object.freeze(rest) as VectorClock;
+    this.log.dropOrigin(id);
+    this.pending.dropOrigin(id);
+    this.ended.delete(id);
+    this.retireCandidates.delete(id);
+  }
+
+  /**
+   * Retires what a peer (or a snapshot) says it retired, where we have delivered exactly as much
+   * of that life; otherwise the peer sends us a snapshot first (nextPush). A snapshot carries the
+   * effect of everything it retired, so from one every retirement is taken.
+   */
+  private adoptRetired(record: RetiredRecord, fromSnapshot: boolean): void {
+    for (const { id, seq } of RetiredLives.entries(record)) {
+      if (this.retired.isRetired(id)) continue;
+      assert(id !== this.id, `peers retired this live replica's entry ${id}`);
+      const delivered = this.deliveredClock[id] ?? 0;
+      if (fromSnapshot ? delivered <= seq : delivered === seq && !this.pending.hasOrigin(id)) this.retire(id, seq);
+    }
+  }
+
+  /** How much of life `id` the peer has: delivered as it last said, or retired at its final seq. */
+  private peerKnows(peer: Peer, id: ReplicaId): number {
+    const known = peer.known[id] ?? 0;
+    if (peer.knownRetired === undefined) return known;
+    const slash = id.lastIndexOf('/');
+    const retired = peer.knownRetired[id.slice(0, slash)];
+    if (retired === undefined) return known;
+    const order = compareIncarnations(id.slice(slash + 1), retired.incarnation);
+    return order === 0 ? Math.max(known, retired.seq) : order < 0 ? Number.POSITIVE_INFINITY : known;
+  }
+
+  /** A life we retired of which the peer has less than its final seq: only a snapshot can bring it that. */
+  private peerLacksRetired(peer: Peer): boolean {
+    for (const { id, seq } of RetiredLives.entries(this.retired.toRecord())) if (seq > 0 && this.peerKnows(peer, id) < seq) return true;
+    return false;
+  }
+
+  private learnRetired(peer: Peer, record: RetiredRecord | undefined): void {
+    if (record === undefined) return;
+    peer.knownRetired = record;
+    this.adoptRetired(record, false);
+  }
+
   // ---------------------------------------------------------------- driving
 
   /** Everything to send now. The shell calls this after every input and when nextWakeAt comes. */
   poll(now: number): Send[] {
     if (now >= this.nextCompactionAt) {
       this.nextCompactionAt = now + this.settings.compactionIntervalMs;
-      this.compact();
+      this.compact(now);
     }
     this.releaseCustody(now);
     if (this.joining !== undefined && !this.announced) {

@@ -1,5 +1,6 @@
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
+import type { RetiredRecord } from '../../events/peer-messages.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
 
 /** A frozen cut of a replica's state, ready to be sent in chunks: the winners at `clock`. */
@@ -8,6 +9,8 @@ export interface SnapshotSource {
   readonly clock: VectorClock;
   readonly view: readonly Address[];
   readonly entries: readonly KvEvent[];
+  /** The lives retired at the cut, as the `retired` field of its chunks. */
+  readonly retired: { readonly retired?: RetiredRecord };
 }
 
 /** Chunk `index` of a snapshot, at most `keysMax` entries. */

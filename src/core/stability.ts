@@ -46,7 +46,13 @@ export class Stability {
    * Measures again. A member lagging more than `lagEventsMax` behind stops holding the frontier
    * back (it will be sent a snapshot). Returns the frontier below which tombstones may go now, if any.
    */
-  measure(delivered: VectorClock, members: readonly MemberProgress[], lagEventsMax: number | undefined, wholeClusterInView: boolean): VectorClock | undefined {
+  measure(
+    delivered: VectorClock,
+    members: readonly MemberProgress[],
+    lagEventsMax: number | undefined,
+    wholeClusterInView: boolean,
+    covers: (clock: VectorClock, over: VectorClock) => boolean = clockCovers,
+  ): VectorClock | undefined {
     let frontier = delivered;
     let join = delivered;
     let lagging = false;
@@ -70,7 +76,7 @@ export class Stability {
       this.cut = next;
       return undefined;
     }
-    if (!lagging && wholeClusterInView && clockCovers(frontier, previous.join)) {
+    if (!lagging && wholeClusterInView && covers(frontier, previous.join)) {
       this.cut = next;
       return previous.frontier;
     }

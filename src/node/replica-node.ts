@@ -271,7 +271,7 @@ export class ReplicaNode {
     for (const send of sends) this.perform(send);
     if (this.snapshotOwed || this.storage.wantsSnapshot()) {
       this.snapshotOwed = false;
-      this.storage.snapshot({ ...this.core.storedSnapshot(), retired: undefined });
+      this.storage.snapshot(this.core.storedSnapshot());
     }
     this.logViewChanges();
     this.answerAcknowledged();

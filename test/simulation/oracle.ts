@@ -41,10 +41,10 @@ export class Oracle {
   delivered(host: SimHost, replica: Replica, events: readonly KvEvent[]): void {
     const clock = replica.clock;
     const last = this.lastClocks.get(replica);
-    if (last !== undefined && !clockCovers(clock, last)) this.fail(`${host.address}'s delivered clock went back from ${JSON.stringify(last)} to ${JSON.stringify(clock)}`);
+    if (last !== undefined && !replica.covers(last)) this.fail(`${host.address}'s delivered clock went back from ${JSON.stringify(last)} to ${JSON.stringify(clock)}`);
     this.lastClocks.set(replica, clock);
     for (const event of events) {
-      if (!clockCovers(clock, event.clock)) this.fail(`${host.address} delivered ${eventId(event)} past its delivered clock`);
+      if (!replica.covers(event.clock)) this.fail(`${host.address} delivered ${eventId(event)} past its delivered clock`);
       if (event.origin === replica.id && !this.registry.has(eventId(event))) this.register(event);
       const original = this.registry.get(eventId(event));
       if (original === undefined) this.fail(`${host.address} delivered ${eventId(event)}, which no client wrote`);
@@ -83,7 +83,7 @@ export class Oracle {
       if (event.origin !== replica.id || event.seq <= kept) continue;
       if (this.ackReasons.has(id)) this.fail(`${id} was acknowledged, but its replica restarted from its DATA_DIR without it`);
       for (const host of hosts) {
-        if (host.replica !== undefined && host.replica !== replica && (host.replica.clock[event.origin] ?? 0) >= event.seq) {
+        if (host.replica !== undefined && host.replica !== replica && has(host.replica, event)) {
           this.fail(`${host.address} holds ${id}, which its origin had not stored when it crashed`);
         }
       }
@@ -105,7 +105,7 @@ export class Oracle {
   private expectedWinner(replica: Replica, key: string): KvEvent | undefined {
     let best: KvEvent | undefined;
     for (const event of this.eventsByKey.get(key) ?? []) {
-      if ((replica.clock[event.origin] ?? 0) < event.seq) continue;
+      if (!has(replica, event)) continue;
       if (best === undefined || compareEvents(event, best) > 0) best = event;
     }
     return best;
@@ -133,14 +133,14 @@ export class Oracle {
           );
         }
       }
-      if (!clockCovers(read.metadata, found.clock)) this.fail(`read metadata does not cover the version read (${eventId(found)})`);
+      if (!replica.coversWithRetired(read.metadata, found.clock)) this.fail(`read metadata does not cover the version read (${eventId(found)})`);
     } else if (latestSeen?.type === 'put') {
       const superseded = (this.eventsByKey.get(key) ?? []).some(
         (event) => event.type === 'delete' && replica.covers(event.clock) && compareEvents(event, latestSeen) > 0,
       );
       if (!superseded) this.fail(`${host.address} read ${key} as not found, but the client has seen ${eventId(latestSeen)} and no later delete is delivered there`);
     }
-    if (!clockCovers(read.metadata, metadata)) this.fail('read metadata does not cover the metadata sent');
+    if (!replica.coversWithRetired(read.metadata, metadata)) this.fail('read metadata does not cover the metadata sent');
     const expected = this.expectedWinner(replica, key);
     const expectedFound = expected?.type === 'put' ? expected : undefined;
     if (idOf(expectedFound) !== idOf(found)) {
@@ -156,7 +156,7 @@ export class Oracle {
     for (const id in metadata) {
       if (!this.crashedIds.has(id)) continue;
       const seq = metadata[id as ReplicaId]!;
-      if (!hosts.some((host) => (host.replica?.clock[id as ReplicaId] ?? 0) >= seq)) return `${id}#${seq}`;
+      if (!hosts.some((host) => host.replica?.covers({ [id]: seq }) === true)) return `${id}#${seq}`;
     }
     return undefined;
   }
@@ -213,7 +213,7 @@ export class Oracle {
     // Only the writes of a life that crashed may be lost; and a write acknowledged once a peer
     // held it is only lost if at least two lives that held it crashed.
     for (const event of this.registry.values()) {
-      if ((clock[event.origin] ?? 0) >= event.seq) continue;
+      if (has(replica, event)) continue;
       if (!this.crashedIds.has(event.origin)) this.fail(`${eventId(event)} was lost although its replica never crashed`);
       const reason = this.ackReasons.get(eventId(event));
       if (reason === undefined) continue;
@@ -221,10 +221,10 @@ export class Oracle {
       const holders = this.crashedHoldings.filter((held) => (held[event.origin] ?? 0) >= event.seq).length;
       // A write held elsewhere only in custody (its origin's own events travel alone there) is
       // still lost if its causal past died with two crashed lives: it can never be delivered.
-      const pastLost = Object.entries(event.clock).some(([id, seq]) => id !== event.origin && (clock[id as ReplicaId] ?? 0) < seq && this.crashedIds.has(id));
+      const pastLost = Object.entries(event.clock).some(([id, seq]) => id !== event.origin && !replica.covers({ [id]: seq }) && this.crashedIds.has(id));
       if (reason === 'replicated' && holders < 2 && !pastLost) {
         const pendingAt = hosts.filter((host) => this.isPending(host.replica!, event)).map((host) => host.address);
-        const missing = Object.entries(event.clock).filter(([id, seq]) => id !== event.origin && (clock[id as ReplicaId] ?? 0) < seq);
+        const missing = Object.entries(event.clock).filter(([id, seq]) => id !== event.origin && !replica.covers({ [id]: seq }));
         this.fail(
           `${eventId(event)} was acknowledged once a peer held it, yet lost when only ${holders} of the lives holding it crashed ` +
             `(waiting undeliverable at [${pendingAt.join(', ')}]; its causal past lacks ${JSON.stringify(Object.fromEntries(missing))})`,
@@ -234,7 +234,7 @@ export class Oracle {
     clientMetadata.forEach((metadata, index) => {
       for (const id in metadata) {
         const seq = metadata[id as ReplicaId]!;
-        if ((clock[id as ReplicaId] ?? 0) < seq && !this.crashedIds.has(id)) this.fail(`client ${index} has seen ${id}#${seq}, which no replica has after convergence`);
+        if (!replica.covers({ [id]: seq }) && !this.crashedIds.has(id)) this.fail(`client ${index} has seen ${id}#${seq}, which no replica has after convergence`);
       }
     });
   }
@@ -248,6 +248,11 @@ export class Oracle {
       if (JSON.stringify(allEntries(host.replica!)) !== entries) this.fail(`view contents differ after compaction:\n${describeAll()}`);
     }
   }
+}
+
+/** The replica has delivered `event` (its clock counts it, or its life was retired there). */
+function has(replica: Replica, event: KvEvent): boolean {
+  return replica.covers({ [event.origin]: event.seq });
 }
 
 function idOf(event: KvEvent | undefined): string | undefined {

@@ -14,6 +14,8 @@ export interface SimReport {
   readonly partitions: number;
   readonly crashes: number;
   readonly restartsFromDisk: number;
+  /** Addresses with a retired life, at the replica that retired most (the end of the run). */
+  readonly livesRetired: number;
   readonly joinsBySnapshot: number;
   readonly joinChunks: number;
   readonly snapshotsPushed: number;
@@ -42,6 +44,7 @@ export function emptyStats(): SimStats {
     partitions: 0,
     crashes: 0,
     restartsFromDisk: 0,
+    livesRetired: 0,
     joinsBySnapshot: 0,
     joinChunks: 0,
     snapshotsPushed: 0,
@@ -80,7 +83,7 @@ export function summarize(reports: readonly SimReport[]): string {
   return (
     `${reports.length} seeds: ${sum((r) => r.writes)} writes, ${sum((r) => r.reads)} reads, ${sum((r) => r.unavailable)} refused (503), ` +
     `${sum((r) => r.deliveries)} deliveries, ${sum((r) => r.messages)} messages (${sum((r) => r.dropped)} dropped, ${sum((r) => r.duplicated)} duplicated), ` +
-    `${sum((r) => r.partitions)} partitions, ${sum((r) => r.crashes)} crashes (${sum((r) => r.restartsFromDisk)} restarts from a DATA_DIR), ${sum((r) => r.joinsBySnapshot)} joins by snapshot (${sum((r) => r.joinChunks)} chunks), ` +
+    `${sum((r) => r.partitions)} partitions, ${sum((r) => r.crashes)} crashes (${sum((r) => r.restartsFromDisk)} restarts from a DATA_DIR; ${sum((r) => r.livesRetired)} addresses with retired lives), ${sum((r) => r.joinsBySnapshot)} joins by snapshot (${sum((r) => r.joinChunks)} chunks), ` +
     `${sum((r) => r.snapshotsPushed)} snapshots pushed, ${sum((r) => r.heldDownReplies)} held-down replies, ${sum((r) => r.custodyPushes)} custody pushes, ` +
     `${sum((r) => r.compactedEvents)} events compacted, ${sum((r) => r.tombstonesCollected)} tombstones collected, ` +
     `${sum((r) => r.sessionsLost)} client sessions lost to crashes, ${sum((r) => r.ackedWritesLost)} acknowledged writes lost in crashes, ` +

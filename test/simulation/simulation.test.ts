@@ -111,6 +111,46 @@ const scenarios: Record<string, Scenario> = {
     }),
     check: (_world, report) => assert.is(report.crashes, 1),
   },
+  'restart-loop': {
+    title: 'a replica killed and restarted 150 times: retired clock entries keep every clock at most 2 entries per replica, and metadata from before the first restart is still accepted',
+    seeds: [40_001, 40_002],
+    options: () => ({
+      faults: false,
+      durable: false,
+      replicas: 3,
+      clients: 3,
+      chaosMs: 150 * 4000 + 3000,
+      settings: { retireAfterMs: 1000 },
+      script: (w) => {
+        const node = w.nodeAt(1);
+        let firstMetadata: Record<string, number> | undefined;
+        w.schedule(2500, () => {
+          // What a client holds from the first life of every replica (a write at each).
+          firstMetadata = {};
+          for (const host of w.nodes) Object.assign(firstMetadata, host.replica!.clock);
+        });
+        for (let life = 0; life < 150; life++) {
+          const at = 3000 + life * 4000;
+          w.schedule(at, () => w.kill(node));
+          w.schedule(at + 300, () => w.restart(node));
+          // Just before the next kill: every clock (and so every metadata handed out) is small, and old metadata is satisfied.
+          w.schedule(at + 3900, () => {
+            for (const host of w.nodes) {
+              const replica = host.replica!;
+              const entries = Object.keys(replica.clock).length;
+              const bound = 2 * replica.view().length;
+              if (entries > bound) w.fail(`life ${life + 2} of ${node.address}: ${host.address}'s clock has ${entries} entries (> ${bound}): ${JSON.stringify(replica.clock)}`);
+              if (firstMetadata !== undefined && !replica.covers(firstMetadata)) w.fail(`${host.address} no longer accepts metadata from before the first restart: ${JSON.stringify(firstMetadata)}`);
+            }
+          });
+        }
+      },
+    }),
+    check: (world, report) => {
+      assert.is(report.crashes, 150);
+      assert.ok(world.nodeAt(0).replica!.retiredLives > 0, 'lives were retired');
+    },
+  },
 };
 
 function runScenario(name: string, scenario: Scenario, seed: number): void {

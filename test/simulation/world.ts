@@ -22,6 +22,10 @@ export interface SimOptions {
   readonly chaosMs?: number;
   /** Random faults during the chaos phase (partitions, crashes, drops, duplicates). */
   readonly faults?: boolean;
+  /** Every address keeps a DATA_DIR (by default the seed decides). */
+  readonly durable?: boolean;
+  /** Protocol settings over what the seed would choose. */
+  readonly settings?: Partial<ProtocolSettings>;
   /** A scripted fault plan instead of (or besides) random faults. */
   readonly script?: (world: World) => void;
   /** Print a trace of faults and phases as they happen. */
@@ -85,9 +89,11 @@ export class World {
       ...defaultProtocolSettings,
       linkHoldDownMs: r.pick([1000, 2500, 5000]),
       logEventsMax: r.pick([30, 100_000]),
+      retireAfterMs: r.pick([2000, 10_000]),
+      ...options.settings,
     };
     const causalWaitMs = r.pick([0, 200, 1000]);
-    const durable = r.chance(0.3);
+    const durable = options.durable ?? r.chance(0.3);
     this.oracle = new Oracle(this.stats, (message) => this.fail(message), () => this.now, this.settings.writeAckTimeoutMs);
     this.network = new SimNetwork(this, netRandom, this.limits, { requestTimeoutMs, probeTimeoutMs }, this.stats, rates);
     const addresses = Array.from({ length: replicaCount }, (_, i) => `10.0.0.${i + 1}:8090` as Address);
@@ -136,6 +142,7 @@ export class World {
       this.stats.compactedEvents += core.compactedEvents;
       this.stats.tombstonesCollected += core.tombstonesCollected;
       if (core.joinState?.kind === 'joined' && core.joinState.how === 'snapshot') this.stats.joinsBySnapshot++;
+      this.stats.livesRetired = Math.max(this.stats.livesRetired, core.retiredLives);
     }
     return { seed: this.options.seed, replicas: this.hosts.length, virtualMs: this.now, convergedAfterMs, ...this.stats };
   }
@@ -186,7 +193,7 @@ export class World {
 
   private start(host: SimHost): void {
     // Unique per address (the life count leads, at a fixed width), as a real start's would be.
-    const incarnation = `${(host.lives + 1).toString(36).padStart(3, '0')}${this.random.int(0, 36 ** 3 - 1).toString(36)}`;
+    const incarnation = `${(host.lives + 1).toString(36).padStart(3, '0')}${this.random.int(0, 36 ** 3 - 1).toString(36).padStart(3, '0')}`;
     const node = host.start(incarnation, (node, events) => {
       if (host.node === node) this.oracle.delivered(host, node.core, events);
     });

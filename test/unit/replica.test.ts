@@ -684,14 +684,14 @@ test('compact() drops events every replica in the view has delivered, and no oth
   a.write('k', 1, emptyClock);
   a.write('j', 1, a.clock);
   exchangeAll(rs, 0);
-  assert.is(a.compact(), 2);
+  assert.is(a.compact(0), 2);
   assert.is(a.logLength, 0);
   assert.is(a.liveKeys, 2, 'the view keeps the values');
   assert.ok(sameClock(a.describe(0).stableFrontier, a.clock));
   // Now C is cut off; new events are not stable.
   a.write('k', 2, a.clock);
   exchangeAll([a, b], 10, { down: new Set([C]) });
-  assert.is(a.compact(), 0);
+  assert.is(a.compact(0), 0);
   assert.is(a.logLength, 1);
   assert.is(c.logLength, 2);
 });
@@ -709,12 +709,12 @@ test('compact() forgets a stable tombstone, but only once nothing that loses to 
   for (const [from, to] of [[b, a], [c, a], [a, b], [c, b], [a, c], [b, c]] as const) probe(to, from, true, 1);
   assert.is(b.read('k', emptyClock).found, undefined);
   assert.is(c.read('k', emptyClock).found, undefined);
-  for (const r of rs) r.compact();
+  for (const r of rs) r.compact(0);
   exchangeAll(rs, 2);
-  for (const r of rs) r.compact();
+  for (const r of rs) r.compact(0);
   // C's write reaches A relayed by B (only its origin pushes at once; others relay after an interval).
   exchangeAll(rs, 3 + testSettings.antiEntropyIntervalMs);
-  for (const r of rs) r.compact();
+  for (const r of rs) r.compact(0);
   for (const r of rs) {
     assert.ok(sameClock(r.clock, a.clock));
     assert.is(r.read('k', emptyClock).found, undefined, `${r.self} shows the delete, which wins`);
@@ -725,7 +725,7 @@ test('compact() forgets a stable tombstone, but only once nothing that loses to 
   // Once every replica is known to have everything, the tombstone goes everywhere.
   for (const now of [2000, 4000, 6000]) {
     exchangeAll(rs, now);
-    for (const r of rs) r.compact();
+    for (const r of rs) r.compact(0);
   }
   for (const r of rs) assert.is(r.describe(6000).tombstones, 0, `${r.self} forgot the tombstone`);
   assert.equal(viewAsObject(a.viewSnapshot()), viewAsObject(c.viewSnapshot()));
@@ -750,7 +750,7 @@ test('a replica cut off from all others keeps its tombstones: a losing concurren
   for (let i = 0; i <= testSettings.probeMissesMax; i++) {
     now += 1000;
     exchangeAll(rs, now, { isolated });
-    for (const r of rs) r.compact();
+    for (const r of rs) r.compact(0);
   }
   assert.not.ok(c.inView(A) || c.inView(B), 'C is alone in its view');
   assert.not.ok(a.inView(C));
@@ -759,7 +759,7 @@ test('a replica cut off from all others keeps its tombstones: a losing concurren
   for (let i = 0; i < 4; i++) {
     now += testSettings.linkHoldDownMs;
     exchangeAll(rs, now);
-    for (const r of rs) r.compact();
+    for (const r of rs) r.compact(0);
   }
   for (const r of rs) {
     assert.ok(sameClock(r.clock, a.clock), `${r.self} has every event`);
@@ -788,8 +788,8 @@ test('a peer whose known clock is behind the log floor is sent a snapshot in chu
   a.write('gone', undefined, a.clock);
   b.write('old', 'b', emptyClock);
   exchangeAll([a, b], now + 1);
-  assert.ok(a.compact() > 0);
-  b.compact();
+  assert.ok(a.compact(0) > 0);
+  b.compact(0);
   assert.ok(c.read('gone', emptyClock).found, 'C still has the old value');
   // The link heals: C answers again and is taken back, past the hold-down.
   now += holdDownMs + 1000;

@@ -9,6 +9,7 @@ function source(count: number): SnapshotSource {
     snapshotId: 'a-1',
     clock: clock({ 0: count }),
     view: ['10.0.0.1:8090' as Address],
+    retired: {},
     entries: Array.from({ length: count }, (_, i) => put(0, i + 1, `k${i}`, i)),
   };
 }
