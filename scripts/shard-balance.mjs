@@ -3,37 +3,24 @@
 // K keys: the fewest and most keys a shard holds, as a share of K/n, and the fraction of keys whose
 // shard changes when the map is resharded n -> n+1 over the same view (ideal: 1/(n+1)), and how many
 // of those went anywhere but the new shard (rendezvous hashing: none). Two key sets: random strings
-// (1 to 50 UTF-16 code units, mostly ASCII, from a fixed seed, so runs agree) and "key0".."key<K-1>".
+// (1 to 50 UTF-16 code units, mostly ASCII, from test/support/random.ts with a fixed seed, so runs agree) and "key0".."key<K-1>".
 //   node scripts/shard-balance.mjs            (KEYS=100000 by default)
 import { tsImport } from 'tsx/esm/api';
 
 const { initialShardMap, reshard, shardOfKey } = await tsImport('../events/shard-map.ts', import.meta.url);
+const { Random } = await tsImport('../test/support/random.ts', import.meta.url);
 
 const keyCount = Number(process.env.KEYS ?? 100_000);
 const view = Array.from({ length: 18 }, (_, i) => `10.0.0.${i + 2}:8090`);
 
-/** mulberry32: a small seeded generator, so the random keys are the same on every run. */
-function generator(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomKeys(count, seed) {
-  const random = generator(seed);
+  const random = new Random(seed);
   const keys = new Set();
   while (keys.size < count) {
-    const length = 1 + Math.floor(random() * 50);
+    const length = random.int(1, 50);
     let key = '';
-    for (let i = 0; i < length; i++) {
-      // One unit in 16 outside ASCII (Latin, CJK), the rest printable ASCII.
-      key += String.fromCharCode(random() < 1 / 16 ? 0xa0 + Math.floor(random() * 0x5000) : 0x21 + Math.floor(random() * 94));
-    }
+    // One unit in 16 beyond ASCII (Latin to CJK), the rest printable ASCII.
+    for (let i = 0; i < length; i++) key += String.fromCharCode(random.chance(1 / 16) ? random.int(0xa0, 0x509f) : random.int(0x21, 0x7e));
     keys.add(key);
   }
   return [...keys];

@@ -17,6 +17,7 @@ import {
   unknownShardMessage,
   type ShardMap,
 } from '../../events/shard-map.ts';
+import { Random } from '../support/random.ts';
 import { rejects } from './support.ts';
 
 const node = (i: number, port = 8090) => `10.0.0.${i}:${port}` as Address;
@@ -43,42 +44,17 @@ function assertBalanced(map: ShardMap): void {
   assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `unbalanced: ${sizes}`);
 }
 
-/** mulberry32, so the key sets are the same on every run of a seed. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `count` distinct keys of 1 to 50 UTF-16 code units, mostly printable ASCII, some beyond. */
 function randomKeys(count: number, seed: number): string[] {
-  const random = generator(seed);
+  const random = new Random(seed);
   const keys = new Set<string>();
   while (keys.size < count) {
-    const length = 1 + Math.floor(random() * 50);
+    const length = random.int(1, 50);
     let key = '';
-    for (let i = 0; i < length; i++) {
-      key += String.fromCharCode(random() < 1 / 16 ? 0xa0 + Math.floor(random() * 0x5000) : 0x21 + Math.floor(random() * 94));
-    }
+    for (let i = 0; i < length; i++) key += String.fromCharCode(random.chance(1 / 16) ? random.int(0xa0, 0x509f) : random.int(0x21, 0x7e));
     keys.add(key);
   }
   return [...keys];
-}
-
-/** A copy of `list` in a random order (Fisher-Yates, seeded). */
-function shuffle<T>(list: readonly T[], seed: number): T[] {
-  const random = generator(seed);
-  const out = [...list];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 const arbAddress = fc
@@ -366,7 +342,7 @@ test('property: reshard() covers the view once, two or more per shard, balanced,
       assert.is(next.shards.length, count);
       assertCovers(next, newView);
       assertBalanced(next);
-      assert.equal(reshard(map, [...shuffle(newView, seed), newView[0]!], count), next);
+      assert.equal(reshard(map, [...new Random(seed).shuffle(newView), newView[0]!], count), next);
 
       // Nodes kept in place: the most a balanced map allows (the largest targets on the largest kept sets).
       const inView = new Set(newView);
