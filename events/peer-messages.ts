@@ -36,11 +36,12 @@ export interface PushRequest extends PeerIdentity {
  * because it saw a failure on this link less than the hold-down time ago.
  */
 export type PushReply =
-  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock; readonly retired?: RetiredRecord })
+  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock; readonly retired?: RetiredRecord; readonly undelivered?: VectorClock })
   | (PeerIdentity & {
       readonly type: 'held-down';
       readonly clock: VectorClock;
       readonly retired?: RetiredRecord;
+      readonly undelivered?: VectorClock;
       readonly remainingMs: number;
       /** The highest of the sender's own events the receiver keeps in custody. */
       readonly custodySeq?: number;
@@ -60,6 +61,12 @@ export interface HealthReply extends PeerIdentity {
   /** Which start of this life answers (see ViewChangeOrigin.boot). */
   readonly boot?: string;
   readonly retired?: RetiredRecord;
+  /**
+   * Writes this replica holds undelivered (in custody for a peer, or waiting for their causal past),
+   * per origin the highest seq: they exist though no clock counts them yet, and must hold back the
+   * forgetting of tombstones (their origin may be gone and unable to report them).
+   */
+  readonly undelivered?: VectorClock;
 }
 
 /**
@@ -140,7 +147,10 @@ export function parsePushReply(input: unknown, limits: Limits): PushReply {
   const body = requireObject(input, 'push reply');
   const identity = parseIdentity(body);
   const clock = parseClock(body.clock, limits.clockEntriesMax);
-  const retired = parseRetired(body.retired, limits);
+  const retired = {
+    ...parseRetired(body.retired, limits),
+    ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
+  };
   if (body.type === 'accepted') return { ...identity, type: 'accepted', clock, ...retired };
   if (body.type === 'held-down') {
     const remainingMs = body.remainingMs;
@@ -166,7 +176,13 @@ export function parsePushStreamAnswer(input: unknown, limits: Limits): PushStrea
 export function parseHealthReply(input: unknown, limits: Limits): HealthReply {
   const body = requireObject(input, 'health reply');
   if (body.status !== 'ok') throw new ValidationError('health status must be "ok"');
-  const reply = { ...parseIdentity(body), status: 'ok' as const, clock: parseClock(body.clock, limits.clockEntriesMax), ...parseRetired(body.retired, limits) };
+  const reply = {
+    ...parseIdentity(body),
+    status: 'ok' as const,
+    clock: parseClock(body.clock, limits.clockEntriesMax),
+    ...parseRetired(body.retired, limits),
+    ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
+  };
   return body.boot === undefined ? reply : { ...reply, boot: parseBoot(body.boot) };
 }
 

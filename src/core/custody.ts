@@ -46,6 +46,12 @@ export class Custody {
     return events;
   }
 
+  /** Takes back what could not be applied yet (released a moment ago, so nothing else is held). */
+  restore(events: readonly KvEvent[]): void {
+    assert(this.held.length === 0, 'custody restored over custody');
+    this.held = [...events];
+  }
+
   /** The peer told us, on a held-down answer, how much of ours it keeps. */
   peerKeeps(seq: number): void {
     this.keptForUsSeq = Math.max(this.keptForUsSeq, seq);

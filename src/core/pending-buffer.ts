@@ -65,6 +65,13 @@ export class PendingBuffer {
     this.byOrigin.delete(origin);
   }
 
+  /** Per origin, the highest seq waiting. */
+  highestSeqs(): VectorClock {
+    const out: Record<ReplicaId, number> = {};
+    for (const [origin, seqs] of this.byOrigin) out[origin] = Math.max(...seqs.keys());
+    return out;
+  }
+
   hasOrigin(origin: ReplicaId): boolean {
     return this.byOrigin.has(origin);
   }

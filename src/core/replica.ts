@@ -59,6 +59,8 @@ interface Peer {
   known: VectorClock;
   /** The lives the peer has retired, as its last message stated (their entries are gone from `known`'s updates). */
   knownRetired: RetiredRecord | undefined;
+  /** What the peer holds undelivered (custody, pending), as its last health answer stated. */
+  undelivered: VectorClock | undefined;
   readonly link: LinkState;
   readonly detector: FailureDetector;
   readonly pipeline: PushPipeline;
@@ -201,6 +203,12 @@ export class Replica {
     return this.retired.size === 0 ? {} : { retired: this.retired.toRecord() };
   }
 
+  /** Beside every clock this replica states: its retired lives, and the writes it holds undelivered. */
+  private stateFields(): { retired?: RetiredRecord; undelivered?: VectorClock } {
+    const undelivered = this.undelivered();
+    return { ...this.retiredField(), ...(Object.keys(undelivered).length === 0 ? {} : { undelivered }) };
+  }
+
   /** Joined the cluster: the start-up pull is over (or there was no one to pull from). */
   get joined(): boolean {
     return this.announced;
@@ -284,6 +292,12 @@ export class Replica {
 
   get liveKeys(): number {
     return this.kv.liveKeys;
+  }
+
+  /** Writes held here undelivered, in custody or waiting for their past: per origin, the highest seq. */
+  private undelivered(): VectorClock {
+    const custody = this.custodyHeld();
+    return this.pending.size === 0 ? custody : mergeClocks(custody, this.pending.highestSeqs());
   }
 
   /** What this replica keeps in custody for others: per origin, the highest seq held. */
@@ -425,7 +439,7 @@ export class Replica {
     }
     if (peer !== undefined) this.learnRetired(peer, request.retired);
     this.receiveEvents(request.events);
-    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.retiredField() };
+    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.stateFields() };
   }
 
   /** One chunk of a snapshot pushed by a peer; installed when the last chunk arrives. */
@@ -446,7 +460,7 @@ export class Replica {
         this.installSnapshot(staged.entries, chunk.clock, chunk.retired);
       }
     }
-    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.retiredField() };
+    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.stateFields() };
   }
 
   /** Serves a chunk of a snapshot to a joiner; the first request (no id) cuts a new snapshot. */
@@ -479,7 +493,7 @@ export class Replica {
       clock: this.deliveredClock,
       remainingMs: peer.link.heldDownRemainingMs(now),
       ...(custodySeq === undefined ? {} : { custodySeq }),
-      ...this.retiredField(),
+      ...this.stateFields(),
     };
   }
 
@@ -490,18 +504,29 @@ export class Replica {
   private releaseCustody(now: number): void {
     for (const peer of this.peers.values()) {
       if (peer.custody.heldCount === 0 || (peer.member === 'member' && peer.link.isHeldDown(now))) continue;
-      this.receiveEvents(peer.custody.release());
+      this.applyCustody(peer);
     }
   }
 
   healthReply(): HealthReply {
-    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, boot: this.boot, ...this.retiredField() };
+    return { status: 'ok', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, boot: this.boot, ...this.stateFields() };
   }
 
   // ---------------------------------------------------------------- causal delivery
 
-  /** Buffers what is new, then delivers everything whose causal past is delivered. */
-  receiveEvents(events: readonly KvEvent[]): void {
+  /**
+   * Applies what a peer left in custody. Custody may be the only copy of those writes (their origin
+   * may be gone): what the pending buffer has no room for stays in custody, to be offered again,
+   * instead of being dropped as a push's would be (a push's sender sends it again; custody has no one to).
+   */
+  private applyCustody(peer: Peer): void {
+    const refused = this.receiveEvents(peer.custody.release());
+    if (refused.length > 0) peer.custody.restore(refused);
+  }
+
+  /** Buffers what is new, then delivers everything whose causal past is delivered. Returns what the pending buffer had no room for. */
+  receiveEvents(events: readonly KvEvent[]): KvEvent[] {
+    const refused: KvEvent[] = [];
     const ready: KvEvent[] = [];
     for (const event of events) {
       if (event.seq <= (this.deliveredClock[event.origin] ?? 0)) continue;
@@ -514,11 +539,12 @@ export class Replica {
         this.deliverOne(event, ready);
         this.drainPending(ready);
       } else {
-        this.pending.add(event);
+        if (!this.pending.add(event)) refused.push(event);
       }
     }
     this.drainPending(ready);
     this.applyDelivered(ready);
+    return refused;
   }
 
   /**
@@ -748,6 +774,7 @@ export class Replica {
     }
     this.learnIncarnation(peer, reply.incarnation, reply.clock, now);
     this.learnRetired(peer, reply.retired);
+    peer.undelivered = reply.undelivered;
     if (reply.type === 'held-down') {
       peer.pipeline.refused();
       peer.link.recordPeerHeldDown(now, reply.remainingMs);
@@ -794,7 +821,7 @@ export class Replica {
       // new life hold it down too (a held-down answer), for a whole hold-down time.
       if (peer.incarnation !== undefined) peer.link.clear(now);
       peer.incarnation = incarnation;
-      if (peer.custody.heldCount > 0) this.receiveEvents(peer.custody.release());
+      if (peer.custody.heldCount > 0) this.applyCustody(peer);
       this.stagedSnapshots.delete(peer.address);
       peer.known = clock ?? emptyClock;
       peer.pipeline.ownSentSeq = 0;
@@ -811,7 +838,7 @@ export class Replica {
    * it with what the new start leaves. A snapshot it was pushing us half-way is dropped.
    */
   private peerStartedAfresh(peer: Peer, clock: VectorClock | undefined, now: number): void {
-    if (peer.custody.heldCount > 0) this.receiveEvents(peer.custody.release());
+    if (peer.custody.heldCount > 0) this.applyCustody(peer);
     this.stagedSnapshots.delete(peer.address);
     peer.known = clock ?? emptyClock;
     peer.link.clear(now);
@@ -830,6 +857,7 @@ export class Replica {
       peer.detector.onAnswer(now);
       this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now, outcome.reply.boot);
       this.learnRetired(peer, outcome.reply.retired);
+      peer.undelivered = outcome.reply.undelivered;
       // Suspected replicas are probed on; one that answers again is taken back, with no operator.
       if (peer.member === 'suspected') this.membership.move(peer, 'member');
       this.recheckPipeline(peer, now);
@@ -858,6 +886,7 @@ export class Replica {
         member: 'suspected',
         known: emptyClock,
         knownRetired: undefined,
+        undelivered: undefined,
         link: new LinkState(this.settings.linkHoldDownMs),
         detector: new FailureDetector(this.settings, now),
         pipeline: new PushPipeline(now),
@@ -929,9 +958,16 @@ export class Replica {
 
   /** Drops stable events from the log and stable tombstones from the view; returns how many events left the log. */
   compact(now: number): number {
-    const members = [...this.peers.values()].filter((peer) => peer.member === 'member');
+    const members = [...this.peers.values()].filter((peer) => peer.member === 'member').map((peer) => ({ ...peer, undelivered: peer.undelivered }));
     const lagEventsMax = this.log.length > this.settings.logEventsMax ? this.settings.logEventsMax : undefined;
-    const tombstonesBelow = this.stability.measure(this.deliveredClock, members, lagEventsMax, this.wholeClusterInView(), (base, over) => this.coversWithRetired(base, over));
+    const tombstonesBelow = this.stability.measure(
+      this.deliveredClock,
+      members,
+      lagEventsMax,
+      this.wholeClusterInView(),
+      (base, over) => this.coversWithRetired(base, over),
+      mergeClocks(this.deliveredClock, this.undelivered()),
+    );
     const dropped = this.log.compact(this.stability.frontier);
     this.compactedEvents += dropped;
     if (tombstonesBelow !== undefined) {
@@ -1101,7 +1137,8 @@ export class Replica {
     for (const peer of this.peers.values()) {
       const probeDue = peer.member === 'removed' ? undefined : peer.detector.dueAt();
       if (probeDue !== undefined) wake = Math.min(wake, probeDue);
-      if (peer.custody.heldCount > 0) wake = Math.min(wake, now + peer.link.heldDownRemainingMs(now));
+      // Custody waiting for room in the pending buffer is offered again after the next input, not on a timer.
+      if (peer.custody.heldCount > 0 && peer.link.isHeldDown(now)) wake = Math.min(wake, now + peer.link.heldDownRemainingMs(now));
       if (peer.member === 'member' && !peer.pipeline.busy && !peer.pipeline.snapshotWaitsForStore) {
         const due = this.pushDueAt(peer, now);
         if (due !== undefined) wake = Math.min(wake, Math.max(peer.pipeline.nextPushAt, due, now + peer.link.heldDownRemainingMs(now)));
@@ -1132,6 +1169,7 @@ export class Replica {
       liveKeys: this.kv.liveKeys,
       tombstones: this.kv.tombstones,
       deliveredEvents: this.deliveredCount,
+      retiredLives: this.retired.toRecord(),
       peers: [...this.peers.values()]
         .sort((a, b) => compareAddresses(a.address, b.address))
         .map((peer) => ({
@@ -1159,6 +1197,8 @@ export interface ReplicaDescription {
   readonly liveKeys: number;
   readonly tombstones: number;
   readonly deliveredEvents: number;
+  /** Per address, the latest replica life whose clock entry was retired, and its final seq. */
+  readonly retiredLives: RetiredRecord;
   readonly peers: readonly {
     readonly address: Address;
     readonly incarnation: string | null;

@@ -6,6 +6,8 @@ export interface MemberProgress {
   readonly address: Address;
   readonly incarnation: string | undefined;
   readonly known: VectorClock;
+  /** Writes the member holds undelivered (custody, pending): not in any clock yet, but they exist. */
+  readonly undelivered?: VectorClock;
 }
 
 /** One measure of what the view has delivered. */
@@ -52,9 +54,12 @@ export class Stability {
     lagEventsMax: number | undefined,
     wholeClusterInView: boolean,
     covers: (clock: VectorClock, over: VectorClock) => boolean = clockCovers,
+    ownUndelivered: VectorClock = delivered,
   ): VectorClock | undefined {
     let frontier = delivered;
-    let join = delivered;
+    // Writes held undelivered (custody, pending) count in the join: their origin may be gone and
+    // unable to report them, and a concurrent one must still find the tombstone it loses to.
+    let join = mergeClocks(delivered, ownUndelivered);
     let lagging = false;
     const counted: string[] = [];
     for (const member of members) {
@@ -66,6 +71,7 @@ export class Stability {
       }
       frontier = meetClocks(frontier, member.known);
       join = mergeClocks(join, member.known);
+      if (member.undelivered !== undefined) join = mergeClocks(join, member.undelivered);
       counted.push(`${member.address} ${member.incarnation ?? ''}`);
     }
     counted.sort();

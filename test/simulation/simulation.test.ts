@@ -172,8 +172,8 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
       try {
         reports.push(randomSeed(seed));
       } catch (error) {
-        if (!(error instanceof SimulationFailure)) throw error;
-        failures.push(error);
+        // A failure outside the run's own steps (the final checks) still names its seed and replay.
+        failures.push(error instanceof SimulationFailure ? error : new SimulationFailure(seed, Number.NaN, (error as Error).stack ?? String(error), [], `SEED=${seed} node --import tsx ${file}`));
       }
     }
     console.log(`\n  ${summarize(reports)}`);
