@@ -112,14 +112,14 @@ const scenarios: Record<string, Scenario> = {
     check: (_world, report) => assert.is(report.crashes, 1),
   },
   'restart-loop': {
-    title: 'a replica killed and restarted 150 times: retired clock entries keep every clock at most 2 entries per replica, and metadata from before the first restart is still accepted',
+    title: 'a replica killed and restarted 200 times: retired clock entries keep every clock at most 2 entries per replica, and metadata from before the first restart is still accepted',
     seeds: [40_001, 40_002],
     options: () => ({
       faults: false,
       durable: false,
       replicas: 3,
       clients: 3,
-      chaosMs: 150 * 4000 + 3000,
+      chaosMs: 200 * 4000 + 3000,
       settings: { retireAfterMs: 1000 },
       script: (w) => {
         const node = w.nodeAt(1);
@@ -129,7 +129,7 @@ const scenarios: Record<string, Scenario> = {
           firstMetadata = {};
           for (const host of w.nodes) Object.assign(firstMetadata, host.replica!.clock);
         });
-        for (let life = 0; life < 150; life++) {
+        for (let life = 0; life < 200; life++) {
           const at = 3000 + life * 4000;
           w.schedule(at, () => w.kill(node));
           w.schedule(at + 300, () => w.restart(node));
@@ -147,7 +147,7 @@ const scenarios: Record<string, Scenario> = {
       },
     }),
     check: (world, report) => {
-      assert.is(report.crashes, 150);
+      assert.is(report.crashes, 200);
       assert.ok(world.nodeAt(0).replica!.retiredLives > 0, 'lives were retired');
     },
   },
