@@ -291,6 +291,8 @@ export interface DebugState {
   readonly id: string;
   readonly view: readonly string[];
   readonly clock: Record<string, number>;
+  /** Per address, the latest replica life whose clock entry this replica retired, and its final seq. */
+  readonly retiredLives?: Record<string, { readonly incarnation: string; readonly seq: number }>;
   readonly pendingEvents: number;
   readonly peers: readonly { address: string; inView: boolean; link: { state: string; heldDownRemainingMs?: number } }[];
 }
@@ -315,6 +317,20 @@ export function clockText(clock: Record<string, number>): string {
 
 export function clockCovers(a: Record<string, number>, b: Record<string, number>): boolean {
   return Object.entries(b).every(([id, n]) => (a[id] ?? 0) >= n);
+}
+
+/**
+ * The entry `id: n` of some metadata is satisfied at a replica in `state`: delivered, or its life's
+ * entry was retired there (an older life at that address, or this one up to its final seq).
+ */
+export function satisfiedAt(state: DebugState, id: string, n: number): boolean {
+  if ((state.clock[id] ?? 0) >= n) return true;
+  const slash = id.lastIndexOf('/');
+  const retired = state.retiredLives?.[id.slice(0, slash)];
+  if (retired === undefined) return false;
+  const incarnation = id.slice(slash + 1);
+  const order = incarnation.length !== retired.incarnation.length ? incarnation.length - retired.incarnation.length : incarnation < retired.incarnation ? -1 : incarnation > retired.incarnation ? 1 : 0;
+  return order < 0 || (order === 0 && n <= retired.seq);
 }
 
 function mergeInto(target: Record<string, number>, clock: Record<string, number>): void {
@@ -370,7 +386,7 @@ export async function caughtUp(from: readonly string[], on: readonly string[] = 
   const addresses = on;
   return async () => {
     const states = await Promise.all(addresses.map(debugState));
-    const behind = addresses.filter((_, i) => !clockCovers(states[i]!.clock, cut));
+    const behind = addresses.filter((_, i) => !Object.entries(cut).every(([id, n]) => satisfiedAt(states[i]!, id, n)));
     return behind.length === 0 ? true : `behind the cut: ${behind.join(', ')}`;
   };
 }
@@ -479,10 +495,11 @@ export function replayCommand(seed: number): string {
  */
 export async function unheldDependencies(addresses: readonly string[], metadata: unknown): Promise<string[]> {
   if (metadata === null || typeof metadata !== 'object') return [];
+  const states = await Promise.all(addresses.map(debugState));
   const held: Record<string, number> = {};
-  for (const state of await Promise.all(addresses.map(debugState))) mergeInto(held, state.clock);
+  for (const state of states) mergeInto(held, state.clock);
   return Object.entries(metadata as Record<string, number>)
-    .filter(([id, n]) => (held[id] ?? 0) < n)
+    .filter(([id, n]) => !states.some((state) => satisfiedAt(state, id, n)))
     .map(([id, n]) => `${id}:${n} (cluster holds ${held[id] ?? 0})`);
 }
 
