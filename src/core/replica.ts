@@ -206,7 +206,8 @@ export class Replica {
   /** Beside every clock this replica states: its retired lives, and the writes it holds undelivered. */
   private stateFields(): { retired?: RetiredRecord; undelivered?: VectorClock } {
     const undelivered = this.undelivered();
-    return { ...this.retiredField(), ...(Object.keys(undelivered).length === 0 ? {} : { undelivered }) };
+    if (undelivered === emptyClock && this.retired.size === 0) return noFields;
+    return { ...this.retiredField(), ...(undelivered === emptyClock ? {} : { undelivered }) };
   }
 
   /** Joined the cluster: the start-up pull is over (or there was no one to pull from). */
@@ -296,7 +297,12 @@ export class Replica {
 
   /** Writes held here undelivered, in custody or waiting for their past: per origin, the highest seq. */
   private undelivered(): VectorClock {
-    const custody = this.custodyHeld();
+    let custody: VectorClock = emptyClock;
+    for (const peer of this.peers.values()) {
+      if (peer.custody.heldCount === 0) continue;
+      custody = this.custodyHeld();
+      break;
+    }
     return this.pending.size === 0 ? custody : mergeClocks(custody, this.pending.highestSeqs());
   }
 
@@ -1212,6 +1218,7 @@ export interface ReplicaDescription {
 }
 
 const noSeqs: readonly number[] = Object.freeze([]);
+const noFields = Object.freeze({});
 
 function unreachable(value: never): never {
   throw new InvariantViolation(`unhandled ${JSON.stringify(value)}`);
