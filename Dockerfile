@@ -36,8 +36,11 @@ RUN set -e; \
 
 FROM ${RUNTIME_IMAGE} AS runtime
 WORKDIR /app
-# Root-owned and read-only for the server: it writes nothing to disk (logs go to stdout).
+# Root-owned and read-only for the server (logs go to stdout).
 COPY --from=build /src/dist/kvs.mjs /app/kvs.mjs
+# The one place it writes, with DATA_DIR=/data: a volume mounted there (docker-compose.yml,
+# deploy/kubernetes.yaml). A new named volume takes this directory's owner, so uid 10001 may write it.
+RUN mkdir -p /data && chown 10001:10001 /data
 ENV NODE_ENV=production
 # A numeric uid:gid, so it works on any base, with or without a matching /etc/passwd entry.
 USER 10001:10001

@@ -1,30 +1,77 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { ConfigError, readConfig, type Config } from './config.ts';
-import { createLogger } from './node/logger.ts';
+import { createLogger, type Logger } from './node/logger.ts';
 import { ReplicaNode } from './node/replica-node.ts';
+import type { Storage, StoredState } from './node/storage.ts';
 import { createApp } from './http/app.ts';
 import { answerClientErrorsWithJson } from './http/client-errors.ts';
 import { systemClock, systemTimers } from './system.ts';
+import { DurableLog } from './storage/durable-log.ts';
 import { MemoryStorage } from './storage/memory-storage.ts';
+import { DataDirLockedError, StorageIoError } from './storage/storage-errors.ts';
 import { HttpTransport } from './transport/http-transport.ts';
 import type { OnFatal } from './http/errors.ts';
 
 /**
- * A fresh incarnation per start: milliseconds since the epoch plus randomness, base 36. Events
- * made by this life carry it, so a restart never reuses an event identity.
+ * A fresh id: milliseconds since the epoch plus randomness, base 36 (at most 16 characters of
+ * [0-9a-z]). Used for the boot of every process start, and for an incarnation when there is no
+ * DATA_DIR, or the DATA_DIR is new or damaged. Events carry their life's incarnation, so a new
+ * life never reuses an event identity.
  */
-function newIncarnation(): string {
+function newId(): string {
   return (Date.now().toString(36) + randomBytes(3).toString('hex')).slice(0, 16);
 }
 
-function start(config: Config): void {
+/** How long SIGTERM/SIGINT waits for the durable log to write what is queued before the process exits anyway. */
+const closeBoundMs = 6000;
+
+/** Ends the process with one line on stderr (a person reads it; the JSON log may go elsewhere). */
+function exitWith(code: number, message: string): never {
+  process.stderr.write(`causal-kvs: ${message}\n`);
+  process.exit(code);
+}
+
+interface OpenedStorage {
+  readonly storage: Storage;
+  readonly durable: DurableLog | undefined;
+  readonly incarnation: string;
+  readonly incarnationSource: 'new' | 'read' | 'created' | 'replaced-after-damage';
+  readonly restored: StoredState | undefined;
+}
+
+/**
+ * Without DATA_DIR: memory only, a new incarnation. With DATA_DIR: the durable log, opened (and
+ * recovered, with its one log line) before the node is built; the incarnation is the DATA_DIR's.
+ * A DATA_DIR another live process holds exits 2; one that cannot be read or written exits 1.
+ */
+async function openStorage(config: Config, log: Logger): Promise<OpenedStorage> {
+  if (config.dataDir === undefined) {
+    return { storage: new MemoryStorage(), durable: undefined, incarnation: newId(), incarnationSource: 'new', restored: undefined };
+  }
+  try {
+    const opened = await DurableLog.open(config.dataDir, { fsync: config.fsync, log, incarnation: newId });
+    return { storage: opened.storage, durable: opened.storage, incarnation: opened.incarnation, incarnationSource: opened.incarnationSource, restored: opened.state };
+  } catch (error) {
+    // One line on stderr, as for a configuration error: a person has to act.
+    if (error instanceof DataDirLockedError) exitWith(2, error.message);
+    if (error instanceof StorageIoError) exitWith(1, `cannot use DATA_DIR ${config.dataDir}: ${error.reason}`);
+    throw error;
+  }
+}
+
+async function start(config: Config): Promise<void> {
   const log = createLogger(config.logLevel, config.socketAddress);
   // A bug still crashes the process, but as one JSON line with its stack rather than bare stderr text.
   process.on('uncaughtException', (error) => {
     log.fatal({ event: 'error', err: error }, 'uncaught exception: exiting');
     process.exit(70);
   });
+  const opened = await openStorage(config, log);
+  const { storage, durable, incarnation } = opened;
+  // Unique per process start. Without DATA_DIR every start is a new life anyway (boot = incarnation,
+  // as before); with one, a restart keeps the incarnation and only the boot tells the lives' starts apart.
+  const boot = durable === undefined ? incarnation : newId();
   const transport = new HttpTransport({
     limits: config.limits,
     sourceAddress: config.peerSourceAddress,
@@ -33,15 +80,15 @@ function start(config: Config): void {
     probeTimeoutMs: config.probeTimeoutMs,
     clusterToken: config.clusterToken,
   });
-  const incarnation = newIncarnation();
   const node = new ReplicaNode({
     config,
     incarnation,
-    boot: incarnation,
+    boot,
+    ...(opened.restored === undefined ? {} : { restored: opened.restored }),
     clock: systemClock,
     timers: systemTimers,
     transport,
-    storage: new MemoryStorage(),
+    storage,
     log,
   });
   // A broken invariant met in a request (src/core/assert.ts): the same end as one met in a timer.
@@ -49,10 +96,17 @@ function start(config: Config): void {
     log.fatal({ event: 'error', err: error, ...where }, 'invariant violated in a request: exiting');
     process.exit(70);
   };
-  const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken, onFatal });
+  const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken, onFatal, ...(durable === undefined ? {} : { storage: durable }) });
   const server: Server = app.listen(config.listenPort, config.listenHost, () => {
     log.info(
-      { event: 'listening', listen: `${config.listenHost}:${config.listenPort}`, view: config.view, incarnation: node.core.incarnation },
+      {
+        event: 'listening',
+        listen: `${config.listenHost}:${config.listenPort}`,
+        view: config.view,
+        incarnation: node.core.incarnation,
+        boot,
+        storage: durable === undefined ? 'memory' : { dataDir: config.dataDir, fsync: config.fsync, incarnation: opened.incarnationSource },
+      },
       'replica started',
     );
     node.start();
@@ -66,23 +120,36 @@ function start(config: Config): void {
     process.exit(1);
   });
 
-  const shutdown = (signal: string): void => {
+  const shutdown = async (signal: string): Promise<void> => {
     log.info({ event: 'shutdown', signal }, 'stopping');
     node.stop();
     server.close();
     server.closeAllConnections();
+    if (durable !== undefined) {
+      // Whatever is queued is written (and, FSYNC=batch, synced) and the LOCK removed; bounded, so
+      // a hung disk cannot keep the process past its orchestrator's grace period.
+      let timer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        durable.close().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), closeBoundMs))),
+      ]);
+      clearTimeout(timer);
+      if (!closed) log.warn({ event: 'storage-close-timeout', dir: config.dataDir, timeoutMs: closeBoundMs }, 'the durable log did not close in time: exiting anyway');
+    }
     process.exit(0);
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
+let config: Config;
 try {
-  start(readConfig(process.env));
+  config = readConfig(process.env);
 } catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`causal-kvs: ${error.message}\n`);
-    process.exit(2);
-  }
+  if (error instanceof ConfigError) exitWith(2, error.message);
   throw error;
 }
+start(config).catch((error: unknown) => {
+  process.stderr.write(`causal-kvs: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

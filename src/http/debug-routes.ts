@@ -4,17 +4,20 @@ import type { KvEvent } from '../../events/kv-event.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import { parseCausalMetadata } from '../../events/causal-metadata.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
+import type { DurableLogDescription } from '../storage/durable-log.ts';
 
 const logPageEventsMax = 10_000;
 
 /**
  * Inspection: `GET /debug/log` (filter by origin, key, and `since`: a seq, or a clock as JSON such
- * as the causal metadata a client holds, to list only what it does not cover) and `GET /debug/state`.
+ * as the causal metadata a client holds, to list only what it does not cover) and `GET /debug/state`
+ * (its `storage`: `{"mode": "memory"}`, or with DATA_DIR `{"mode": "disk", ...}` the durable log's description).
  */
-export function registerDebugRoutes(router: Router, node: ReplicaNode, clockEntriesMax: number): void {
+export function registerDebugRoutes(router: Router, node: ReplicaNode, clockEntriesMax: number, describeStorage?: () => DurableLogDescription): void {
   router.get('/debug/state', (ctx) => {
     const { rss, heapUsed, heapTotal } = process.memoryUsage();
-    ctx.body = { ...node.describe(), memory: { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal } };
+    const storage = describeStorage === undefined ? { mode: 'memory' } : { mode: 'disk', ...describeStorage() };
+    ctx.body = { ...node.describe(), memory: { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal }, storage };
   });
 
   // Only when the process runs with --expose-gc (the memory benchmark): lets "memory after GC"

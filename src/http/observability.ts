@@ -3,17 +3,19 @@ import type Koa from 'koa';
 import { NodeMetrics } from '../observability/metrics.ts';
 import { RecentEvents } from '../observability/recent-events.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
+import type { DurableLogDescription } from '../storage/durable-log.ts';
 import { debugCors, registerDebugPage } from './debug-page.ts';
 import { metricsMiddleware, registerMetricsRoute } from './metrics-route.ts';
 
 /**
  * Metrics (`GET /metrics`, request counting and timing), the debug page (`GET /debug`,
  * `GET /debug/recent`) and CORS for what that page reads on other replicas. Call it before the
- * error middleware is mounted, so the request metrics see final statuses; routes are looked up per
+ * error middleware is mounted, so the request metrics see final statuses; with DATA_DIR,
+ * `describeStorage` adds the durable log's metrics; routes are looked up per
  * request, so they may be added to the router before or after it is mounted.
  */
-export function installObservability(app: Koa, router: Router, node: ReplicaNode): NodeMetrics {
-  const metrics = new NodeMetrics(node);
+export function installObservability(app: Koa, router: Router, node: ReplicaNode, describeStorage?: () => DurableLogDescription): NodeMetrics {
+  const metrics = new NodeMetrics(node, describeStorage);
   const recent = new RecentEvents(() => node.core.clock);
   node.onLocalWrite = (event) => {
     metrics.localWrite(event);

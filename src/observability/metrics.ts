@@ -8,6 +8,8 @@ import type { ReplicaDescription } from '../core/replica.ts';
 import { BoundedQueue } from './bounded-queue.ts';
 import { RequestStats } from './request-stats.ts';
 import { HistogramSeries, registerHistogram } from './scraped-histogram.ts';
+import { registerStorageMetrics } from './storage-metrics.ts';
+import type { DurableLogDescription } from '../storage/durable-log.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 
 /** Local writes waiting for their first peer acknowledgement; beyond this the oldest is forgotten. */
@@ -52,7 +54,11 @@ export class NodeMetrics {
   private readonly unacked = new BoundedQueue<readonly [seq: number, at: number]>(unackedWritesMax);
   private peersTable: { at: number; peers: ReplicaDescription['peers'] } | undefined;
 
-  constructor(private readonly node: ReplicaNode) {
+  /** `describeStorage`: the durable log's description (with DATA_DIR); its kvs_storage_* metrics are registered only then. */
+  constructor(
+    private readonly node: ReplicaNode,
+    describeStorage?: () => DurableLogDescription,
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const core = node.core;
@@ -128,6 +134,7 @@ export class NodeMetrics {
     mirroredCounter('kvs_pushes_total', 'Pushes of events sent to peers', () => counters.pushesSent);
     mirroredCounter('kvs_push_failures_total', 'Pushes that failed (timeout, refused, unreachable)', () => counters.pushFailures);
     mirroredCounter('kvs_events_pushed_total', 'Events sent in pushes (an event re-sent after a loss counts again)', () => counters.eventsPushed);
+    if (describeStorage !== undefined) registerStorageMetrics(this.registry, describeStorage);
   }
 
   /** One answered request; `route` is already normalized (see routeLabel). */

@@ -1,4 +1,4 @@
-// Starting a replica: bad SOCKET_ADDRESS / VIEW exit with code 2 and one line naming the variable;
+// Starting a replica: bad SOCKET_ADDRESS / VIEW / FSYNC exit with code 2 and one line naming the variable;
 // LISTEN_ADDRESS and the loopback default bind where the SPEC says; the bundle runs alone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -87,6 +87,7 @@ const bad: [string, Record<string, string>, string][] = [
   ['VIEW with one bad member', { SOCKET_ADDRESS: self, VIEW: `${self},127.0.26.2` }, 'VIEW'],
   ['VIEW separated by semicolons', { SOCKET_ADDRESS: self, VIEW: `${self};127.0.26.2:${port}` }, 'VIEW'],
   ['VIEW empty', { SOCKET_ADDRESS: self, VIEW: '' }, 'VIEW'],
+  ['FSYNC neither batch nor off', { SOCKET_ADDRESS: self, VIEW: self, FSYNC: 'always' }, 'FSYNC'],
 ];
 
 // The bad starts run before the tests, three at a time (each loads the whole bundle and the
