@@ -12,9 +12,10 @@
 //    from /proc), and for the disk runs the fsyncs per write (group commit) and the fsync latency
 //    from /debug/state (p50 and p99 as the upper bound of their histogram bucket, and the mean).
 // 2. Disk after BENCH_OVERWRITES overwrites of 1,000 keys (DATA_DIR, FSYNC=batch): each replica's
-//    bytes on disk (from /debug/state, checked against the files) sampled as the writes go on, and
-//    at the end. It must follow the live keys, not the writes: snapshots replace the segments they
-//    cover.
+//    bytes on disk (from /debug/state, checked against the files at the end) every tenth of the
+//    writes, and the most seen at any poll (every 250 ms: a snapshot comes every few MiB, so the
+//    tenths alone would alias a saw-tooth into a slope), and how many snapshots were written. It must
+//    follow the live keys, not the writes: snapshots replace the segments they cover.
 // Not a test; it asserts nothing and prints tables. Every process it starts is stopped by PID
 // (also on errors and SIGINT), and its temporary directories are removed.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -165,17 +166,34 @@ async function diskFollowsKeys(autocannon, bundle) {
   console.log(`\n## disk after ${overwrites.toLocaleString('en')} overwrites of 1,000 keys (DATA_DIR, FSYNC=batch, 3 replicas, ${connections} writers)\n`);
   const cluster = await startCluster(bundle, true);
   try {
-    console.log('| writes done | elapsed s | writes/s (so far) | disk MiB per replica (describe) | segments | last snapshot KiB | live keys |');
-    console.log('| ---: | ---: | ---: | --- | --- | --- | ---: |');
+    console.log('| writes done | elapsed s | writes/s (so far) | disk MiB per replica (describe) | most so far, MiB | snapshots so far | segments | last snapshot KiB | live keys |');
+    console.log('| ---: | ---: | ---: | --- | --- | --- | --- | --- | ---: |');
+    // Polled apart from the table: the most bytes each replica held, and the snapshots it wrote.
+    const most = cluster.addresses.map(() => 0);
+    const snapshotNumbers = cluster.addresses.map(() => new Set());
+    const observe = (states) =>
+      states.forEach((s, i) => {
+        most[i] = Math.max(most[i], s.storage.diskBytes);
+        if (s.storage.lastSnapshot) snapshotNumbers[i].add(s.storage.lastSnapshot.number);
+      });
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        observe(await Promise.all(cluster.addresses.map(debugState)).catch(() => []));
+        await sleep(250);
+      }
+    })();
     const steps = 10;
     const started = Date.now();
     let done = 0;
     let failed = 0;
     const row = async () => {
       const states = await Promise.all(cluster.addresses.map(debugState));
+      observe(states);
       const elapsed = (Date.now() - started) / 1000;
       console.log(
         `| ${done.toLocaleString('en')} | ${elapsed.toFixed(0)} | ${(done / elapsed).toFixed(0)} | ${states.map((s) => mib(s.storage.diskBytes)).join(' / ')} | ` +
+          `${most.map(mib).join(' / ')} | ${snapshotNumbers.map((set) => set.size).join(' / ')} | ` +
           `${states.map((s) => s.storage.segments).join(' / ')} | ${states.map((s) => (s.storage.lastSnapshot ? (s.storage.lastSnapshot.bytes / 1024).toFixed(0) : '-')).join(' / ')} | ${states[0].liveKeys} |`,
       );
       return states;
@@ -191,9 +209,12 @@ async function diskFollowsKeys(autocannon, bundle) {
     // Idle: let replication settle and a snapshot catch up, then the final figures, checked against the files.
     await sleep(3000);
     const states = await row();
+    polling = false;
+    await poller;
     console.log(`\n${done.toLocaleString('en')} writes in ${seconds.toFixed(0)} s (${(done / seconds).toFixed(0)}/s), ${failed} not 2xx or failed`);
     console.log(`at the end: describe() diskBytes ${states.map((s) => mib(s.storage.diskBytes)).join(' / ')} MiB; files in each DATA_DIR ${cluster.dirs.map((d) => mib(filesBytes(d))).join(' / ')} MiB (with meta.json and LOCK)`);
     const liveJson = states[0].liveKeys * 200; // about 200 bytes per key's winning event as JSON (3-entry clock, 32-byte value)
+    console.log(`most bytes on disk at any poll: ${most.map(mib).join(' / ')} MiB; snapshots seen written: ${snapshotNumbers.map((set) => set.size).join(' / ')} (one per ~4 MiB of log)`);
     console.log(`the live state is ${states[0].liveKeys} keys (~${(liveJson / 1024).toFixed(0)} KiB as JSON); the disk stays under max(4 MiB, 2 x snapshot) of segments plus one snapshot, whatever the number of writes`);
   } finally {
     await stopCluster(cluster);
