@@ -121,7 +121,9 @@ export class ReplicaNode {
     this.wakeTimer?.cancel();
     this.storeRetry?.cancel();
     this.causalWaiters.releaseAll();
-    for (const answer of this.unacknowledged.values()) answer();
+    // Writes still waiting for another replica to hold them are not acknowledged by a stopping replica.
+    const stopping = new DependenciesNotSatisfied();
+    for (const answer of this.unacknowledged.values()) answer(stopping);
     this.unacknowledged.clear();
     this.transport.close();
     this.storage.close();
