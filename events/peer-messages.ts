@@ -36,12 +36,13 @@ export interface PushRequest extends PeerIdentity {
  * because it saw a failure on this link less than the hold-down time ago.
  */
 export type PushReply =
-  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock; readonly retired?: RetiredRecord; readonly undelivered?: VectorClock })
+  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock; readonly retired?: RetiredRecord; readonly undelivered?: VectorClock; readonly stored?: VectorClock })
   | (PeerIdentity & {
       readonly type: 'held-down';
       readonly clock: VectorClock;
       readonly retired?: RetiredRecord;
       readonly undelivered?: VectorClock;
+      readonly stored?: VectorClock;
       readonly remainingMs: number;
       /** The highest of the sender's own events the receiver keeps in custody. */
       readonly custodySeq?: number;
@@ -67,6 +68,8 @@ export interface HealthReply extends PeerIdentity {
    * forgetting of tombstones (their origin may be gone and unable to report them).
    */
   readonly undelivered?: VectorClock;
+  /** What this replica's storage holds, when that is less than `clock` (a DATA_DIR still syncing). */
+  readonly stored?: VectorClock;
 }
 
 /**
@@ -150,6 +153,7 @@ export function parsePushReply(input: unknown, limits: Limits): PushReply {
   const retired = {
     ...parseRetired(body.retired, limits),
     ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
+    ...(body.stored === undefined ? {} : { stored: parseClock(body.stored, limits.clockEntriesMax, 'stored') }),
   };
   if (body.type === 'accepted') return { ...identity, type: 'accepted', clock, ...retired };
   if (body.type === 'held-down') {
@@ -182,6 +186,7 @@ export function parseHealthReply(input: unknown, limits: Limits): HealthReply {
     clock: parseClock(body.clock, limits.clockEntriesMax),
     ...parseRetired(body.retired, limits),
     ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
+    ...(body.stored === undefined ? {} : { stored: parseClock(body.stored, limits.clockEntriesMax, 'stored') }),
   };
   return body.boot === undefined ? reply : { ...reply, boot: parseBoot(body.boot) };
 }

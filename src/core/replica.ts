@@ -61,6 +61,8 @@ interface Peer {
   knownRetired: RetiredRecord | undefined;
   /** What the peer holds undelivered (custody, pending), as its last health answer stated. */
   undelivered: VectorClock | undefined;
+  /** What the peer's storage holds, when its last answer said it was behind its delivered clock. */
+  knownStored: VectorClock | undefined;
   readonly link: LinkState;
   readonly detector: FailureDetector;
   readonly pipeline: PushPipeline;
@@ -121,6 +123,8 @@ export class Replica {
    * an event of its own that it lost, or it would make another with the same seq.
    */
   private ownStoredSeq = 0;
+  /** What storage holds of what was delivered here (the same object as the delivered clock once it holds it all). */
+  private storedClock: VectorClock = emptyClock;
   /** Lives whose clock entries are retired (see retired-lives.ts). */
   private readonly retired: RetiredLives;
   /** Lives known to have ended and not retired yet: since when. */
@@ -206,8 +210,9 @@ export class Replica {
   /** Beside every clock this replica states: its retired lives, and the writes it holds undelivered. */
   private stateFields(): { retired?: RetiredRecord; undelivered?: VectorClock } {
     const undelivered = this.undelivered();
-    if (undelivered === emptyClock && this.retired.size === 0) return noFields;
-    return { ...this.retiredField(), ...(undelivered === emptyClock ? {} : { undelivered }) };
+    const behind = this.storedClock !== this.deliveredClock;
+    if (undelivered === emptyClock && this.retired.size === 0 && !behind) return noFields;
+    return { ...this.retiredField(), ...(undelivered === emptyClock ? {} : { undelivered }), ...(behind ? { stored: this.storedClock } : {}) };
   }
 
   /** Joined the cluster: the start-up pull is over (or there was no one to pull from). */
@@ -265,6 +270,11 @@ export class Replica {
     return Math.min(this.ownStoredSeq, this.hasPeerInView() ? this.ownSeqHeldElsewhere() : Number.POSITIVE_INFINITY);
   }
 
+  /** Storage holds everything delivered up to `clock` (a delivered clock of this replica, as it was). */
+  storedUpTo(clock: VectorClock): void {
+    this.storedClock = clock;
+  }
+
   /** Storage holds our own events up to `seq`. */
   ownStoredUpTo(seq: number): void {
     assert(seq <= (this.deliveredClock[this.id] ?? 0), `storage holds own event ${seq}, which was never made`);
@@ -279,8 +289,17 @@ export class Replica {
   /** Our own events up to this seq are held by some other replica (delivered, or in custody). */
   private ownSeqHeldElsewhere(): number {
     let held = 0;
-    for (const peer of this.peers.values()) held = Math.max(held, peer.known[this.id] ?? 0, peer.custody.keptForUsSeq);
+    for (const peer of this.peers.values()) held = Math.max(held, this.ownHeldBy(peer), peer.custody.keptForUsSeq);
     return held;
+  }
+
+  /**
+   * Our own events up to this seq are held by `peer`: delivered, and kept by its storage. A peer with
+   * a DATA_DIR answers before its log is synced; until it says its storage holds a write, a crash of
+   * the whole cluster could lose it there, so it does not count.
+   */
+  private ownHeldBy(peer: Peer): number {
+    return (peer.knownStored ?? peer.known)[this.id] ?? 0;
   }
 
   get pendingSize(): number {
@@ -337,6 +356,7 @@ export class Replica {
     if (snapshot !== undefined) this.installSnapshot(snapshot.entries, snapshot.clock, (snapshot.retired ?? undefined) as RetiredRecord | undefined);
     this.receiveEvents(events);
     this.ownStoredSeq = this.deliveredClock[this.id] ?? 0;
+    this.storedClock = this.deliveredClock;
   }
 
   /** The whole state as storage keeps it. */
@@ -781,6 +801,7 @@ export class Replica {
     this.learnIncarnation(peer, reply.incarnation, reply.clock, now);
     this.learnRetired(peer, reply.retired);
     peer.undelivered = reply.undelivered;
+    peer.knownStored = reply.stored;
     if (reply.type === 'held-down') {
       peer.pipeline.refused();
       peer.link.recordPeerHeldDown(now, reply.remainingMs);
@@ -806,7 +827,7 @@ export class Replica {
    */
   private recheckPipeline(peer: Peer, now: number): void {
     // A push in flight will bring the peer's clock with its answer: no probe needed for that.
-    if (!peer.pipeline.busy && peer.pipeline.ownSentSeq > (peer.known[this.id] ?? 0)) peer.detector.probeBy(now + this.settings.pipelineRecheckMs);
+    if (!peer.pipeline.busy && peer.pipeline.ownSentSeq > this.ownHeldBy(peer)) peer.detector.probeBy(now + this.settings.pipelineRecheckMs);
   }
 
   /** Records the peer's life and delivered clock from one of its messages. */
@@ -864,6 +885,7 @@ export class Replica {
       this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now, outcome.reply.boot);
       this.learnRetired(peer, outcome.reply.retired);
       peer.undelivered = outcome.reply.undelivered;
+      peer.knownStored = outcome.reply.stored;
       // Suspected replicas are probed on; one that answers again is taken back, with no operator.
       if (peer.member === 'suspected') this.membership.move(peer, 'member');
       this.recheckPipeline(peer, now);
@@ -893,6 +915,7 @@ export class Replica {
         known: emptyClock,
         knownRetired: undefined,
         undelivered: undefined,
+        knownStored: undefined,
         link: new LinkState(this.settings.linkHoldDownMs),
         detector: new FailureDetector(this.settings, now),
         pipeline: new PushPipeline(now),

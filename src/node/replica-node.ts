@@ -70,6 +70,9 @@ export class ReplicaNode {
   private joinLogged = false;
   /** A snapshot was installed (its effect never passed through append): storage gets a snapshot next. */
   private snapshotOwed = false;
+  /** A flush of everything delivered is in flight; another is wanted once it ends. */
+  private flushing = false;
+  private flushAgain = false;
   /** A flush of our own writes failed; a retry is armed. */
   private storeRetry: TimerHandle | undefined;
   private lastView: string;
@@ -104,6 +107,7 @@ export class ReplicaNode {
     };
     this.core.onDelivered = (events) => {
       storage.append(events);
+      this.storeDelivered();
       if (events[0]!.origin !== this.core.id) this.onRemoteDelivery?.(events);
     };
     this.causalWaiters = new Waiters(config.limits.causalWaitersMax, timers);
@@ -180,6 +184,30 @@ export class ReplicaNode {
     };
     if (this.dependenciesHere(metadata)) return proceed();
     this.awaitDependencies(metadata, (error) => (error === undefined ? proceed() : done({ ok: false, error })));
+  }
+
+  /**
+   * Asks storage to keep everything delivered so far, one flush at a time (group commit does the
+   * rest); once it has, peers are told what it holds (a write counts as held by this replica only then).
+   */
+  private storeDelivered(): void {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    const clock = this.core.clock;
+    this.storage.flush((error) => {
+      this.flushing = false;
+      if (this.stopped) return;
+      if (error === undefined) this.core.storedUpTo(clock);
+      if (this.flushAgain) {
+        this.flushAgain = false;
+        this.storeDelivered();
+      } else if (error !== undefined) {
+        this.timers.after(storeRetryMs, () => this.storeDelivered());
+      }
+    });
   }
 
   /**
@@ -274,6 +302,8 @@ export class ReplicaNode {
     if (this.snapshotOwed || this.storage.wantsSnapshot()) {
       this.snapshotOwed = false;
       this.storage.snapshot(this.core.storedSnapshot());
+      // Answered once the snapshot is written too (storage does one thing at a time).
+      this.storeDelivered();
     }
     this.logViewChanges();
     this.answerAcknowledged();

@@ -12,6 +12,8 @@ export class SimDisk {
   private events: KvEvent[] = [];
   /** Events up to this index are on disk; the rest die with the process. */
   private synced = 0;
+  /** Grows with every snapshot: a flush asked for before one counts in the events it replaced. */
+  private snapshots = 0;
   fsyncs = 0;
 
   /** What a new life finds: the last snapshot and the synced events after it. */
@@ -33,10 +35,12 @@ export class SimDisk {
       },
       flush(done) {
         const upTo = disk.events.length;
+        const snapshots = disk.snapshots;
         schedule(random.int(1, 5), () => {
           if (!alive()) return;
           disk.fsyncs++;
-          disk.synced = Math.max(disk.synced, upTo);
+          // After a snapshot, what this flush covered is in the snapshot (synced as it was written).
+          if (snapshots === disk.snapshots) disk.synced = Math.max(disk.synced, upTo);
           done(undefined);
         });
       },
@@ -47,6 +51,7 @@ export class SimDisk {
         disk.snapshotTaken = snapshot;
         disk.events = [];
         disk.synced = 0;
+        disk.snapshots++;
         appendedSinceSnapshot = 0;
       },
       close() {},

@@ -29,6 +29,7 @@ function storedAtOnce(r: Replica): Replica {
   r.onDelivered = (events) => {
     const last = events.at(-1)!;
     if (last.origin === r.id) r.ownStoredUpTo(last.seq);
+    r.storedUpTo(r.clock);
   };
   return r;
 }

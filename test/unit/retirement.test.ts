@@ -17,6 +17,7 @@ function replica(self: Address, incarnation: string): Replica {
   r.onDelivered = (events) => {
     const last = events.at(-1)!;
     if (last.origin === r.id) r.ownStoredUpTo(last.seq);
+    r.storedUpTo(r.clock);
   };
   return r;
 }
