@@ -827,7 +827,10 @@ export class Replica {
    */
   private recheckPipeline(peer: Peer, now: number): void {
     // A push in flight will bring the peer's clock with its answer: no probe needed for that.
-    if (!peer.pipeline.busy && peer.pipeline.ownSentSeq > this.ownHeldBy(peer)) peer.detector.probeBy(now + this.settings.pipelineRecheckMs);
+    // Nor while more of our own events wait to go: that push's answer brings the news.
+    if (!peer.pipeline.busy && peer.pipeline.ownSentSeq >= this.ownSendable() && peer.pipeline.ownSentSeq > this.ownHeldBy(peer)) {
+      peer.detector.probeBy(now + this.settings.pipelineRecheckMs);
+    }
   }
 
   /** Records the peer's life and delivered clock from one of its messages. */
