@@ -191,6 +191,7 @@ export class ReplicaNode {
    * rest); once it has, peers are told what it holds (a write counts as held by this replica only then).
    */
   private storeDelivered(): void {
+    if (this.stopped) return;
     if (this.flushing) {
       this.flushAgain = true;
       return;
