@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bundlePath, portBase, ReplicaProcess, startReplica, stopAll } from '../support/cluster.ts';
+import { bundlePath, portBase, ReplicaProcess, runToExit, startReplica, stopAll } from '../support/cluster.ts';
 import { debugState, exitSoon, measure, tailLogs, timeUntil, watchdog } from '../support/fault-kit.ts';
 import { get, put, request, waitFor } from '../support/http.ts';
 import { assertPrivateNamespace } from '../support/netns.ts';
@@ -45,32 +45,6 @@ test.after(async () => {
   exitSoon();
 });
 
-interface Exit {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the bundle with `env` and waits (at most 15 s) for it to exit. */
-function runToExit(env: Record<string, string>): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bundlePath], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    others.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk) => (stdout += chunk));
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      process.kill(child.pid!, 'SIGKILL');
-      reject(new Error(`the second process did not exit within 15 s; output: ${stdout}${stderr}`));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 test('a second process on the same DATA_DIR exits 2 with one clear line; the first goes on; SIGTERM then exits 0 and frees the DATA_DIR', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-locked-'));
   tempDirs.push(dir);
@@ -78,7 +52,7 @@ test('a second process on the same DATA_DIR exits 2 with one clear line; the fir
   const second = `127.0.30.2:${port}`;
   const owner = await startReplica({ address: first, view: [first], env: { DATA_DIR: dir } });
   replicas.push(owner);
-  const exit = await runToExit({ SOCKET_ADDRESS: second, VIEW: second, DATA_DIR: dir });
+  const exit = await runToExit({ SOCKET_ADDRESS: second, VIEW: second, DATA_DIR: dir }, others);
   assert.is(exit.code, 2, `exit code; output: ${exit.stdout}${exit.stderr}`);
   assert.is(exit.stdout, '', 'nothing on stdout');
   const line = exit.stderr.trim();

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bundlePath, portBase, startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
+import { bundlePath, portBase, runToExit, startReplica, stopAll, type Exit, type ReplicaProcess } from '../support/cluster.ts';
 import { request, waitFor } from '../support/http.ts';
 
 const port = portBase('startup');
@@ -25,33 +25,6 @@ test.after(async () => {
   await stopAll(replicas);
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
-
-interface Exit {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the bundle with exactly `env` (plus PATH) and waits, at most 15 s (a loaded machine), for it to exit. */
-function runToExit(env: Record<string, string>): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bundlePath], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk) => (stdout += chunk));
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the replica did not exit within 15 s with ${JSON.stringify(env)}; output: ${stdout}${stderr}`));
-    }, 15_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** Whether a TCP connection to `address` is accepted (false when refused). */
 function accepts(address: string): Promise<boolean> {
@@ -99,7 +72,7 @@ test.before(() => {
   const worker = async () => {
     while (next < bad.length) {
       const i = next++;
-      results[i] = await runToExit(bad[i]![1]).catch((error: Error) => error);
+      results[i] = await runToExit(bad[i]![1], children).catch((error: Error) => error);
     }
   };
   exits = Promise.all([worker(), worker(), worker()]).then(() => results);

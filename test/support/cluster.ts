@@ -127,3 +127,33 @@ export function portBase(seed: string): number {
   for (const char of seed) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
   return 20_000 + (hash % 2000) * 10;
 }
+
+export interface Exit {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the bundle with exactly `env` (plus PATH) and waits, at most 15 s (a loaded machine), for it
+ * to exit. The child is in `track` while it runs, for the test's own clean-up to kill.
+ */
+export function runToExit(env: Record<string, string>, track: Set<ChildProcess>): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bundlePath], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    track.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the replica did not exit within 15 s with ${JSON.stringify(env)}; output: ${stdout}${stderr}`));
+    }, 15_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      track.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
