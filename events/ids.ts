@@ -11,7 +11,11 @@ export type Address = string & { readonly __brand: 'Address' };
 export type ReplicaId = string & { readonly __brand: 'ReplicaId' };
 
 const addressPattern = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):(\d{1,5})$/;
-const incarnationPattern = /^[0-9a-z]{1,16}$/;
+/**
+ * An incarnation: 1 to 16 characters of [0-9a-z] (the base: a life's start), and for the life of a
+ * node in a shard, `-<shard id>.<epoch the shard was formed>` (its group tag, see `groupOf`).
+ */
+const incarnationPattern = /^[0-9a-z]{1,16}(?:-[1-9][0-9]{0,5}\.[1-9][0-9]{0,8})?$/;
 
 export function parseAddress(input: unknown, what = 'socket-address'): Address {
   if (typeof input !== 'string') throw new ValidationError(`${what} must be a string of the form IP:PORT`);
@@ -35,7 +39,7 @@ function isIpv4(host: string): boolean {
 
 export function parseIncarnation(input: unknown): string {
   if (typeof input !== 'string' || !incarnationPattern.test(input)) {
-    throw new ValidationError('incarnation must be 1 to 16 characters of [0-9a-z]');
+    throw new ValidationError('incarnation must be 1 to 16 characters of [0-9a-z], then optionally -<shard>.<epoch>');
   }
   return input;
 }
@@ -87,4 +91,26 @@ export function addressOf(id: ReplicaId): Address {
 
 export function incarnationOf(id: ReplicaId): string {
   return id.slice(id.lastIndexOf('/') + 1);
+}
+
+/**
+ * The replica group a life belongs to: '' for an unsharded store, else `<shard id>.<epoch the shard
+ * was formed>` (a shard removed by a reshard and made again later is another group). Every clock
+ * entry names its group, so a node checks a client's metadata only against its own group's
+ * entries and passes the others through (docs/API.md "Sharding": one token covers all shards).
+ */
+export function groupOf(id: ReplicaId): string {
+  const dash = id.indexOf('-', id.lastIndexOf('/'));
+  return dash < 0 ? '' : id.slice(dash + 1);
+}
+
+/** The group tag of an incarnation ('' when it has none). */
+export function groupOfIncarnation(incarnation: string): string {
+  const dash = incarnation.indexOf('-');
+  return dash < 0 ? '' : incarnation.slice(dash + 1);
+}
+
+/** The group tag of shard `id` formed at epoch `since`. */
+export function groupTag(shardId: number, since: number): string {
+  return `${shardId}.${since}`;
 }

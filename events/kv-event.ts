@@ -17,6 +17,13 @@ interface EventBase {
    * set only on events made after clock entries were retired.
    */
   readonly lamport?: number;
+  /**
+   * Sharded store only: the entries of other shards' groups in the writer's metadata (events/ids.ts
+   * `groupOf`). Never checked here (another group's events are not ours to wait for) but handed on
+   * with the value, so a client that reads it also depends on what its writer had seen elsewhere:
+   * causality across shards. Absent when empty.
+   */
+  readonly foreign?: VectorClock;
 }
 
 export interface PutEvent extends EventBase {

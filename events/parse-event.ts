@@ -1,4 +1,4 @@
-import { parseReplicaId, type ReplicaId } from './ids.ts';
+import { groupOf, parseReplicaId, type ReplicaId } from './ids.ts';
 import type { JsonValue } from './json-value.ts';
 import type { KvEvent } from './kv-event.ts';
 import { ValidationError } from './validation-error.ts';
@@ -41,7 +41,12 @@ export function parseEvent(input: unknown, clockEntriesMax: number): KvEvent {
   if (parsedClock[originId] !== seq) throw new ValidationError('event clock must count the event itself');
   const { lamport } = input;
   if (lamport !== undefined && !isSeq(lamport)) throw new ValidationError('event lamport must be a positive integer');
-  const order = lamport === undefined ? {} : { lamport };
+  const order: { lamport?: number; foreign?: VectorClock } = lamport === undefined ? {} : { lamport };
+  if (input.foreign !== undefined) {
+    const foreign = parseClock(input.foreign, clockEntriesMax, 'event foreign clock');
+    for (const id in foreign) if (groupOf(id as ReplicaId) === groupOf(originId)) throw new ValidationError('event foreign clock names its own group');
+    order.foreign = foreign;
+  }
   if (type === 'put') {
     if (!('value' in input) || input.value === null || input.value === undefined) {
       throw new ValidationError('put event must carry a value');

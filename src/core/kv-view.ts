@@ -142,3 +142,10 @@ export function dropStableTombstones(view: KvView, stable: VectorClock, alsoStab
   }
   return withWinners(view, winners);
 }
+
+/** Forgets every key `drop` accepts (a sharded store's keys that moved to another shard). */
+export function forgetKeys(view: KvView, drop: (key: string) => boolean): KvView {
+  const winners = new Map<string, undefined>();
+  for (const event of viewEntries(view)) if (drop(event.key)) winners.set(event.key, undefined);
+  return withWinners(view, winners);
+}

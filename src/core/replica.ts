@@ -1,4 +1,4 @@
-import { replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
+import { groupOf, groupOfIncarnation, replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
@@ -12,7 +12,7 @@ import { compareEvents, placeOf } from './conflict-order.ts';
 import { Custody } from './custody.ts';
 import { FailureDetector } from './failure-detector.ts';
 import { Joining, type JoinState } from './joining.ts';
-import { applyEvents, dropStableTombstones, emptyView, lookup, mergeSnapshot, viewEntries, type KvView } from './kv-view.ts';
+import { applyEvents, dropStableTombstones, emptyView, forgetKeys, lookup, mergeSnapshot, viewEntries, type KvView } from './kv-view.ts';
 import { LinkState, type LinkDescription } from './link-state.ts';
 import { compareAddresses, Membership, type MemberState } from './membership.ts';
 import { mergeBySum } from './merge-by-sum.ts';
@@ -69,7 +69,12 @@ interface Peer {
   readonly custody: Custody;
 }
 
-export type WriteResult = { readonly event: KvEvent; readonly previous: KvEvent | undefined };
+export interface WriteResult {
+  readonly event: KvEvent;
+  readonly previous: KvEvent | undefined;
+  /** What the writer is handed: the event's clock, and (sharded) the other groups' entries it hands on. Covers the request's metadata. */
+  readonly metadata: VectorClock;
+}
 
 export interface ReadResult {
   /** The winning put for the key, or undefined if it never existed or its winner is a delete. */
@@ -98,6 +103,8 @@ export class Replica {
   readonly incarnation: string;
   readonly boot: string;
   readonly id: ReplicaId;
+  /** This life's replica group (events/ids.ts `groupOf`): '' unsharded. Metadata entries of other groups are passed through, never waited for. */
+  readonly group: string;
   private readonly limits: Limits;
   private readonly settings: ProtocolSettings;
 
@@ -138,6 +145,11 @@ export class Replica {
   /** Events that left the log, and tombstones that left the view, since start (metrics, simulation). */
   compactedEvents = 0;
   tombstonesCollected = 0;
+  /**
+   * Sharded store only: the keys this group holds. Events of other keys are delivered (the clock
+   * counts them) but leave no value here: keys that moved to another shard in a reshard.
+   */
+  private ownsKey: ((key: string) => boolean) | undefined;
   /** Called with every batch of delivered events, in delivery order (the debug page's records, storage, tests). */
   onDelivered: ((events: readonly KvEvent[]) => void) | undefined;
   /** Called when a snapshot was installed: its effect reached the view without passing onDelivered. */
@@ -148,6 +160,7 @@ export class Replica {
     this.incarnation = config.incarnation;
     this.boot = config.boot;
     this.id = replicaId(config.self, config.incarnation);
+    this.group = groupOfIncarnation(config.incarnation);
     this.limits = config.limits;
     this.settings = config.settings;
     this.pending = new PendingBuffer(config.limits.pendingEventsMax);
@@ -176,14 +189,28 @@ export class Replica {
     return clockCovers(base, clock) || this.coversRetiring(base, clock);
   }
 
-  /** `base` covers `clock` once retired entries count as satisfied (the slow path: only when plain covering fails). */
+  /**
+   * `base` covers `clock` once retired entries count as satisfied and other groups' entries are
+   * left out (the slow path: only when plain covering fails).
+   */
   private coversRetiring(base: VectorClock, clock: VectorClock): boolean {
-    if (this.retired.size === 0) return false;
+    if (this.retired.size === 0 && this.group === '') return false;
     for (const id in clock) {
       const seq = clock[id as ReplicaId]!;
-      if ((base[id as ReplicaId] ?? 0) < seq && !this.retired.satisfies(id as ReplicaId, seq)) return false;
+      if ((base[id as ReplicaId] ?? 0) < seq && !this.retired.satisfies(id as ReplicaId, seq) && groupOf(id as ReplicaId) === this.group) return false;
     }
     return true;
+  }
+
+  /** The entries of `metadata` that belong to other groups (sharded store only): what a write made here hands on in `foreign`. */
+  private foreignOf(metadata: VectorClock): VectorClock | undefined {
+    if (this.group === '') return undefined;
+    let out: Record<string, number> | undefined;
+    for (const id in metadata) {
+      if (groupOf(id as ReplicaId) === this.group) continue;
+      (out ??= {})[id] = metadata[id as ReplicaId]!;
+    }
+    return out === undefined ? undefined : (Object.freeze(out) as VectorClock);
   }
 
   /** `clock` without the entries of retired lives: what this store hands out. */
@@ -387,9 +414,11 @@ export class Replica {
   read(key: string, metadata: VectorClock): ReadResult {
     assert(this.covers(metadata), 'read served before its dependencies were delivered');
     const winner = lookup(this.kv, key);
+    if (winner === undefined) return { found: undefined, metadata: this.withoutRetired(metadata) };
+    const seen = mergeClocks(metadata, winner.clock);
     return {
-      found: winner?.type === 'put' ? winner : undefined,
-      metadata: this.withoutRetired(winner === undefined ? metadata : mergeClocks(metadata, winner.clock)),
+      found: winner.type === 'put' ? winner : undefined,
+      metadata: this.withoutRetired(winner.foreign === undefined ? seen : mergeClocks(seen, winner.foreign)),
     };
   }
 
@@ -401,7 +430,8 @@ export class Replica {
     const clock = Object.freeze({ ...this.deliveredClock, [this.id]: seq }) as VectorClock;
     // Its place in the conflict order: past every event delivered here (see conflict-order.ts).
     const sum = clockSum(clock);
-    const order = sum > this.maxPlace ? {} : { lamport: this.maxPlace + 1 };
+    const foreign = this.foreignOf(metadata);
+    const order = { ...(sum > this.maxPlace ? {} : { lamport: this.maxPlace + 1 }), ...(foreign === undefined ? {} : { foreign }) };
     const event: KvEvent =
       value === undefined
         ? Object.freeze({ type: 'delete', origin: this.id, seq, key, clock, ...order })
@@ -409,7 +439,7 @@ export class Replica {
     const ready: KvEvent[] = [];
     this.deliverOne(event, ready);
     this.applyDelivered(ready);
-    return { event, previous };
+    return { event, previous, metadata: foreign === undefined ? clock : mergeClocks(clock, foreign) };
   }
 
   /**
@@ -588,7 +618,7 @@ export class Replica {
   private applyDelivered(ready: readonly KvEvent[]): void {
     if (ready.length === 0) return;
     for (const event of ready) this.maxPlace = Math.max(this.maxPlace, placeOf(event));
-    this.kv = applyEvents(this.kv, ready);
+    this.kv = applyEvents(this.kv, this.ownsKey === undefined ? ready : ready.filter((event) => this.ownsKey!(event.key)));
     this.deliveredCount += ready.length;
     this.onDelivered?.(ready);
   }
@@ -626,7 +656,8 @@ export class Replica {
     if (retired !== undefined) this.adoptRetired(retired, true);
     if (this.covers(clock)) return;
     for (const entry of entries) this.maxPlace = Math.max(this.maxPlace, placeOf(entry));
-    this.kv = mergeSnapshot(this.kv, this.deliveredClock, entries, clock, (base, over) => clockCovers(base, over) || this.coversRetiring(base, over));
+    const owned = this.ownsKey === undefined ? entries : entries.filter((entry) => this.ownsKey!(entry.key));
+    this.kv = mergeSnapshot(this.kv, this.deliveredClock, owned, clock, (base, over) => clockCovers(base, over) || this.coversRetiring(base, over));
     for (const id in clock) {
       const seq = clock[id as ReplicaId]!;
       if (this.retired.isRetired(id as ReplicaId)) continue;
@@ -638,6 +669,31 @@ export class Replica {
     const ready: KvEvent[] = [];
     this.drainPending(ready);
     this.applyDelivered(ready);
+  }
+
+  /**
+   * From now on this group holds only the keys `owns` accepts (a reshard moved the others away):
+   * their values leave the view now, and later events of them change nothing here.
+   */
+  keepOnlyKeys(owns: (key: string) => boolean): number {
+    this.ownsKey = owns;
+    const before = this.kv.liveKeys + this.kv.tombstones;
+    this.kv = forgetKeys(this.kv, (key) => !owns(key));
+    return before - (this.kv.liveKeys + this.kv.tombstones);
+  }
+
+  /** Every key's winning event (put or tombstone) for which `select` holds: what a reshard moves. */
+  entriesOf(select: (key: string) => boolean): KvEvent[] {
+    const out: KvEvent[] = [];
+    for (const event of viewEntries(this.kv)) if (select(event.key)) out.push(event);
+    return out;
+  }
+
+  /** How many live keys `select` accepts (a shard's key count while keys it no longer owns are still here). */
+  liveKeysOf(select: (key: string) => boolean): number {
+    let count = 0;
+    for (const event of viewEntries(this.kv)) if (event.type === 'put' && select(event.key)) count++;
+    return count;
   }
 
   // ---------------------------------------------------------------- replication, sending side
@@ -1023,6 +1079,7 @@ export class Replica {
    */
   private assertLogMatchesView(): void {
     for (const event of this.log.events()) {
+      if (this.ownsKey !== undefined && !this.ownsKey(event.key)) continue;
       const winner = lookup(this.kv, event.key);
       assert(winner !== undefined || event.type === 'delete', `log event ${event.origin}#${event.seq} for "${event.key}" is missing from the view`);
       if (winner !== undefined) assert(compareEvents(winner, event) >= 0, `view holds a loser for "${event.key}": ${winner.origin}#${winner.seq} under ${event.origin}#${event.seq}`);

@@ -66,6 +66,11 @@ export class RetiredLives {
  * start time (fixed width until 2059), so a longer one is later and equal lengths compare as text.
  */
 export function compareIncarnations(a: string, b: string): number {
-  if (a.length !== b.length) return a.length - b.length;
+  // A group tag (`-<shard>.<epoch>`, events/ids.ts) is not part of the start time: a node that
+  // changes shard starts a new life with a new base.
+  const baseA = a.indexOf('-') < 0 ? a : a.slice(0, a.indexOf('-'));
+  const baseB = b.indexOf('-') < 0 ? b : b.slice(0, b.indexOf('-'));
+  if (baseA.length !== baseB.length) return baseA.length - baseB.length;
+  if (baseA !== baseB) return baseA < baseB ? -1 : 1;
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -8,7 +8,8 @@ import { ValidationError } from '../../events/validation-error.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
 import { InvariantViolation } from '../core/assert.ts';
 import type { ReadResult, WriteResult } from '../core/replica.ts';
-import type { Answer, ReplicaNode } from '../node/replica-node.ts';
+import type { Answer } from '../node/replica-node.ts';
+import type { NodeHost } from '../node/node-host.ts';
 import { bodyObject } from './body.ts';
 
 const metadataField = 'causal-metadata';
@@ -18,7 +19,7 @@ const metadataHeader = 'x-causal-metadata';
  * The key of `/kvs/<key>`. Only a PUT refuses a key over the limit (docs/API.md's only row for it): to
  * GET and DELETE such a key simply does not exist, a 404 like any other missing key.
  */
-function keyOf(ctx: Context, limits: Limits, refuseTooLong = false): string {
+export function keyOf(ctx: Context, limits: Limits, refuseTooLong = false): string {
   let key = ctx.path.slice('/kvs/'.length);
   if (key.includes('%')) {
     try {
@@ -57,24 +58,24 @@ function answered<T>(ask: (done: (answer: Answer<T>) => void) => void): Promise<
 }
 
 /** `/kvs/<key>`: exactly the statuses and bodies of docs/API.md. */
-function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 'DELETE', KvsHandler> {
+function kvsHandlers(host: NodeHost, limits: Limits): Record<'GET' | 'PUT' | 'DELETE', KvsHandler> {
   return {
     PUT: async (ctx) => {
       const key = keyOf(ctx, limits, true);
       const body = bodyObject(ctx);
       const value = valueOf(body, limits);
       const metadata = metadataOf(ctx, body, limits);
-      const result = await answered<WriteResult | undefined>((done) => node.write(key, value, metadata, done));
+      const result = await answered<WriteResult | undefined>((done) => host.node.write(key, value, metadata, done));
       if (result === undefined) throw new InvariantViolation('a put made no event');
       const existed = result.previous?.type === 'put';
       ctx.status = existed ? 200 : 201;
-      ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.event.clock) };
+      ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.metadata) };
     },
 
     GET: async (ctx) => {
       const key = keyOf(ctx, limits);
       const metadata = metadataOf(ctx, bodyObject(ctx), limits);
-      const { found, metadata: after } = await answered<ReadResult>((done) => node.read(key, metadata, done));
+      const { found, metadata: after } = await answered<ReadResult>((done) => host.node.read(key, metadata, done));
       if (found === undefined) {
         ctx.status = 404;
         ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) };
@@ -87,14 +88,14 @@ function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 
     DELETE: async (ctx) => {
       const key = keyOf(ctx, limits);
       const metadata = metadataOf(ctx, bodyObject(ctx), limits);
-      const result = await answered<WriteResult | undefined>((done) => node.write(key, undefined, metadata, done));
+      const result = await answered<WriteResult | undefined>((done) => host.node.write(key, undefined, metadata, done));
       if (result === undefined) {
         ctx.status = 404;
-        ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(node.core.read(key, metadata).metadata) };
+        ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(host.node.core.read(key, metadata).metadata) };
         return;
       }
       ctx.status = 200;
-      ctx.body = { result: 'deleted', [metadataField]: formatCausalMetadata(result.event.clock) };
+      ctx.body = { result: 'deleted', [metadataField]: formatCausalMetadata(result.metadata) };
     },
   };
 }
@@ -105,8 +106,8 @@ function kvsHandlers(node: ReplicaNode, limits: Limits): Record<'GET' | 'PUT' | 
  * /kvs/ (HEAD, POST, ...) fall through to the router, which answers them as before (HEAD as GET,
  * the rest 405 with an Allow header), from the same handlers.
  */
-export function kvsRoutes(router: Router, node: ReplicaNode, limits: Limits): Middleware {
-  const handlers = kvsHandlers(node, limits);
+export function kvsRoutes(router: Router, host: NodeHost, limits: Limits): Middleware {
+  const handlers = kvsHandlers(host, limits);
   router.put(kvsPath, handlers.PUT);
   router.get(kvsPath, handlers.GET);
   router.delete(kvsPath, handlers.DELETE);

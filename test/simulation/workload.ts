@@ -117,12 +117,12 @@ export class Workload {
         if (!node.core.coversWithRetired(after, metadata)) this.world.fail(`a delete of ${op.key} answered metadata that does not cover the metadata sent`);
         return answer({ status: 'not-found', metadata: after });
       }
-      const { event } = result.value;
+      const { event, metadata: handed } = result.value;
       this.stats.writes++;
-      if (!node.core.coversWithRetired(event.clock, metadata)) this.world.fail(`write ${eventId(event)} does not cover the client's metadata`);
+      if (!node.core.coversWithRetired(handed, metadata)) this.world.fail(`write ${eventId(event)} does not cover the client's metadata`);
       const core = node.core;
       this.oracle.acknowledged(event, core.isReplicated(event) ? 'replicated' : core.hasPeerInView() ? 'timeout' : 'no-peer');
-      answer({ status: 'served', metadata: event.clock });
+      answer({ status: 'served', metadata: handed });
     });
   }
 
