@@ -8,11 +8,14 @@
 export class ExpectedError extends Error {
   readonly status: number;
   readonly expose: boolean;
+  /** More fields of the answer's body, beside `error` (shown only when exposed). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(message: string, status: number, expose = true) {
+  constructor(message: string, status: number, expose = true, details?: Readonly<Record<string, unknown>>) {
     super(message);
     this.name = 'ExpectedError';
     this.status = status;
     this.expose = expose;
+    this.details = details;
   }
 }

@@ -1,4 +1,4 @@
-import { parseAddress, type Address } from './ids.ts';
+import { groupTag, parseAddress, type Address } from './ids.ts';
 import { defaultLimits } from './limits.ts';
 import { isPlainObject } from './parse-event.ts';
 import { ValidationError } from './validation-error.ts';
@@ -20,6 +20,12 @@ export interface Shard {
   readonly id: number;
   /** Sorted by `compareAddresses`, no duplicates. */
   readonly members: readonly Address[];
+  /**
+   * The epoch this shard was formed at: with the id, the tag of its replica group (events/ids.ts
+   * `groupTag`). A shard removed by a reshard and made again later is another group, whose lives
+   * owe nothing to the old one's.
+   */
+  readonly since: number;
 }
 
 export interface ShardMap {
@@ -52,7 +58,7 @@ export function initialShardMap(view: readonly Address[], shardCount: number): S
   checkShardCount(shardCount, nodes.length);
   const members: Address[][] = Array.from({ length: shardCount }, () => []);
   nodes.forEach((node, i) => members[i % shardCount]!.push(node));
-  return freezeMap(1, members);
+  return freezeMap(1, members, []);
 }
 
 /**
@@ -155,7 +161,7 @@ export function reshard(map: ShardMap, view: readonly Address[], newCount: numbe
     const shard = members[i]!;
     while (shard.length < target[i]!) shard.push(pool[next++]!);
   }
-  return freezeMap(map.epoch + 1, members);
+  return freezeMap(map.epoch + 1, members, sinceOf(map));
 }
 
 /**
@@ -171,6 +177,7 @@ export function addMember(map: ShardMap, id: number, address: Address): ShardMap
   return freezeMap(
     map.epoch + 1,
     map.shards.map((shard) => (shard.id === id ? [...shard.members, address] : [...shard.members])),
+    sinceOf(map),
   );
 }
 
@@ -180,6 +187,7 @@ export function removeNode(map: ShardMap, address: Address): ShardMap {
   return freezeMap(
     map.epoch + 1,
     map.shards.map((shard) => shard.members.filter((node) => node !== address)),
+    sinceOf(map),
   );
 }
 
@@ -198,9 +206,14 @@ export function parseShardMap(input: unknown, membersMax = defaultLimits.viewMem
   if (!Array.isArray(shards) || shards.length === 0) throw new ValidationError('shard map shards must be a non-empty array');
   if (shards.length > membersMax) throw new ValidationError(`shard map has too many shards (> ${membersMax})`);
   const seen = new Set<string>();
+  const since: number[] = [];
   const members = shards.map((shard: unknown, i) => {
     if (!isPlainObject(shard)) throw new ValidationError('shard map shard must be an object');
     if (shard.id !== i + 1) throw new ValidationError(`shard map shard ${i} must have id ${i + 1}`);
+    if (typeof shard.since !== 'number' || !Number.isSafeInteger(shard.since) || shard.since < 1 || shard.since > epoch) {
+      throw new ValidationError(`shard ${i + 1} since must be an epoch from 1 to the map's`);
+    }
+    since.push(shard.since);
     if (!Array.isArray(shard.members)) throw new ValidationError(`shard ${i + 1} members must be an array`);
     return shard.members.map((member: unknown) => {
       const address = parseAddress(member, `shard ${i + 1} member`);
@@ -210,7 +223,7 @@ export function parseShardMap(input: unknown, membersMax = defaultLimits.viewMem
       return address;
     });
   });
-  return freezeMap(epoch, members);
+  return freezeMap(epoch, members, since);
 }
 
 function checkShardCount(count: number, nodeCount: number): void {
@@ -228,8 +241,23 @@ function sortedUnique(view: readonly Address[]): Address[] {
   return [...new Set(view)].sort(compareAddresses);
 }
 
-/** Shard i + 1 gets members[i], sorted; everything frozen. */
-function freezeMap(epoch: number, members: readonly (readonly Address[])[]): ShardMap {
-  const shards = members.map((list, i) => Object.freeze({ id: i + 1, members: Object.freeze([...list].sort(compareAddresses)) }));
+/** The formation epochs of a map's shards, by index: kept by every change but a reshard's new shards. */
+function sinceOf(map: ShardMap): number[] {
+  return map.shards.map((shard) => shard.since);
+}
+
+/** Shard i + 1 gets members[i], sorted, formed at since[i] (a shard with none there is new at `epoch`); everything frozen. */
+function freezeMap(epoch: number, members: readonly (readonly Address[])[], since: readonly number[]): ShardMap {
+  const shards = members.map((list, i) => Object.freeze({ id: i + 1, members: Object.freeze([...list].sort(compareAddresses)), since: since[i] ?? epoch }));
   return Object.freeze({ epoch, shards: Object.freeze(shards) });
+}
+
+/** The replica group of shard `id` in `map`: the tag its lives' incarnations carry (events/ids.ts). */
+export function groupOfShard(map: ShardMap, id: number): string {
+  return groupTag(id, shardById(map, id).since);
+}
+
+/** The groups `map` has: a clock entry of any other group names a group that is gone (its keys moved in a reshard). */
+export function groupsOf(map: ShardMap): Set<string> {
+  return new Set(map.shards.map((shard) => groupTag(shard.id, shard.since)));
 }

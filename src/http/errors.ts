@@ -63,7 +63,7 @@ const internalError = { error: 'Internal error' } as const;
 /** The one mapping from a thrown value to its answer, for the error middleware and the push stream alike. */
 export function errorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof ExpectedError) {
-    const body = { error: error.expose ? error.message : (STATUS_CODES[error.status] ?? `HTTP ${error.status}`) };
+    const body = error.expose ? { error: error.message, ...error.details } : { error: STATUS_CODES[error.status] ?? `HTTP ${error.status}` };
     return { kind: 'expected', status: error.status, body, expose: error.expose };
   }
   if (error instanceof InvariantViolation) return { kind: 'invariant', status: 500, body: internalError, expose: false };

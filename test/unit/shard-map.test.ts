@@ -5,6 +5,8 @@ import type { Address } from '../../events/ids.ts';
 import {
   addMember,
   compareAddresses,
+  groupOfShard,
+  groupsOf,
   initialShardMap,
   membersOf,
   notEnoughNodesMessage,
@@ -133,7 +135,7 @@ test('initialShardMap() deals the sorted view round-robin: node i (sorted, as pe
     3: [node(4), node(11)],
   });
   assert.equal(shardIds(map), [1, 2, 3]);
-  assert.equal(initialShardMap(view, 1).shards, [{ id: 1, members: [node(2), node(3), node(4), node(5), node(10), node(11), node(12)] }]);
+  assert.equal(initialShardMap(view, 1).shards, [{ id: 1, members: [node(2), node(3), node(4), node(5), node(10), node(11), node(12)], since: 1 }]);
 });
 
 test('initialShardMap() and reshard() refuse fewer than two nodes per shard with the course 400, and a count that is not a positive integer', () => {
@@ -427,9 +429,9 @@ test('property: JSON round trip: parseShardMap(JSON of a map) equals the map, wh
 });
 
 test('parseShardMap() refuses what no node makes, naming the field', () => {
-  const good = { epoch: 3, shards: [{ id: 1, members: [node(2), node(3)] }, { id: 2, members: [node(4), node(5)] }] };
+  const good = { epoch: 3, shards: [{ id: 1, members: [node(2), node(3)], since: 1 }, { id: 2, members: [node(4), node(5)], since: 3 }] };
   assert.equal(layout(parseShardMap(good)), { 1: [node(2), node(3)], 2: [node(4), node(5)] });
-  assert.equal(parseShardMap({ epoch: 1, shards: [{ id: 1, members: [] }] }).shards, [{ id: 1, members: [] }]);
+  assert.equal(parseShardMap({ epoch: 1, shards: [{ id: 1, members: [], since: 1 }] }).shards, [{ id: 1, members: [], since: 1 }]);
   const cases: [unknown, RegExp][] = [
     [null, /^shard map must be an object$/],
     [[good], /^shard map must be an object$/],
@@ -440,19 +442,40 @@ test('parseShardMap() refuses what no node makes, naming the field', () => {
     [{ epoch: 3 }, /shards must be a non-empty array/],
     [{ epoch: 3, shards: [] }, /shards must be a non-empty array/],
     [{ epoch: 3, shards: [null] }, /shard must be an object/],
-    [{ epoch: 3, shards: [{ id: 0, members: [node(2)] }] }, /shard 0 must have id 1/],
+    [{ epoch: 3, shards: [{ id: 0, members: [node(2)], since: 1 }] }, /shard 0 must have id 1/],
     [{ epoch: 3, shards: [good.shards[1], good.shards[0]] }, /shard 0 must have id 1/],
-    [{ epoch: 3, shards: [{ id: '1', members: [] }] }, /shard 0 must have id 1/],
-    [{ epoch: 3, shards: [{ id: 1, members: node(2) }] }, /shard 1 members must be an array/],
-    [{ epoch: 3, shards: [{ id: 1, members: ['nope'] }] }, /^shard 1 member must be of the form IP:PORT/],
-    [{ epoch: 3, shards: [{ id: 1, members: [7] }] }, /^shard 1 member must be a string/],
-    [{ epoch: 3, shards: [{ id: 1, members: [node(2)] }, { id: 2, members: [node(2)] }] }, /lists 10\.0\.0\.2:8090 twice/],
-    [{ epoch: 3, shards: [{ id: 1, members: [node(2), node(2)] }] }, /lists 10\.0\.0\.2:8090 twice/],
+    [{ epoch: 3, shards: [{ id: '1', members: [], since: 1 }] }, /shard 0 must have id 1/],
+    [{ epoch: 3, shards: [{ id: 1, members: node(2), since: 1 }] }, /shard 1 members must be an array/],
+    [{ epoch: 3, shards: [{ id: 1, members: ['nope'], since: 1 }] }, /^shard 1 member must be of the form IP:PORT/],
+    [{ epoch: 3, shards: [{ id: 1, members: [7], since: 1 }] }, /^shard 1 member must be a string/],
+    [{ epoch: 3, shards: [{ id: 1, members: [node(2)], since: 1 }, { id: 2, members: [node(2)], since: 1 }] }, /lists 10\.0\.0\.2:8090 twice/],
+    [{ epoch: 3, shards: [{ id: 1, members: [node(2), node(2)], since: 1 }] }, /lists 10\.0\.0\.2:8090 twice/],
+    [{ epoch: 3, shards: [{ id: 1, members: [] }] }, /shard 1 since must be an epoch from 1 to the map's/],
+    [{ epoch: 3, shards: [{ id: 1, members: [], since: 0 }] }, /shard 1 since must be an epoch/],
+    [{ epoch: 3, shards: [{ id: 1, members: [], since: 4 }] }, /shard 1 since must be an epoch/],
+    [{ epoch: 3, shards: [{ id: 1, members: [], since: '1' }] }, /shard 1 since must be an epoch/],
   ];
   for (const [input, message] of cases) rejects(() => parseShardMap(input), message);
-  rejects(() => parseShardMap({ epoch: 1, shards: [{ id: 1, members: nodes(5) }] }, 4), /too many members \(> 4\)/);
-  rejects(() => parseShardMap({ epoch: 1, shards: nodes(5).map((_, i) => ({ id: i + 1, members: [] })) }, 4), /too many shards \(> 4\)/);
+  rejects(() => parseShardMap({ epoch: 1, shards: [{ id: 1, members: nodes(5), since: 1 }] }, 4), /too many members \(> 4\)/);
+  rejects(() => parseShardMap({ epoch: 1, shards: nodes(5).map((_, i) => ({ id: i + 1, members: [], since: 1 })) }, 4), /too many shards \(> 4\)/);
 });
 
+test('a shard keeps the epoch it was formed at through joins, leaves and reshards that keep it; one removed and made again is a new group', () => {
+  const view = nodes(8);
+  const first = initialShardMap(view, 2);
+  assert.equal(first.shards.map((shard) => shard.since), [1, 1]);
+  const grown = reshard(first, view, 4);
+  assert.equal(grown.shards.map((shard) => shard.since), [1, 1, 2, 2]);
+  const joined = addMember(grown, 3, node(40));
+  assert.equal(joined.shards.map((shard) => shard.since), [1, 1, 2, 2]);
+  const left = removeNode(joined, node(2));
+  assert.equal(left.shards.map((shard) => shard.since), [1, 1, 2, 2]);
+  const shrunk = reshard(left, view, 2);
+  assert.equal(shrunk.shards.map((shard) => shard.since), [1, 1]);
+  const again = reshard(shrunk, view, 3);
+  assert.equal(again.shards.map((shard) => shard.since), [1, 1, again.epoch]);
+  assert.equal([...groupsOf(again)], [groupOfShard(again, 1), groupOfShard(again, 2), groupOfShard(again, 3)]);
+  assert.is.not(groupOfShard(again, 3), groupOfShard(grown, 3));
+});
 
 test.run();

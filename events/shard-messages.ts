@@ -1,0 +1,127 @@
+import { parseAddress, type Address } from './ids.ts';
+import type { KvEvent } from './kv-event.ts';
+import type { Limits } from './limits.ts';
+import { isPlainObject, parseClock, parseEvent } from './parse-event.ts';
+import { parseShardMap, type ShardMap } from './shard-map.ts';
+import { ValidationError } from './validation-error.ts';
+import type { VectorClock } from './vector-clock.ts';
+
+/**
+ * Node-to-node messages of a sharded store (src/shard/): who is in the cluster and which map it
+ * follows, and the steps of a reshard. They concern nodes, not replica groups: a group's own
+ * replication is events/peer-rpc.ts, unchanged. Every path is under /internal (cluster token).
+ */
+export const shardPaths = {
+  /** GET: this node's map and cluster view. PUT: a newer map (and view) to adopt. */
+  map: '/internal/shard/map',
+  /** GET: this node's group status (for a reshard's quiescence check). */
+  status: '/internal/shard/status',
+  /** POST: a reshard step (`ReshardStep`), by `step`. */
+  reshard: '/internal/shard/reshard',
+  /** POST: the entries that leave this shard under the next map, a page at a time. */
+  export: '/internal/shard/export',
+  /** POST: entries that join this shard: written here as events of this group. */
+  import: '/internal/shard/import',
+} as const;
+
+/** A node's map (null: unsharded) and the cluster's nodes as it knows them. */
+export interface ShardMapState {
+  readonly map: ShardMap | null;
+  readonly view: readonly Address[];
+}
+
+export interface GroupStatus {
+  readonly epoch: number;
+  /** The node's shard (null: none). */
+  readonly shard: number | null;
+  /** Its group's delivered clock. */
+  readonly clock: VectorClock;
+  readonly joined: boolean;
+}
+
+/**
+ * The steps of a reshard to `next` (src/shard/reshard.ts): `freeze` stops writes; `commit` adopts
+ * `next` (keys that move in answer 503 until `ready`); `ready` lets them and writes go on and drops
+ * the keys that moved away; `thaw` gives up a reshard that was never committed.
+ */
+export interface ReshardStep {
+  readonly step: 'freeze' | 'commit' | 'ready' | 'thaw';
+  readonly next: ShardMap;
+}
+
+export interface ExportRequest {
+  readonly next: ShardMap;
+  readonly offset: number;
+  readonly limit: number;
+}
+
+export interface ExportReply {
+  readonly events: readonly KvEvent[];
+  /** How many entries leave in all (the pages end at `total`). */
+  readonly total: number;
+}
+
+export interface ImportRequest {
+  readonly events: readonly KvEvent[];
+}
+
+const reshardSteps = new Set(['freeze', 'commit', 'ready', 'thaw']);
+
+function object(input: unknown, what: string): Record<string, unknown> {
+  if (!isPlainObject(input)) throw new ValidationError(`${what} must be an object`);
+  return input;
+}
+
+function count(input: unknown, what: string, max: number): number {
+  if (typeof input !== 'number' || !Number.isSafeInteger(input) || input < 0 || input > max) {
+    throw new ValidationError(`${what} must be an integer from 0 to ${max}`);
+  }
+  return input;
+}
+
+export function parseShardMapState(input: unknown, limits: Limits): ShardMapState {
+  const body = object(input, 'shard map state');
+  const map = body.map === null ? null : parseShardMap(body.map, limits.viewMembersMax);
+  if (!Array.isArray(body.view) || body.view.length > limits.viewMembersMax) {
+    throw new ValidationError(`view must be an array of at most ${limits.viewMembersMax} addresses`);
+  }
+  return { map, view: body.view.map((address) => parseAddress(address, 'view member')) };
+}
+
+export function parseGroupStatus(input: unknown, limits: Limits): GroupStatus {
+  const body = object(input, 'group status');
+  const shard = body.shard === null ? null : count(body.shard, 'shard', limits.viewMembersMax);
+  if (typeof body.joined !== 'boolean') throw new ValidationError('joined must be a boolean');
+  return { epoch: count(body.epoch, 'epoch', Number.MAX_SAFE_INTEGER), shard, clock: parseClock(body.clock, limits.clockEntriesMax), joined: body.joined };
+}
+
+export function parseReshardStep(input: unknown, limits: Limits): ReshardStep {
+  const body = object(input, 'reshard step');
+  if (typeof body.step !== 'string' || !reshardSteps.has(body.step)) throw new ValidationError('step must be freeze, commit, ready or thaw');
+  return { step: body.step as ReshardStep['step'], next: parseShardMap(body.next, limits.viewMembersMax) };
+}
+
+export function parseExportRequest(input: unknown, limits: Limits): ExportRequest {
+  const body = object(input, 'export request');
+  return {
+    next: parseShardMap(body.next, limits.viewMembersMax),
+    offset: count(body.offset, 'offset', Number.MAX_SAFE_INTEGER),
+    limit: count(body.limit, 'limit', limits.snapshotChunkKeysMax),
+  };
+}
+
+function parseEvents(input: unknown, limits: Limits): KvEvent[] {
+  if (!Array.isArray(input) || input.length > limits.snapshotChunkKeysMax) {
+    throw new ValidationError(`events must be an array of at most ${limits.snapshotChunkKeysMax}`);
+  }
+  return input.map((event) => parseEvent(event, limits.clockEntriesMax));
+}
+
+export function parseExportReply(input: unknown, limits: Limits): ExportReply {
+  const body = object(input, 'export reply');
+  return { events: parseEvents(body.events, limits), total: count(body.total, 'total', Number.MAX_SAFE_INTEGER) };
+}
+
+export function parseImportRequest(input: unknown, limits: Limits): ImportRequest {
+  return { events: parseEvents(object(input, 'import request').events, limits) };
+}
