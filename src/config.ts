@@ -19,6 +19,11 @@ export interface Config extends NodeConfig {
   readonly dataDir: string | undefined;
   /** With DATA_DIR: 'batch' acknowledges a write once it is fdatasync'ed (group commit); 'off' once handed to the OS. */
   readonly fsync: FsyncMode;
+  /**
+   * SHARD_COUNT: the nodes of VIEW form this many shards (docs/API.md "Sharding"). Undefined: the
+   * node asks VIEW's nodes for their shard map at start, and is unsharded when none has one.
+   */
+  readonly shardCount: number | undefined;
 }
 
 export type FsyncMode = 'batch' | 'off';
@@ -122,8 +127,18 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
   const fsync = fsyncRaw === '' ? 'batch' : fsyncModes.find((mode) => mode === fsyncRaw);
   if (fsync === undefined) throw new ConfigError(`FSYNC must be batch or off, got ${JSON.stringify(fsyncRaw)}`);
 
+  const shardRaw = env.SHARD_COUNT ?? '';
+  const shardCount = shardRaw === '' ? undefined : Number(shardRaw);
+  if (shardCount !== undefined && (!Number.isSafeInteger(shardCount) || shardCount < 1)) {
+    throw new ConfigError(`SHARD_COUNT must be an integer >= 1, got ${JSON.stringify(shardRaw)}`);
+  }
+  if (shardCount !== undefined && env.DATA_DIR !== undefined && env.DATA_DIR !== '') {
+    throw new ConfigError('SHARD_COUNT and DATA_DIR together are not supported yet: a sharded node keeps its data in memory');
+  }
+
   return {
     socketAddress,
+    shardCount,
     view: [...new Set(view)],
     listenHost,
     listenPort,

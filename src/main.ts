@@ -11,6 +11,13 @@ import { DurableLog } from './storage/durable-log.ts';
 import { MemoryStorage } from './storage/memory-storage.ts';
 import { DataDirLockedError, StorageIoError } from './storage/storage-errors.ts';
 import { HttpTransport } from './transport/http-transport.ts';
+import type { Address } from '../events/ids.ts';
+import { initialShardMap, type ShardMap } from '../events/shard-map.ts';
+import { ValidationError } from '../events/validation-error.ts';
+import { discoverShardMap } from './shard/discover.ts';
+import { gossipMap, spreadMap } from './shard/map-spread.ts';
+import { ShardClient } from './shard/shard-client.ts';
+import { ShardedNode } from './shard/sharded-node.ts';
 import type { OnFatal } from './http/errors.ts';
 
 /**
@@ -67,19 +74,25 @@ async function start(config: Config): Promise<void> {
     log.fatal({ event: 'error', err: error }, 'uncaught exception: exiting');
     process.exit(70);
   });
+  const shardClient = new ShardClient({ sourceAddress: config.peerSourceAddress, connectTimeoutMs: config.peerConnectTimeoutMs, clusterToken: config.clusterToken });
+  const discovered = await discoverShardMap(config.socketAddress, config.view, shardClient, config.limits);
+  let map = discovered.map;
+  if (map === undefined && config.shardCount !== undefined) {
+    try {
+      map = initialShardMap(config.view, config.shardCount);
+    } catch (error) {
+      if (error instanceof ValidationError) exitWith(2, `SHARD_COUNT=${config.shardCount}: ${error.message} (VIEW has ${config.view.length} nodes)`);
+      throw error;
+    }
+  }
+  if (map !== undefined) return startSharded(config, log, map, discovered.view, shardClient);
+  shardClient.close();
   const opened = await openStorage(config, log);
   const { storage, durable, incarnation } = opened;
   // Unique per process start. Without DATA_DIR every start is a new life anyway (boot = incarnation,
   // as before); with one, a restart keeps the incarnation and only the boot tells the lives' starts apart.
   const boot = durable === undefined ? incarnation : newId();
-  const transport = new HttpTransport({
-    limits: config.limits,
-    sourceAddress: config.peerSourceAddress,
-    connectTimeoutMs: config.peerConnectTimeoutMs,
-    requestTimeoutMs: config.peerRequestTimeoutMs,
-    probeTimeoutMs: config.probeTimeoutMs,
-    clusterToken: config.clusterToken,
-  });
+  const transport = newTransport(config);
   const node = new ReplicaNode({
     config,
     incarnation,
@@ -97,7 +110,7 @@ async function start(config: Config): Promise<void> {
     process.exit(70);
   };
   const app = createApp({ node, limits: config.limits, log, clusterToken: config.clusterToken, onFatal, ...(durable === undefined ? {} : { storage: durable }) });
-  const server: Server = app.listen(config.listenPort, config.listenHost, () => {
+  const server = listen(app, config, log, () => {
     log.info(
       {
         event: 'listening',
@@ -110,14 +123,6 @@ async function start(config: Config): Promise<void> {
       'replica started',
     );
     node.start();
-  });
-  answerClientErrorsWithJson(server);
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 30_000;
-  server.on('error', (error) => {
-    log.fatal({ event: 'error', err: error }, 'cannot listen');
-    process.exit(1);
   });
 
   const shutdown = async (signal: string): Promise<void> => {
@@ -140,6 +145,90 @@ async function start(config: Config): Promise<void> {
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * A node of a sharded store (docs/API.md "Sharding"): its replica group is a ReplicaNode among its
+ * shard's members, replaced by a new life when its shard changes (src/shard/sharded-node.ts).
+ * Group lives keep their data in memory (DATA_DIR is not used by sharded nodes yet).
+ */
+function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly Address[], client: ShardClient): void {
+  if (config.dataDir !== undefined) log.warn({ event: 'storage-ignored', dir: config.dataDir }, 'a sharded node keeps its data in memory: DATA_DIR is not used');
+  const sharded = new ShardedNode({
+    self: config.socketAddress,
+    map,
+    view,
+    limits: config.limits,
+    timers: systemTimers,
+    log,
+    makeNode: (group, groupView) => {
+      // The boot is the life's base id: boots are plain ids (no group tag), and every life is a new start.
+      const boot = newId();
+      return new ReplicaNode({
+        config: { ...config, view: groupView },
+        incarnation: group === undefined ? boot : `${boot}-${group}`,
+        boot,
+        clock: systemClock,
+        timers: systemTimers,
+        transport: newTransport(config),
+        storage: new MemoryStorage(),
+        log,
+      });
+    },
+  });
+  const onFatal: OnFatal = (error, where) => {
+    log.fatal({ event: 'error', err: error, ...where }, 'invariant violated in a request: exiting');
+    process.exit(70);
+  };
+  const forwardTimeoutMs = Math.max(config.peerRequestTimeoutMs, config.causalWaitMs + config.settings.writeAckTimeoutMs + 1000);
+  const app = createApp({ host: sharded, sharding: { sharded, client, forwardTimeoutMs }, limits: config.limits, log, clusterToken: config.clusterToken, onFatal });
+  const stopGossip = gossipMap(sharded, client, mapGossipIntervalMs);
+  const server = listen(app, config, log, () => {
+    log.info({ event: 'listening', listen: `${config.listenHost}:${config.listenPort}`, view: sharded.view(), epoch: map.epoch, shard: sharded.shard ?? null, incarnation: sharded.node.core.incarnation }, 'sharded node started');
+    sharded.start();
+    // Announces this node to the cluster (its map and view carry it): a node started without
+    // SHARD_COUNT is then in every node's view, ready for add-member.
+    void spreadMap(sharded, client, log);
+  });
+  const shutdown = (signal: string): void => {
+    log.info({ event: 'shutdown', signal }, 'stopping');
+    stopGossip();
+    sharded.stop();
+    client.close();
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** How often a sharded node sends its map to one other node at random (gossip: see src/shard/map-spread.ts). */
+const mapGossipIntervalMs = 2000;
+
+function newTransport(config: Config): HttpTransport {
+  return new HttpTransport({
+    limits: config.limits,
+    sourceAddress: config.peerSourceAddress,
+    connectTimeoutMs: config.peerConnectTimeoutMs,
+    requestTimeoutMs: config.peerRequestTimeoutMs,
+    probeTimeoutMs: config.probeTimeoutMs,
+    clusterToken: config.clusterToken,
+  });
+}
+
+/** Listens as configured, with the server's timeouts; a failure to listen ends the process. */
+function listen(app: ReturnType<typeof createApp>, config: Config, log: Logger, onListening: () => void): Server {
+  const server: Server = app.listen(config.listenPort, config.listenHost, onListening);
+  answerClientErrorsWithJson(server);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  server.on('error', (error) => {
+    log.fatal({ event: 'error', err: error }, 'cannot listen');
+    process.exit(1);
+  });
+  return server;
 }
 
 let config: Config;

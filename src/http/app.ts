@@ -2,7 +2,11 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Limits } from '../../events/limits.ts';
 import type { Logger } from '../node/logger.ts';
+import { fixedHost, type NodeHost } from '../node/node-host.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
+import type { ShardClient } from '../shard/shard-client.ts';
+import { registerShardRoutes, shardedKvs } from '../shard/shard-routes.ts';
+import type { ShardedNode } from '../shard/sharded-node.ts';
 import type { DurableLogDescription } from '../storage/durable-log.ts';
 import { jsonBody } from './body.ts';
 import { requireClusterToken } from './cluster-token.ts';
@@ -14,7 +18,11 @@ import { internalPrefix, registerPeerRoutes } from './peer-routes.ts';
 import { registerViewRoutes } from './view-routes.ts';
 
 export interface AppOptions {
-  readonly node: ReplicaNode;
+  /** The node to serve (unsharded), or `host`: where to find it on each request. */
+  readonly node?: ReplicaNode;
+  readonly host?: NodeHost;
+  /** A sharded node (src/shard/): its /kvs forwarding, /view of the cluster, /shard and /internal/shard routes. */
+  readonly sharding?: { readonly sharded: ShardedNode; readonly client: ShardClient; readonly forwardTimeoutMs: number };
   readonly limits: Limits;
   readonly log: Logger;
   readonly clusterToken: string | undefined;
@@ -25,21 +33,28 @@ export interface AppOptions {
 }
 
 /** Builds the HTTP app without listening, so tests can drive it in-process. */
-export function createApp({ node, limits, log, clusterToken, onFatal, storage }: AppOptions): Koa {
+export function createApp({ node, host: givenHost, sharding, limits, log, clusterToken, onFatal, storage }: AppOptions): Koa {
+  const host = givenHost ?? fixedHost(node!);
   const app = new Koa();
   const router = new Router();
   const clusterOnly = requireClusterToken(clusterToken);
   const clientBody = jsonBody(limits.bodyBytesMax);
 
   const describeStorage = storage === undefined ? undefined : () => storage.describe();
-  installObservability(app, router, node, describeStorage);
+  const metrics = installObservability(app, router, host, describeStorage);
   app.use(errorMiddleware(log, onFatal));
   // Peer bodies are read by the /internal routes themselves, after the cluster token is checked.
   app.use((ctx, next) => (ctx.path.startsWith(`${internalPrefix}/`) ? next() : clientBody(ctx, next)));
-  app.use(kvsRoutes(router, node, limits));
-  registerViewRoutes(router, node, limits, clusterOnly);
-  registerPeerRoutes(router, node, limits, clusterOnly, onFatal);
-  registerDebugRoutes(router, node, limits.clockEntriesMax, describeStorage);
+  if (sharding === undefined) {
+    registerViewRoutes(router, host, limits, clusterOnly);
+  } else {
+    const options = { ...sharding, limits, log, clusterOnly, onForwarded: (ok: boolean, seconds: number) => metrics.forwarded(ok, seconds) };
+    app.use(shardedKvs(options));
+    registerShardRoutes(router, options);
+  }
+  app.use(kvsRoutes(router, host, limits));
+  registerPeerRoutes(router, host, limits, clusterOnly, onFatal);
+  registerDebugRoutes(router, host, limits.clockEntriesMax, describeStorage, sharding?.sharded);
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

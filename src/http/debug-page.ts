@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { RecentEvents } from '../observability/recent-events.ts';
-import type { ReplicaNode } from '../node/replica-node.ts';
+import type { NodeHost } from '../node/node-host.ts';
 import { debugPageHtml } from './debug-page-html.ts';
 
 const recentRecordsPageMax = 1000;
@@ -18,7 +18,7 @@ export function debugCors(ctx: Context, next: Next): Promise<void> {
 }
 
 /** `GET /debug` (the page) and `GET /debug/recent` (the records its space-time diagram is drawn from). */
-export function registerDebugPage(router: Router, node: ReplicaNode, recent: RecentEvents): void {
+export function registerDebugPage(router: Router, host: NodeHost, recent: RecentEvents): void {
   router.get('/debug', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
@@ -30,6 +30,6 @@ export function registerDebugPage(router: Router, node: ReplicaNode, recent: Rec
     const limit = typeof ctx.query.limit === 'string' ? Number(ctx.query.limit) : recentRecordsPageMax;
     if (!Number.isSafeInteger(after) || after < 0) throw new ValidationError('after must be an integer >= 0 (a record number)');
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > recentRecordsPageMax) throw new ValidationError(`limit must be 1..${recentRecordsPageMax}`);
-    ctx.body = { address: node.core.self, id: node.core.id, ...recent.page(after, limit) };
+    ctx.body = { address: host.node.core.self, id: host.node.core.id, ...recent.page(after, limit) };
   });
 }

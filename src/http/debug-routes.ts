@@ -3,7 +3,8 @@ import { parseReplicaId, type ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import { parseCausalMetadata } from '../../events/causal-metadata.ts';
-import type { ReplicaNode } from '../node/replica-node.ts';
+import type { NodeHost } from '../node/node-host.ts';
+import type { ShardedNode } from '../shard/sharded-node.ts';
 import type { DurableLogDescription } from '../storage/durable-log.ts';
 
 const logPageEventsMax = 10_000;
@@ -13,11 +14,12 @@ const logPageEventsMax = 10_000;
  * as the causal metadata a client holds, to list only what it does not cover) and `GET /debug/state`
  * (its `storage`: `{"mode": "memory"}`, or with DATA_DIR `{"mode": "disk", ...}` the durable log's description).
  */
-export function registerDebugRoutes(router: Router, node: ReplicaNode, clockEntriesMax: number, describeStorage?: () => DurableLogDescription): void {
+export function registerDebugRoutes(router: Router, host: NodeHost, clockEntriesMax: number, describeStorage?: () => DurableLogDescription, sharded?: ShardedNode): void {
   router.get('/debug/state', (ctx) => {
     const { rss, heapUsed, heapTotal } = process.memoryUsage();
     const storage = describeStorage === undefined ? { mode: 'memory' } : { mode: 'disk', ...describeStorage() };
-    ctx.body = { ...node.describe(), memory: { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal }, storage };
+    const sharding = sharded === undefined ? {} : { sharding: sharded.describe() };
+    ctx.body = { ...host.node.describe(), memory: { rssBytes: rss, heapUsedBytes: heapUsed, heapTotalBytes: heapTotal }, storage, ...sharding };
   });
 
   // Only when the process runs with --expose-gc (the memory benchmark): lets "memory after GC"
@@ -42,12 +44,12 @@ export function registerDebugRoutes(router: Router, node: ReplicaNode, clockEntr
     if (!Number.isSafeInteger(sinceSeq) || sinceSeq < 0) throw new ValidationError('since must be an integer >= 0 (a seq)');
     if (!Number.isSafeInteger(max) || max < 1 || max > logPageEventsMax) throw new ValidationError(`limit must be 1..${logPageEventsMax}`);
     const events: KvEvent[] = [];
-    for (const event of node.core.logEvents(filter)) {
+    for (const event of host.node.core.logEvents(filter)) {
       if (event.seq <= sinceSeq || event.seq <= (sinceClock?.[event.origin] ?? 0)) continue;
       if (events.length >= max) break;
       events.push(event);
     }
-    const state = node.describe();
+    const state = host.node.describe();
     ctx.body = {
       clock: state.clock,
       stableFrontier: state.stableFrontier,

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Limits } from '../../events/limits.ts';
 import { peerRpcs, type PeerMessage, type RpcName } from '../../events/peer-rpc.ts';
-import type { ReplicaNode } from '../node/replica-node.ts';
+import type { NodeHost } from '../node/node-host.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
 import { jsonBody, requestBody } from './body.ts';
 import type { OnFatal } from './errors.ts';
@@ -24,7 +24,7 @@ function underInternal(path: string): string {
  * The router is case-sensitive, like the prefix match that runs its middleware, so that no
  * spelling of a path (`/INTERNAL/events`) reaches a route without passing the guard.
  */
-export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Limits, clusterOnly: Middleware, onFatal: OnFatal): void {
+export function registerPeerRoutes(router: Router, host: NodeHost, limits: Limits, clusterOnly: Middleware, onFatal: OnFatal): void {
   const internal = new Router({ prefix: internalPrefix, sensitive: true });
   internal.use(clusterOnly);
   const body = jsonBody(limits.peerBodyBytesMax);
@@ -34,7 +34,7 @@ export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Li
     if (rpc.route !== 'from-table') continue;
     const serve: Middleware = (ctx) => {
       const request = rpc.parseRequest({ query: ctx.query, body: requestBody(ctx) }, limits);
-      ctx.body = node.handle({ rpc: name, request } as PeerMessage);
+      ctx.body = host.node.handle({ rpc: name, request } as PeerMessage);
     };
     if (rpc.path.startsWith(`${internalPrefix}/`)) {
       if (!rpc.guarded) throw new Error(`${rpc.path}: every ${internalPrefix} route needs the cluster token`);
@@ -46,7 +46,7 @@ export function registerPeerRoutes(router: Router, node: ReplicaNode, limits: Li
   }
 
   // The same pushes, many on one exchange (its body is read line by line, not by the body parser).
-  internal.post(underInternal(pushStreamPath), (ctx) => servePushStream(ctx, limits, (request) => node.handle({ rpc: 'push', request }), onFatal));
+  internal.post(underInternal(pushStreamPath), (ctx) => servePushStream(ctx, limits, (request) => host.node.handle({ rpc: 'push', request }), onFatal));
 
   router.use(internal.routes());
 }

@@ -163,14 +163,15 @@ export class ReplicaNode {
 
   /**
    * Put (value defined) or delete (value undefined; answered with undefined when the key does not
-   * exist). Answered once another replica holds the event, or when the core gives up waiting.
+   * exist, unless `tombstoneAlways`). Answered once another replica holds the event, or when the core gives up waiting.
    */
-  write(key: string, value: JsonValue | undefined, metadata: VectorClock, done: (answer: Answer<WriteResult | undefined>) => void): void {
+  write(key: string, value: JsonValue | undefined, metadata: VectorClock, done: (answer: Answer<WriteResult | undefined>) => void, tombstoneAlways = false): void {
     const proceed = (): void => {
       if (this.stopped) return done({ ok: false, error: new DependenciesNotSatisfied() });
       const unavailable = this.storage.unavailable;
       if (unavailable !== undefined) return done({ ok: false, error: new StorageUnavailable(unavailable) });
-      if (value === undefined && this.core.read(key, metadata).found === undefined) return done({ ok: true, value: undefined });
+      // A delete of a key that does not exist makes no event (a 404), unless a reshard moves a tombstone (tombstoneAlways).
+      if (value === undefined && !tombstoneAlways && this.core.read(key, metadata).found === undefined) return done({ ok: true, value: undefined });
       const result = this.core.write(key, value, metadata);
       this.onLocalWrite?.(result.event);
       const seq = result.event.seq;

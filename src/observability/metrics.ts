@@ -10,7 +10,7 @@ import { RequestStats } from './request-stats.ts';
 import { HistogramSeries, registerHistogram } from './scraped-histogram.ts';
 import { registerStorageMetrics } from './storage-metrics.ts';
 import type { DurableLogDescription } from '../storage/durable-log.ts';
-import type { ReplicaNode } from '../node/replica-node.ts';
+import type { NodeHost } from '../node/node-host.ts';
 
 /** Local writes waiting for their first peer acknowledgement; beyond this the oldest is forgotten. */
 const unackedWritesMax = 10_000;
@@ -50,19 +50,22 @@ export class NodeMetrics {
     failed: new HistogramSeries({ result: 'failed' }, replicationBuckets),
   };
   private readonly writeAck = new HistogramSeries({}, replicationBuckets);
+  /** Sharded store: client requests forwarded to the shard that holds their key, by result (answered, unavailable). */
+  private readonly forwardedRequests = {
+    answered: new HistogramSeries({ result: 'answered' }, latencyBuckets),
+    unavailable: new HistogramSeries({ result: 'unavailable' }, latencyBuckets),
+  };
   /** Own writes not yet acknowledged by any peer, oldest first: [seq, performance.now() at write]. */
   private readonly unacked = new BoundedQueue<readonly [seq: number, at: number]>(unackedWritesMax);
   private peersTable: { at: number; peers: ReplicaDescription['peers'] } | undefined;
 
   /** `describeStorage`: the durable log's description (with DATA_DIR); its kvs_storage_* metrics are registered only then. */
   constructor(
-    private readonly node: ReplicaNode,
+    private readonly host: NodeHost,
     describeStorage?: () => DurableLogDescription,
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    const core = node.core;
-    const counters = node.counters;
 
     this.requestStats.register(
       this.registry,
@@ -77,6 +80,13 @@ export class NodeMetrics {
       'kvs_replication_push_round_trip_seconds',
       'Push of events to a peer, from send to answer, by result (accepted, held_down, failed)',
       () => roundTrips,
+    );
+    const forwarded = Object.values(this.forwardedRequests);
+    registerHistogram(
+      this.registry,
+      'kvs_forwarded_request_seconds',
+      'Sharded store: client requests forwarded to a member of the shard that holds the key, from forwarding to its answer, by result (answered, unavailable: no member answered)',
+      () => forwarded,
     );
     registerHistogram(
       this.registry,
@@ -106,11 +116,11 @@ export class NodeMetrics {
         },
       });
 
-    gauge('kvs_log_events', 'Events in the operation log (stable events are compacted away)', () => core.logLength);
-    gauge('kvs_pending_events', 'Events received but waiting for their causal past (pending buffer)', () => core.pendingSize);
-    gauge('kvs_live_keys', 'Keys whose winning version is a put', () => core.liveKeys);
-    gauge('kvs_tombstones', 'Keys whose winning version is a delete, not yet collected', () => core.viewSnapshot().tombstones);
-    gauge('kvs_view_members', 'Replicas in this replica\'s view, itself included', () => core.view().length);
+    gauge('kvs_log_events', 'Events in the operation log (stable events are compacted away)', () => host.node.core.logLength);
+    gauge('kvs_pending_events', 'Events received but waiting for their causal past (pending buffer)', () => host.node.core.pendingSize);
+    gauge('kvs_live_keys', 'Keys whose winning version is a put', () => host.node.core.liveKeys);
+    gauge('kvs_tombstones', 'Keys whose winning version is a delete, not yet collected', () => host.node.core.viewSnapshot().tombstones);
+    gauge('kvs_view_members', 'Replicas in this replica\'s view, itself included', () => host.node.core.view().length);
     gauge('kvs_peers_up', 'Peers in the view whose link is up (not failing, not held down)', () =>
       this.peers().filter((peer) => peer.inView && peer.link.state === 'up').length,
     );
@@ -129,11 +139,11 @@ export class NodeMetrics {
       },
     });
 
-    mirroredCounter('kvs_events_delivered_total', 'Events delivered here since start (own writes and received)', () => core.deliveredCount);
-    mirroredCounter('kvs_unsatisfied_dependencies_total', 'Client requests answered 503: causal dependencies not delivered in time', () => counters.unsatisfied503);
-    mirroredCounter('kvs_pushes_total', 'Pushes of events sent to peers', () => counters.pushesSent);
-    mirroredCounter('kvs_push_failures_total', 'Pushes that failed (timeout, refused, unreachable)', () => counters.pushFailures);
-    mirroredCounter('kvs_events_pushed_total', 'Events sent in pushes (an event re-sent after a loss counts again)', () => counters.eventsPushed);
+    mirroredCounter('kvs_events_delivered_total', 'Events delivered here since start (own writes and received)', () => host.node.core.deliveredCount);
+    mirroredCounter('kvs_unsatisfied_dependencies_total', 'Client requests answered 503: causal dependencies not delivered in time', () => host.node.counters.unsatisfied503);
+    mirroredCounter('kvs_pushes_total', 'Pushes of events sent to peers', () => host.node.counters.pushesSent);
+    mirroredCounter('kvs_push_failures_total', 'Pushes that failed (timeout, refused, unreachable)', () => host.node.counters.pushFailures);
+    mirroredCounter('kvs_events_pushed_total', 'Events sent in pushes (an event re-sent after a loss counts again)', () => host.node.counters.eventsPushed);
     if (describeStorage !== undefined) registerStorageMetrics(this.registry, describeStorage);
   }
 
@@ -148,10 +158,15 @@ export class NodeMetrics {
   }
 
   /** Hook: a push to `to` ended after `roundTripMs`. */
+  /** A client request forwarded to another shard: answered by a member, or by none (503). */
+  forwarded(answered: boolean, seconds: number): void {
+    this.forwardedRequests[answered ? 'answered' : 'unavailable'].observe(seconds);
+  }
+
   pushOutcome(to: Address, outcome: Outcome<PushReply>, roundTripMs: number): void {
     const result = !outcome.ok ? 'failed' : outcome.reply.type === 'held-down' ? 'held_down' : 'accepted';
     this.pushRoundTrip[result].observe(roundTripMs / 1000);
-    if (outcome.ok && outcome.reply.from === to) this.acknowledged(outcome.reply.clock[this.node.core.id] ?? 0);
+    if (outcome.ok && outcome.reply.from === to) this.acknowledged(outcome.reply.clock[this.host.node.core.id] ?? 0);
   }
 
   /** A peer has delivered our own events up to `seq`. */
@@ -166,7 +181,7 @@ export class NodeMetrics {
   private peers(): ReplicaDescription['peers'] {
     const now = performance.now();
     if (this.peersTable === undefined || now - this.peersTable.at > peersTableTtlMs) {
-      this.peersTable = { at: now, peers: this.node.describe().peers };
+      this.peersTable = { at: now, peers: this.host.node.describe().peers };
     }
     return this.peersTable.peers;
   }

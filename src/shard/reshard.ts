@@ -1,0 +1,137 @@
+import type { Address } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { Limits } from '../../events/limits.ts';
+import { reshard as nextMap, shardOfKey, type ShardMap } from '../../events/shard-map.ts';
+import { parseExportReply, parseGroupStatus, shardPaths, type GroupStatus, type ReshardStep } from '../../events/shard-messages.ts';
+import { ExpectedError } from '../../events/expected-error.ts';
+import { clockCovers } from '../../events/vector-clock.ts';
+import type { Logger } from '../node/logger.ts';
+import type { ShardClient } from './shard-client.ts';
+import type { ShardedNode } from './sharded-node.ts';
+
+/** Bounds of one reshard's waits: for a shard's members to agree, and for one shard's entries to be imported. */
+const quiesceTimeoutMs = 10_000;
+const importTimeoutMs = 30_000;
+const callTimeoutMs = 5_000;
+const pollIntervalMs = 50;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `PUT /shard/reshard`, run by the node that got it (docs/API.md "Sharding"):
+ *
+ * 1. **freeze**: every node refuses writes (503) from now (a freeze no commit follows ends by itself).
+ * 2. **quiesce**: for each shard, its reachable members report their group's delivered clock until
+ *    they all report the same one. With writes stopped this takes one round of replication; after
+ *    it, every member holds every write its group acknowledged (each is held by two replicas, one
+ *    of them reachable when at most one node is down), so any member can export, and the members
+ *    that stay hold everything the shard keeps.
+ * 3. **export**: from one member of each shard, the winning entry (put or tombstone) of every key
+ *    whose shard changes, in pages.
+ * 4. **commit**: every node adopts the next map. A node whose shard changed starts a new life in
+ *    its new group. Keys arriving at a shard answer 503 there until step 6; other writes resume.
+ * 5. **import**: each shard's arriving entries go to one of its members (the next on failure),
+ *    which writes them as events of its group, depending on the old entry's clock and everything it
+ *    handed on (`foreign`): causality and tombstones travel with the keys. A page is answered once
+ *    its writes are acknowledged, i.e. held by two replicas.
+ * 6. **ready**: every node serves the arrived keys, and drops those that left.
+ *
+ * A node that is down misses the steps and learns the map when it comes back (it asks its peers
+ * at start, and maps spread by gossip). Until commit nothing has changed, so a failure before it
+ * thaws and answers 503; after commit the old entries stay where they were until ready, so a
+ * failed import is retried on another member.
+ */
+export async function runReshard(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, shardCount: number): Promise<void> {
+  const before = sharded.map;
+  const next = nextMap(before, sharded.view(), shardCount);
+  const nodes = sharded.view().filter((address) => address !== sharded.self);
+  const broadcast = async (step: ReshardStep['step']): Promise<Address[]> => {
+    apply(sharded, step, next);
+    const answers = await Promise.allSettled(nodes.map((to) => client.call(to, 'POST', shardPaths.reshard, { step, next }, callTimeoutMs, () => undefined)));
+    return nodes.filter((_, i) => answers[i]!.status === 'rejected');
+  };
+  log.info({ event: 'reshard-start', from: before.epoch, to: next.epoch, shards: next.shards }, 'reshard started');
+
+  const unreached = await broadcast('freeze');
+  let moving: Map<number, KvEvent[]>;
+  try {
+    moving = new Map(next.shards.map((shard) => [shard.id, []]));
+    for (const shard of before.shards) {
+      const source = await quiesce(sharded, client, limits, shard.members);
+      for (const event of await exportFrom(sharded, client, limits, source, next)) moving.get(shardOfKey(next, event.key))!.push(event);
+    }
+  } catch (error) {
+    await broadcast('thaw');
+    throw error;
+  }
+
+  await broadcast('commit');
+  for (const shard of next.shards) {
+    const events = moving.get(shard.id)!;
+    if (events.length > 0) await importInto(sharded, client, limits, shard.members, events);
+  }
+  await broadcast('ready');
+  log.info({ event: 'reshard-done', epoch: next.epoch, moved: [...moving.values()].reduce((sum, events) => sum + events.length, 0), unreached }, 'reshard done');
+}
+
+/** One step at this node itself. */
+export function apply(sharded: ShardedNode, step: ReshardStep['step'], next: ShardMap): void {
+  if (step === 'freeze') sharded.freeze(next);
+  else if (step === 'thaw') sharded.thaw(next);
+  else if (step === 'commit') sharded.commit(next);
+  else sharded.ready(next);
+}
+
+/** Waits until the reachable members of a shard report the same delivered clock; returns one of them. */
+async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[]): Promise<Address> {
+  const deadline = Date.now() + quiesceTimeoutMs;
+  while (Date.now() < deadline) {
+    const statuses = await Promise.allSettled(
+      members.map((member) => (member === sharded.self ? Promise.resolve(sharded.status()) : client.call(member, 'GET', shardPaths.status, undefined, callTimeoutMs, (body) => parseGroupStatus(body, limits)))),
+    );
+    const reached: { member: Address; status: GroupStatus }[] = [];
+    statuses.forEach((answer, i) => {
+      if (answer.status === 'fulfilled') reached.push({ member: members[i]!, status: answer.value });
+    });
+    const first = reached[0];
+    if (first !== undefined && reached.every(({ status }) => status.joined && clockCovers(status.clock, first.status.clock) && clockCovers(first.status.clock, status.clock))) {
+      return first.member;
+    }
+    await sleep(pollIntervalMs);
+  }
+  throw new ExpectedError(`reshard: the members of shard ${members.join(', ')} did not agree on their writes in time; nothing changed`, 503);
+}
+
+async function exportFrom(sharded: ShardedNode, client: ShardClient, limits: Limits, source: Address, next: ShardMap): Promise<KvEvent[]> {
+  const out: KvEvent[] = [];
+  const limit = limits.snapshotChunkKeysMax;
+  for (let offset = 0; ; offset += limit) {
+    const page =
+      source === sharded.self
+        ? sharded.exportPage(next, offset, limit)
+        : await client.call(source, 'POST', shardPaths.export, { next, offset, limit }, callTimeoutMs, (body) => parseExportReply(body, limits));
+    if (page === undefined) throw new ExpectedError('reshard: the freeze ended before the keys were exported; nothing changed', 503);
+    out.push(...page.events);
+    if (offset + limit >= page.total) return out;
+  }
+}
+
+/** Sends a shard's arriving entries, a page at a time, to its members (the next one when one fails), until all are written. */
+async function importInto(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], events: readonly KvEvent[]): Promise<void> {
+  const deadline = Date.now() + importTimeoutMs;
+  const limit = limits.snapshotChunkKeysMax;
+  let attempt = 0;
+  for (let offset = 0; offset < events.length; ) {
+    const page = events.slice(offset, offset + limit);
+    const member = members[attempt % members.length]!;
+    try {
+      if (member === sharded.self) await sharded.importEvents(page);
+      else await client.call(member, 'POST', shardPaths.import, { events: page }, importTimeoutMs, () => undefined);
+      offset += limit;
+    } catch (error) {
+      attempt++;
+      if (Date.now() > deadline) throw new ExpectedError(`reshard: shard ${members.join(', ')} took no keys in time (${(error as Error).message}); retry the reshard`, 503);
+      await sleep(pollIntervalMs * 4);
+    }
+  }
+}

@@ -1,0 +1,300 @@
+import type { Address } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { Limits } from '../../events/limits.ts';
+import { compareAddresses, groupOfShard, groupsOf, membersOf, removeNode, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
+import type { GroupStatus, ShardMapState } from '../../events/shard-messages.ts';
+import { mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
+import { groupOf, type ReplicaId } from '../../events/ids.ts';
+import type { Logger } from '../node/logger.ts';
+import type { NodeHost } from '../node/node-host.ts';
+import type { ReplicaNode } from '../node/replica-node.ts';
+import type { TimerHandle, Timers } from '../node/timers.ts';
+
+/** A freeze that no commit follows ends by itself after this long: a coordinator that died must not stop writes for good. */
+const freezeTimeoutMs = 30_000;
+
+export interface ShardedNodeOptions {
+  readonly self: Address;
+  readonly map: ShardMap;
+  readonly view: readonly Address[];
+  readonly limits: Limits;
+  readonly timers: Timers;
+  readonly log: Logger;
+  /** A new life: its incarnation (with the group's tag when `group` is set) and the node, not started. */
+  readonly makeNode: (group: string | undefined, view: readonly Address[]) => ReplicaNode;
+}
+
+/** Counters of /metrics. */
+export interface ShardCounters {
+  forwarded: number;
+  forwardFailures: number;
+}
+
+/**
+ * One node of a sharded store (docs/API.md "Sharding"): the cluster's nodes, the shard map this
+ * node follows, and the replica group it serves, a ReplicaNode running the unsharded protocol
+ * unchanged among its shard's members. A node in no shard runs a group of itself alone, which
+ * serves nothing (every key is another shard's).
+ *
+ * The map changes by epoch: a newer map is adopted, an older one ignored. A node whose shard
+ * changes ends its group life and starts a new one in its new group (a new incarnation, tagged
+ * with the group: events/ids.ts), which joins as any replica does, by pulling a snapshot.
+ * During a reshard (reshard.ts): `freeze` refuses writes; `commit` adopts the next map, refusing
+ * reads and writes of the keys that move into this shard until `ready`, when they have arrived;
+ * `ready` drops the keys that moved away.
+ */
+export class ShardedNode implements NodeHost {
+  readonly self: Address;
+  readonly counters: ShardCounters = { forwarded: 0, forwardFailures: 0 };
+  private current: ReplicaNode;
+  private shardMap: ShardMap;
+  private readonly cluster = new Set<Address>();
+  private readonly options: ShardedNodeOptions;
+  /** The reshard (by its next epoch) whose freeze is on: writes answer 503. */
+  private frozen: { readonly epoch: number; readonly timer: TimerHandle } | undefined;
+  /** After a commit and until ready: the map before it; keys that moved into this shard are not here yet. */
+  private arriving: ShardMap | undefined;
+  /** Moving entries, sorted by key, per reshard epoch: pages of one export are cut from the same list. */
+  private exportCache: { readonly epoch: number; readonly events: readonly KvEvent[] } | undefined;
+
+  constructor(options: ShardedNodeOptions) {
+    this.options = options;
+    this.self = options.self;
+    this.shardMap = options.map;
+    for (const address of [...options.view, ...options.map.shards.flatMap((shard) => shard.members), options.self]) this.cluster.add(address);
+    this.current = this.newLife();
+  }
+
+  get node(): ReplicaNode {
+    return this.current;
+  }
+
+  get map(): ShardMap {
+    return this.shardMap;
+  }
+
+  /** This node's shard, or undefined when it is in none. */
+  get shard(): number | undefined {
+    return shardOfNode(this.shardMap, this.self);
+  }
+
+  view(): Address[] {
+    return [...this.cluster].sort(compareAddresses);
+  }
+
+  inView(address: Address): boolean {
+    return this.cluster.has(address);
+  }
+
+  start(): void {
+    this.current.start();
+  }
+
+  stop(): void {
+    this.frozen?.timer.cancel();
+    this.current.stop();
+  }
+
+  state(): ShardMapState {
+    return { map: this.shardMap, view: this.view() };
+  }
+
+  status(): GroupStatus {
+    return { epoch: this.shardMap.epoch, shard: this.shard ?? null, clock: this.current.core.clock, joined: this.current.core.joined };
+  }
+
+  /** /debug/state's `sharding`: the map, this node's shard, what a reshard is doing here, and the counters. */
+  describe(): Record<string, unknown> {
+    const shard = this.shard;
+    return {
+      epoch: this.shardMap.epoch,
+      shard: shard ?? null,
+      map: this.shardMap.shards,
+      view: this.view(),
+      shardKeys: shard === undefined ? 0 : this.current.core.liveKeysOf((key) => shardOfKey(this.shardMap, key) === shard),
+      writesFrozen: this.writesFrozen,
+      keysArriving: this.arriving !== undefined,
+      ...this.counters,
+    };
+  }
+
+  /** The shard of `key` under the map followed now. */
+  shardOf(key: string): number {
+    return shardOfKey(this.shardMap, key);
+  }
+
+  /** Writes are refused (503) while a reshard moves keys. */
+  get writesFrozen(): boolean {
+    return this.frozen !== undefined;
+  }
+
+  /** `key` moved into this shard in the reshard being finished and is not here yet: answered 503 until it is. */
+  arrivingKey(key: string): boolean {
+    return this.arriving !== undefined && shardOfKey(this.arriving, key) !== shardOfKey(this.shardMap, key);
+  }
+
+  /**
+   * Metadata handed to a client: without the entries of groups the map no longer has (their keys
+   * moved to other groups, whose events carry them in `foreign`; no node will ever wait for them).
+   */
+  withoutGoneGroups(metadata: VectorClock): VectorClock {
+    const groups = groupsOf(this.shardMap);
+    let out: Record<string, number> | undefined;
+    for (const id in metadata) {
+      const group = groupOf(id as ReplicaId);
+      if (group === '' || groups.has(group)) continue;
+      out ??= { ...metadata };
+      delete out[id];
+    }
+    return out === undefined ? metadata : (out as VectorClock);
+  }
+
+  // ------------------------------------------------------------------ the cluster and its map
+
+  /** A node announced itself (PUT /view): it is in the cluster; whether in a shard is the map's business. */
+  addToCluster(address: Address): boolean {
+    if (this.cluster.has(address)) return false;
+    this.cluster.add(address);
+    return true;
+  }
+
+  /** A node left the view (DELETE /view by a client): it leaves the cluster and its shard. */
+  removeFromCluster(address: Address): boolean {
+    if (!this.cluster.delete(address)) return false;
+    this.adopt(removeNode(this.shardMap, address), 'node removed');
+    return true;
+  }
+
+  /**
+   * Follows `map` if it is newer than the one followed now; `view` adds nodes to the cluster.
+   * Changing shard ends this group life and starts another in the new group. Returns whether it was adopted.
+   */
+  adopt(map: ShardMap, why: string, view: readonly Address[] = []): boolean {
+    for (const address of view) this.cluster.add(address);
+    if (map.epoch <= this.shardMap.epoch) return false;
+    const before = this.shardMap;
+    const groupBefore = this.groupIn(before);
+    this.shardMap = map;
+    for (const shard of map.shards) for (const member of shard.members) this.cluster.add(member);
+    const groupAfter = this.groupIn(map);
+    this.options.log.info({ event: 'shard-map', epoch: map.epoch, why, shard: this.shard ?? null, map: map.shards }, 'shard map adopted');
+    if (groupAfter !== groupBefore) {
+      const old = this.current;
+      this.current = this.newLife();
+      this.current.onLocalWrite = old.onLocalWrite;
+      this.current.onRemoteDelivery = old.onRemoteDelivery;
+      this.current.onPushOutcome = old.onPushOutcome;
+      old.stop();
+      this.current.start();
+    } else if (groupAfter !== undefined) {
+      // Same group: members that left it leave its view (those that joined announce themselves).
+      const members = new Set(membersOf(map, this.shard!));
+      for (const address of this.current.core.view()) {
+        if (!members.has(address)) this.current.handle({ rpc: 'view-delete', request: { address } });
+      }
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ a reshard's steps, as a participant
+
+  freeze(next: ShardMap): void {
+    if (next.epoch !== this.shardMap.epoch + 1) return;
+    this.frozen?.timer.cancel();
+    const timer = this.options.timers.after(freezeTimeoutMs, () => {
+      if (this.frozen?.epoch !== next.epoch) return;
+      this.frozen = undefined;
+      this.options.log.warn({ event: 'reshard-freeze-expired', epoch: next.epoch }, 'a reshard froze writes and never committed: writes go on');
+    });
+    this.frozen = { epoch: next.epoch, timer };
+    this.exportCache = undefined;
+  }
+
+  thaw(next: ShardMap): void {
+    if (this.frozen?.epoch !== next.epoch) return;
+    this.frozen.timer.cancel();
+    this.frozen = undefined;
+  }
+
+  /** Adopts the next map; keys arriving here wait for `ready`. Writes of other keys go on. */
+  commit(next: ShardMap): void {
+    const before = this.shardMap;
+    const groupBefore = this.groupIn(before);
+    if (this.adopt(next, 'reshard')) {
+      this.arriving = before;
+      const shard = this.shard;
+      // A node that stays in its group holds, until ready, the keys it had and the keys arriving.
+      if (shard !== undefined && this.groupIn(next) === groupBefore) {
+        this.current.core.keepOnlyKeys((key) => shardOfKey(before, key) === shard || shardOfKey(next, key) === shard);
+      }
+    }
+    if (this.frozen?.epoch === next.epoch) {
+      this.frozen.timer.cancel();
+      this.frozen = undefined;
+    }
+  }
+
+  /** The keys have arrived: serve them, and forget the keys that left this shard. */
+  ready(next: ShardMap): void {
+    if (next.epoch !== this.shardMap.epoch) return;
+    this.arriving = undefined;
+    this.exportCache = undefined;
+    const shard = this.shard;
+    if (shard === undefined) return;
+    const dropped = this.current.core.keepOnlyKeys((key) => shardOfKey(next, key) === shard);
+    this.options.log.info({ event: 'reshard-ready', epoch: next.epoch, shard, dropped }, 'reshard finished here');
+  }
+
+  /**
+   * The entries (winning put or tombstone) of the keys that leave this shard under `next`, sorted
+   * by key, a page at a time. Only while frozen for `next`: no write can change them meanwhile.
+   */
+  exportPage(next: ShardMap, offset: number, limit: number): { events: readonly KvEvent[]; total: number } | undefined {
+    if (this.frozen?.epoch !== next.epoch) return undefined;
+    const shard = this.shard;
+    if (this.exportCache?.epoch !== next.epoch) {
+      const leaving = shard === undefined ? [] : this.current.core.entriesOf((key) => shardOfKey(next, key) !== shard);
+      leaving.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      this.exportCache = { epoch: next.epoch, events: leaving };
+    }
+    return { events: this.exportCache.events.slice(offset, offset + limit), total: this.exportCache.events.length };
+  }
+
+  /**
+   * Writes entries arriving in a reshard as events of this group (a put, or a tombstone), each
+   * depending on everything the old entry did; resolves once all are acknowledged.
+   */
+  importEvents(events: readonly KvEvent[]): Promise<void> {
+    const node = this.current;
+    return Promise.all(
+      events.map(
+        (event) =>
+          new Promise<void>((resolve, reject) =>
+            node.write(event.key, event.type === 'put' ? event.value : undefined, ShardedNode.importMetadata(event), (answer) => (answer.ok ? resolve() : reject(answer.error)), true),
+          ),
+      ),
+    ).then(() => undefined);
+  }
+
+  /** What an imported entry depends on: its own clock and what it handed on from other groups. */
+  static importMetadata(event: KvEvent): VectorClock {
+    return event.foreign === undefined ? event.clock : mergeClocks(event.clock, event.foreign);
+  }
+
+  // ------------------------------------------------------------------ lives
+
+  /** The group tag of this node's shard in `map`, or undefined when it is in none. */
+  private groupIn(map: ShardMap): string | undefined {
+    const shard = shardOfNode(map, this.self);
+    return shard === undefined ? undefined : groupOfShard(map, shard);
+  }
+
+  private newLife(): ReplicaNode {
+    const shard = this.shard;
+    if (shard === undefined) return this.options.makeNode(undefined, [this.self]);
+    const node = this.options.makeNode(groupOfShard(this.shardMap, shard), membersOf(this.shardMap, shard));
+    const map = this.shardMap;
+    node.core.keepOnlyKeys((key) => shardOfKey(map, key) === shard);
+    return node;
+  }
+}

@@ -1,0 +1,141 @@
+// The course's Assignment 4 flow, as its test file runs it, against real processes from the bundle:
+// 6 nodes with SHARD_COUNT=2; 600 keys PUT with chained metadata at node n % 6 (a 503 retried for
+// about 1.3 s at most); each GET at node (n + 1) % 6 with no retry; shard key counts and balance; a
+// 7th node started without SHARD_COUNT joins shard 1 with add-member; a reshard to 10 is refused;
+// a reshard to 3; all 600 keys read back. Plus what docs/API.md "Sharding" adds: "shard-id" in every
+// /kvs answer, sorted "shard-members", 404s, and one metadata token across shards.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
+import { get, put, request, sleep, type Answer } from '../support/http.ts';
+import { addressesFor, expectAnswer, isMetadata } from './common.ts';
+
+const KEYS = 600;
+const all = addressesFor('sharding-course', 32, 7);
+const nodes = all.slice(0, 6);
+const seventh = all[6]!;
+const replicas: ReplicaProcess[] = [];
+
+test.after(async () => {
+  await stopAll(replicas);
+});
+
+/** The course's retry: a 503 is tried again every 100 ms for about 1.3 s, then its answer stands. */
+async function putRetrying(address: string, key: string, value: string, metadata: unknown): Promise<Answer> {
+  let answer = await put(address, key, value, metadata);
+  for (let tries = 0; answer.status === 503 && tries < 13; tries++) {
+    await sleep(100);
+    answer = await put(address, key, value, metadata);
+  }
+  return answer;
+}
+
+async function keyCounts(address: string): Promise<Map<number, number>> {
+  const ids = await request('GET', address, '/shard/ids');
+  assert.is(ids.status, 200);
+  const counts = new Map<number, number>();
+  for (const id of ids.body['shard-ids'] as number[]) {
+    const answer = await request('GET', address, `/shard/key-count/${id}`);
+    assert.is(answer.status, 200, `key-count ${id}: ${JSON.stringify(answer.body)}`);
+    counts.set(id, answer.body['shard-key-count']);
+  }
+  return counts;
+}
+
+function assertBalanced(counts: Map<number, number>, total: number, what: string): void {
+  const sum = [...counts.values()].reduce((a, b) => a + b, 0);
+  assert.is(sum, total, `${what}: key counts ${JSON.stringify([...counts])} add up to ${sum}`);
+  const fair = total / counts.size;
+  for (const [id, count] of counts) assert.ok(Math.abs(count - fair) <= 0.25 * fair, `${what}: shard ${id} holds ${count} of ${total} keys`);
+}
+
+let metadata: unknown = null;
+
+test('6 nodes with SHARD_COUNT=2 form 2 shards of 3, listed sorted, the same at every node', async () => {
+  for (const address of nodes) replicas.push(await startReplica({ address, view: nodes, env: { SHARD_COUNT: '2' } }));
+  const ids = await request('GET', nodes[0]!, '/shard/ids');
+  expectAnswer(ids, 200, { 'shard-ids': [1, 2] });
+  const members: string[][] = [];
+  for (const id of [1, 2]) {
+    const answer = await request('GET', nodes[3]!, `/shard/members/${id}`);
+    assert.is(answer.status, 200);
+    const list = answer.body['shard-members'] as string[];
+    assert.is(list.length, 3);
+    members.push(list);
+  }
+  assert.equal([...members.flat()].sort(), [...nodes].sort(), 'every node in exactly one shard');
+  for (const address of nodes) {
+    for (const id of [1, 2]) expectAnswer(await request('GET', address, `/shard/members/${id}`), 200, { 'shard-members': members[id - 1] });
+    const own = await request('GET', address, '/shard/node-shard-id');
+    assert.is(own.status, 200);
+    assert.ok(members[own.body['node-shard-id'] - 1]!.includes(address), `${address} says it is in shard ${own.body['node-shard-id']}`);
+  }
+  expectAnswer(await request('GET', nodes[0]!, '/shard/members/3'), 404, { error: 'Shard ID does not exist' });
+  expectAnswer(await request('GET', nodes[0]!, '/shard/key-count/7'), 404, { error: 'Shard ID does not exist' });
+});
+
+test('600 keys PUT with chained metadata at node n % 6, each read at node (n + 1) % 6 with no retry', async () => {
+  for (let n = 0; n < KEYS; n++) {
+    const answer = await putRetrying(nodes[n % 6]!, `key${n}`, `value${n}`, metadata);
+    assert.is(answer.status, 201, `PUT key${n}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    assert.is(answer.body.result, 'created');
+    assert.ok([1, 2].includes(answer.body['shard-id']), `PUT key${n} names its shard: ${JSON.stringify(answer.body)}`);
+    assert.ok(isMetadata(answer.body['causal-metadata']));
+    metadata = answer.body['causal-metadata'];
+  }
+  for (let n = 0; n < KEYS; n++) {
+    const answer = await get(nodes[(n + 1) % 6]!, `key${n}`, metadata);
+    assert.is(answer.status, 200, `GET key${n}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    assert.is(answer.body.result, 'found');
+    assert.is(answer.body.value, `value${n}`);
+    assert.ok([1, 2].includes(answer.body['shard-id']));
+    metadata = answer.body['causal-metadata'];
+  }
+});
+
+test('key counts add up to 600, each shard within 25 % of an even split, the same asked at any node', async () => {
+  const counts = await keyCounts(nodes[0]!);
+  assertBalanced(counts, KEYS, '2 shards');
+  for (const address of nodes.slice(1)) assert.equal(await keyCounts(address), counts, `key counts asked at ${address}`);
+});
+
+test('a 7th node started without SHARD_COUNT is in no shard until add-member, then holds its shard\'s keys', async () => {
+  replicas.push(await startReplica({ address: seventh, view: [...nodes, seventh] }));
+  expectAnswer(await request('GET', seventh, '/shard/node-shard-id'), 200, { 'node-shard-id': null });
+  expectAnswer(await request('PUT', nodes[1]!, '/shard/add-member/9', { 'socket-address': seventh }), 404, { error: 'Shard ID does not exist' });
+  const added = await request('PUT', nodes[1]!, '/shard/add-member/1', { 'socket-address': seventh });
+  expectAnswer(added, 200, { result: 'node added to shard' });
+  expectAnswer(await request('GET', seventh, '/shard/node-shard-id'), 200, { 'node-shard-id': 1 });
+  const members = (await request('GET', nodes[4]!, '/shard/members/1')).body['shard-members'] as string[];
+  assert.ok(members.includes(seventh), `shard 1 lists the 7th node at every node: ${members}`);
+  assert.equal(members, [...members].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })));
+  const counts = await keyCounts(seventh);
+  assert.is(counts.get(1), (await keyCounts(nodes[0]!)).get(1), 'the new member holds shard 1\'s keys');
+});
+
+test('a reshard to 10 shards is refused with the course 400 and changes nothing', async () => {
+  const answer = await request('PUT', nodes[2]!, '/shard/reshard', { 'shard-count': 10 });
+  expectAnswer(answer, 400, { error: 'Not enough nodes to provide fault tolerance with requested shard count' });
+  expectAnswer(await request('GET', nodes[0]!, '/shard/ids'), 200, { 'shard-ids': [1, 2] });
+});
+
+test('a reshard to 3 shards: 3 shards of at least 2, 600 keys balanced, and every key reads back with the old metadata', async () => {
+  const answer = await request('PUT', nodes[2]!, '/shard/reshard', { 'shard-count': 3 }, { timeoutMs: 60_000 });
+  expectAnswer(answer, 200, { result: 'resharded' });
+  for (const address of [...nodes, seventh]) expectAnswer(await request('GET', address, '/shard/ids'), 200, { 'shard-ids': [1, 2, 3] });
+  const listed: string[] = [];
+  for (const id of [1, 2, 3]) {
+    const members = (await request('GET', seventh, `/shard/members/${id}`)).body['shard-members'] as string[];
+    assert.ok(members.length >= 2, `shard ${id}: ${members}`);
+    listed.push(...members);
+  }
+  assert.equal(listed.sort(), [...nodes, seventh].sort());
+  assertBalanced(await keyCounts(nodes[5]!), KEYS, '3 shards');
+  for (let n = 0; n < KEYS; n++) {
+    const answer = await get(all[n % 7]!, `key${n}`, metadata);
+    assert.is(answer.status, 200, `GET key${n} after the reshard: ${answer.status} ${JSON.stringify(answer.body)}`);
+    assert.is(answer.body.value, `value${n}`);
+  }
+});
+
+test.run();
