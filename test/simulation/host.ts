@@ -33,6 +33,8 @@ export interface HostSettings {
   readonly probeTimeoutMs: number;
   /** Every address keeps a DATA_DIR: a restart comes back with its data and its incarnation. */
   readonly durable: boolean;
+  /** The replica group's tag in a sharded run (events/ids.ts): every life's incarnation carries it. */
+  readonly group?: string;
 }
 
 const silent = createLogger('silent', 'sim');
@@ -95,7 +97,8 @@ export class SimHost {
       snapshot: (snapshot) => kept?.snapshot(snapshot),
       close: () => {},
     };
-    const life = disk?.incarnation ?? incarnation;
+    const group = this.hostSettings.group;
+    const life = disk?.incarnation ?? (group === undefined ? incarnation : `${incarnation}-${group}`);
     if (disk !== undefined) disk.incarnation = life;
     node = new ReplicaNode({
       config,

@@ -1,6 +1,6 @@
 // The checker: it learns every event a client write made, watches every delivery through the
 // storage seam, checks every answer a client gets, and the final state once the faults are over.
-import type { ReplicaId } from '../../events/ids.ts';
+import { groupOf, type ReplicaId } from '../../events/ids.ts';
 import { eventId, type KvEvent } from '../../events/kv-event.ts';
 import { clockCovers, compareClocks, emptyClock, mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { compareEvents } from '../../src/core/conflict-order.ts';
@@ -23,6 +23,14 @@ export class Oracle {
   private readonly ackReasons = new Map<string, AckReason>();
   /** When each event was made (delivered where it was written). */
   private readonly madeAt = new Map<string, number>();
+  /**
+   * Each acknowledged write's causal past, tracked here apart from the store's metadata: its
+   * writer's past (what that client wrote and read before, transitively) and everything its
+   * replica had delivered (event.clock). A store that dropped a dependency from the metadata it
+   * hands out (across shards: the entries it should hand on) is caught by reads checked against
+   * this, not against the metadata.
+   */
+  private readonly pasts = new Map<string, VectorClock>();
   /** The last delivered clock seen of each life: it may only grow. */
   private readonly lastClocks = new WeakMap<Replica, VectorClock>();
 
@@ -101,6 +109,18 @@ export class Oracle {
     this.ackReasons.set(eventId(event), reason);
   }
 
+  /** A write was answered to a client whose causal past was `writerPast`: the write's own past. */
+  madeWithPast(event: KvEvent, writerPast: VectorClock): VectorClock {
+    const past = mergeClocks(mergeClocks(writerPast, event.clock), { [event.origin]: event.seq } as VectorClock);
+    this.pasts.set(eventId(event), past);
+    return past;
+  }
+
+  /** What reading `event` adds to a client's causal past (only the event itself when no client was answered its write). */
+  pastOf(event: KvEvent): VectorClock {
+    return this.pasts.get(eventId(event)) ?? mergeClocks(event.clock, { [event.origin]: event.seq } as VectorClock);
+  }
+
   /** The winner the fold of every event this replica has delivered would show for `key`. */
   private expectedWinner(replica: Replica, key: string): KvEvent | undefined {
     let best: KvEvent | undefined;
@@ -113,11 +133,12 @@ export class Oracle {
 
   /**
    * Read-your-writes and monotonic reads: the version read is not older than any write to the key
-   * that the client's metadata covers (its own writes, and whatever it read before). And the read
-   * equals the fold of the events the replica has delivered.
+   * in the client's causal past (`past`, tracked by the oracle) or that its metadata covers (its
+   * own writes, and whatever it read before, transitively, across shards). And the read equals the
+   * fold of the events the replica has delivered.
    */
-  checkRead(host: SimHost, replica: Replica, key: string, metadata: VectorClock, read: ReadResult): void {
-    const seen = (this.eventsByKey.get(key) ?? []).filter((event) => (metadata[event.origin] ?? 0) >= event.seq);
+  checkRead(host: SimHost, replica: Replica, key: string, metadata: VectorClock, read: ReadResult, past: VectorClock): void {
+    const seen = (this.eventsByKey.get(key) ?? []).filter((event) => Math.max(metadata[event.origin] ?? 0, past[event.origin] ?? 0) >= event.seq);
     let latestSeen: KvEvent | undefined;
     for (const event of seen) if (latestSeen === undefined || compareEvents(event, latestSeen) > 0) latestSeen = event;
     const found = read.found;
@@ -128,7 +149,7 @@ export class Oracle {
       for (const event of seen) {
         if (compareEvents(found, event) < 0) {
           this.fail(
-            `${host.address} read ${key} as ${eventId(found)} although the client's metadata covers the later ${event.type} ${eventId(event)} ` +
+            `${host.address} read ${key} as ${eventId(found)} although the client's causal past holds the later ${event.type} ${eventId(event)} ` +
               `(${compareClocks(found.clock, event.clock) === 'before' ? 'causally older: read-your-writes / monotonic reads broken' : 'loses the conflict order'})`,
           );
         }
@@ -151,12 +172,23 @@ export class Oracle {
     }
   }
 
+  /**
+   * Sharded runs: what a replica hands a client covers every entry of other groups the client sent,
+   * unchanged (it passes them on, never waits for them): causality across shards rides on them.
+   */
+  checkHandsOn(replica: Replica, sent: VectorClock, handed: VectorClock, what: string): void {
+    for (const id in sent) {
+      if (groupOf(id as ReplicaId) === replica.group) continue;
+      if ((handed[id as ReplicaId] ?? 0) < sent[id as ReplicaId]!) this.fail(`${what} at ${replica.id} dropped the other group's ${id}#${sent[id as ReplicaId]} from the metadata`);
+    }
+  }
+
   /** A client whose past includes a write no live replica holds can never be served again. */
   lostPast(metadata: VectorClock, hosts: readonly SimHost[]): string | undefined {
     for (const id in metadata) {
       if (!this.crashedIds.has(id)) continue;
       const seq = metadata[id as ReplicaId]!;
-      if (!hosts.some((host) => host.replica?.covers({ [id]: seq }) === true)) return `${id}#${seq}`;
+      if (!hosts.some((host) => host.replica !== undefined && holds(host.replica, id as ReplicaId, seq))) return `${id}#${seq}`;
     }
     return undefined;
   }
@@ -213,7 +245,7 @@ export class Oracle {
     // Only the writes of a life that crashed may be lost; and a write acknowledged once a peer
     // held it is only lost if at least two lives that held it crashed.
     for (const event of this.registry.values()) {
-      if (has(replica, event)) continue;
+      if (groupOf(event.origin) !== replica.group || has(replica, event)) continue;
       if (!this.crashedIds.has(event.origin)) this.fail(`${eventId(event)} was lost although its replica never crashed`);
       const reason = this.ackReasons.get(eventId(event));
       if (reason === undefined) continue;
@@ -234,6 +266,7 @@ export class Oracle {
     clientMetadata.forEach((metadata, index) => {
       for (const id in metadata) {
         const seq = metadata[id as ReplicaId]!;
+        if (groupOf(id as ReplicaId) !== replica.group) continue;
         if (!replica.covers({ [id]: seq }) && !this.crashedIds.has(id)) this.fail(`client ${index} has seen ${id}#${seq}, which no replica has after convergence`);
       }
     });
@@ -252,7 +285,12 @@ export class Oracle {
 
 /** The replica has delivered `event` (its clock counts it, or its life was retired there). */
 function has(replica: Replica, event: KvEvent): boolean {
-  return replica.covers({ [event.origin]: event.seq });
+  return holds(replica, event.origin, event.seq);
+}
+
+/** The replica has delivered event `seq` of life `id`: only a replica of that life's group can (covers() passes other groups' entries). */
+function holds(replica: Replica, id: ReplicaId, seq: number): boolean {
+  return groupOf(id) === replica.group && replica.covers({ [id]: seq });
 }
 
 function idOf(event: KvEvent | undefined): string | undefined {

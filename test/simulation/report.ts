@@ -6,6 +6,8 @@ export interface SimReport {
   readonly convergedAfterMs: number;
   readonly writes: number;
   readonly reads: number;
+  /** Sharded runs: reads served to a client whose metadata named another shard's writes. */
+  readonly crossShardReads: number;
   readonly unavailable: number;
   readonly deliveries: number;
   readonly messages: number;
@@ -36,6 +38,7 @@ export function emptyStats(): SimStats {
   return {
     writes: 0,
     reads: 0,
+    crossShardReads: 0,
     unavailable: 0,
     deliveries: 0,
     messages: 0,
@@ -81,7 +84,7 @@ export function summarize(reports: readonly SimReport[]): string {
   const sum = (pick: (report: SimReport) => number) => reports.reduce((total, report) => total + pick(report), 0);
   const worst = Math.max(0, ...reports.map((report) => report.convergedAfterMs));
   return (
-    `${reports.length} seeds: ${sum((r) => r.writes)} writes, ${sum((r) => r.reads)} reads, ${sum((r) => r.unavailable)} refused (503), ` +
+    `${reports.length} seeds: ${sum((r) => r.writes)} writes, ${sum((r) => r.reads)} reads${sum((r) => r.crossShardReads) > 0 ? ` (${sum((r) => r.crossShardReads)} with another shard's writes in their metadata)` : ''}, ${sum((r) => r.unavailable)} refused (503), ` +
     `${sum((r) => r.deliveries)} deliveries, ${sum((r) => r.messages)} messages (${sum((r) => r.dropped)} dropped, ${sum((r) => r.duplicated)} duplicated), ` +
     `${sum((r) => r.partitions)} partitions, ${sum((r) => r.crashes)} crashes (${sum((r) => r.restartsFromDisk)} restarts from a DATA_DIR; ${sum((r) => r.livesRetired)} addresses with retired lives), ${sum((r) => r.joinsBySnapshot)} joins by snapshot (${sum((r) => r.joinChunks)} chunks), ` +
     `${sum((r) => r.snapshotsPushed)} snapshots pushed, ${sum((r) => r.heldDownReplies)} held-down replies, ${sum((r) => r.custodyPushes)} custody pushes, ` +

@@ -4,6 +4,8 @@
 //   SIM_SEEDS=3000          how many random seeds to run (default 200)
 //   SIM_FIRST_SEED=n        where the random seeds start (default 1)
 //   SIM_CHAOS_MS=n          length of the fault phase of the random seeds (default: 6 to 12 s, drawn per seed)
+//   SIM_SHARDED_SEEDS=n     how many seeds of a sharded store to run (default 60)
+//   SIM_SHARDED=1 SEED=123  replay one seed of a sharded store
 // Every failure prints the exact command that replays it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,10 +19,42 @@ const seedCount = Number(process.env.SIM_SEEDS ?? 200);
 const firstSeed = Number(process.env.SIM_FIRST_SEED ?? 1);
 const trace = process.env.SIM_TRACE === '1';
 const chaosMs = process.env.SIM_CHAOS_MS === undefined ? undefined : Number(process.env.SIM_CHAOS_MS);
+const shardedSeedCount = Number(process.env.SIM_SHARDED_SEEDS ?? 60);
+const replaySharded = process.env.SIM_SHARDED === '1';
 
 function randomSeed(seed: number): SimReport {
   const chaos = chaosMs === undefined ? '' : `SIM_CHAOS_MS=${chaosMs} `;
   return new World({ seed, trace, replay: `${chaos}SEED=${seed} node --import tsx ${file}`, ...(chaosMs === undefined ? {} : { chaosMs }) }).run();
+}
+
+/**
+ * A seed of a sharded store: 2 or 3 shards of 2 or 3 replicas, random faults, clients that roam
+ * across keys of every shard with one metadata token (so causality crosses shards through it).
+ */
+function shardedSeed(seed: number): SimReport {
+  const shards = 2 + (seed % 2);
+  const perShard = 2 + (Math.floor(seed / 2) % 2);
+  return new World({ seed, trace, shards, replicas: shards * perShard, clients: 3 + (seed % 3), replay: `SIM_SHARDED=1 SEED=${seed} node --import tsx ${file}` }).run();
+}
+
+/** Runs `count` seeds from `first`, collecting every failure; throws naming the failed seeds and the first failure. */
+function runSeeds(first: number, count: number, run: (seed: number) => SimReport, replay: (seed: number) => string): SimReport[] {
+  const reports: SimReport[] = [];
+  const failures: SimulationFailure[] = [];
+  for (let seed = first; seed < first + count; seed++) {
+    try {
+      reports.push(run(seed));
+    } catch (error) {
+      // A failure outside the run's own steps (the final checks) still names its seed and replay.
+      failures.push(error instanceof SimulationFailure ? error : new SimulationFailure(seed, Number.NaN, (error as Error).stack ?? String(error), [], replay(seed)));
+    }
+  }
+  console.log(`\n  ${summarize(reports)}`);
+  if (failures.length > 0) {
+    const seeds = failures.map((failure) => failure.seed).join(', ');
+    throw new Error(`${failures.length} of ${count} seeds failed (${seeds}); the first:\n${failures[0]!.message}`);
+  }
+  return reports;
 }
 
 /** A scripted scenario: the options of each of its seeds, and what must hold after a run. */
@@ -163,24 +197,10 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
   if (scenario === undefined) throw new Error(`no scenario ${replayScenario}; there are: ${Object.keys(scenarios).join(', ')}`);
   test(`scenario ${replayScenario}, seed ${replaySeed}: ${scenario.title}`, () => runScenario(replayScenario, scenario, replaySeed));
 } else if (replaySeed !== undefined) {
-  test(`seed ${replaySeed} replays`, () => console.log(JSON.stringify(randomSeed(replaySeed))));
+  test(`seed ${replaySeed} replays`, () => console.log(JSON.stringify(replaySharded ? shardedSeed(replaySeed) : randomSeed(replaySeed))));
 } else {
   test(`${seedCount} random seeds keep causal delivery and causal reads, and converge after the faults end`, () => {
-    const reports: SimReport[] = [];
-    const failures: SimulationFailure[] = [];
-    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
-      try {
-        reports.push(randomSeed(seed));
-      } catch (error) {
-        // A failure outside the run's own steps (the final checks) still names its seed and replay.
-        failures.push(error instanceof SimulationFailure ? error : new SimulationFailure(seed, Number.NaN, (error as Error).stack ?? String(error), [], `SEED=${seed} node --import tsx ${file}`));
-      }
-    }
-    console.log(`\n  ${summarize(reports)}`);
-    if (failures.length > 0) {
-      const seeds = failures.map((failure) => failure.seed).join(', ');
-      throw new Error(`${failures.length} of ${seedCount} seeds failed (${seeds}); the first:\n${failures[0]!.message}`);
-    }
+    const reports = runSeeds(firstSeed, seedCount, randomSeed, (seed) => `SEED=${seed} node --import tsx ${file}`);
     // The runs must have gone through what they are meant to test.
     const total = (pick: (report: SimReport) => number) => reports.reduce((sum, report) => sum + pick(report), 0);
     assert.ok(total((r) => r.snapshotsPushed) > 0, 'some seeds needed a snapshot');
@@ -190,6 +210,13 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
     assert.ok(total((r) => r.heldDownReplies) > 0, 'some seeds met a held-down link');
     assert.ok(total((r) => r.custodyPushes) > 0, 'some seeds offered writes for custody');
     assert.ok(total((r) => r.partitions) > 0 && total((r) => r.dropped) > 0 && total((r) => r.duplicated) > 0, 'some seeds partitioned, dropped and duplicated');
+  });
+
+  test(`${shardedSeedCount} seeds of a sharded store (2-3 shards, clients roaming across shards with one token): causal across shards, nothing acknowledged lost, every shard converges`, () => {
+    const reports = runSeeds(firstSeed, shardedSeedCount, shardedSeed, (seed) => `SIM_SHARDED=1 SEED=${seed} node --import tsx ${file}`);
+    const total = (pick: (report: SimReport) => number) => reports.reduce((sum, report) => sum + pick(report), 0);
+    assert.ok(total((r) => r.crashes) > 0 && total((r) => r.partitions) > 0, 'some seeds crashed replicas and cut links inside shards');
+    assert.ok(total((r) => r.crossShardReads) > 0, 'some reads were served to a client whose metadata named another shard\'s writes');
   });
 
   test('the same seed replays the same run', () => {

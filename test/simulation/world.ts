@@ -5,6 +5,7 @@
 // state. Everything random comes from one seed; no timers, no sockets, no Math.random.
 import type { Address } from '../../events/ids.ts';
 import { defaultLimits, type Limits } from '../../events/limits.ts';
+import { groupOfShard, initialShardMap, membersOf, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
 import { defaultProtocolSettings, type ProtocolSettings } from '../../src/core/protocol-settings.ts';
 import { Random } from '../support/random.ts';
 import { EventQueue } from './event-queue.ts';
@@ -24,6 +25,12 @@ export interface SimOptions {
   readonly faults?: boolean;
   /** Every address keeps a DATA_DIR (by default the seed decides). */
   readonly durable?: boolean;
+  /**
+   * A sharded store: the replicas split into this many shards (round-robin, as SHARD_COUNT splits
+   * a VIEW), each a replica group of its own; clients send each key to its shard's members and
+   * carry one metadata token across shards. Groups keep their data in memory, as sharded nodes do.
+   */
+  readonly shards?: number;
   /** Protocol settings over what the seed would choose. */
   readonly settings?: Partial<ProtocolSettings>;
   /** A scripted fault plan instead of (or besides) random faults. */
@@ -59,6 +66,10 @@ export class World {
   private readonly keys: readonly string[];
   private readonly traceLines: string[] = [];
   private readonly traceToStdout: boolean;
+  /** The shard map of a sharded run (undefined: one group of every replica). */
+  readonly map: ShardMap | undefined;
+  /** The replica groups: the hosts of each shard (one group of all hosts when not sharded). */
+  readonly groups: readonly (readonly SimHost[])[];
 
   constructor(private readonly options: SimOptions) {
     this.random = new Random(options.seed);
@@ -93,16 +104,23 @@ export class World {
       ...options.settings,
     };
     const causalWaitMs = r.pick([0, 200, 1000]);
-    const durable = options.durable ?? r.chance(0.3);
+    const durable = options.shards === undefined ? (options.durable ?? r.chance(0.3)) : false;
     this.oracle = new Oracle(this.stats, (message) => this.fail(message), () => this.now, this.settings.writeAckTimeoutMs);
     this.network = new SimNetwork(this, netRandom, this.limits, { requestTimeoutMs, probeTimeoutMs }, this.stats, rates);
     const addresses = Array.from({ length: replicaCount }, (_, i) => `10.0.0.${i + 1}:8090` as Address);
+    const map = options.shards === undefined ? undefined : initialShardMap(addresses, options.shards);
+    this.map = map;
     const hostSettings = { view: addresses, limits: this.limits, settings: this.settings, causalWaitMs, requestTimeoutMs, probeTimeoutMs, durable };
     const diskRandom = this.random.fork();
-    this.hosts = addresses.map((address, index) => new SimHost(index, address, this, this.network, hostSettings, diskRandom));
+    this.hosts = addresses.map((address, index) => {
+      const shard = map === undefined ? undefined : shardOfNode(map, address)!;
+      const settings = shard === undefined ? hostSettings : { ...hostSettings, view: membersOf(map!, shard), group: groupOfShard(map!, shard) };
+      return new SimHost(index, address, this, this.network, settings, diskRandom);
+    });
+    this.groups = map === undefined ? [this.hosts] : map.shards.map((shard) => this.hosts.filter((host) => shard.members.includes(host.address)));
     this.workload = new Workload(this, clientRandom, { keys: this.keys, clockEntriesMax: this.limits.clockEntriesMax, readShare, deleteShare }, this.oracle, this.stats, clientCount);
     this.trace(
-      `seed ${options.seed}: ${replicaCount} replicas, ${clientCount} clients, chaos ${this.chaosMs} ms, drop ${rates.dropRate}, dup ${rates.dupRate}, ` +
+      `seed ${options.seed}: ${replicaCount} replicas${map === undefined ? '' : ` in ${map.shards.length} shards`}, ${clientCount} clients, chaos ${this.chaosMs} ms, drop ${rates.dropRate}, dup ${rates.dupRate}, ` +
         `long delays ${rates.longDelayRate}, hold-down ${this.settings.linkHoldDownMs} ms, logEventsMax ${this.settings.logEventsMax}, ` +
         `batch ${this.limits.pushBatchEventsMax}, chunk ${this.limits.snapshotChunkKeysMax}, pending ${this.limits.pendingEventsMax}, ` +
         `causal wait ${causalWaitMs} ms, ${durable ? 'DATA_DIR' : 'in memory'}, ${this.keys.length} keys, reads ${readShare}, deletes ${deleteShare}`,
@@ -126,17 +144,19 @@ export class World {
     for (const host of this.hosts) if (host.node === undefined) this.restart(host);
     const healedAt = this.now;
     const bound = this.settings.linkHoldDownMs + 15_000;
-    while (!this.oracle.converged(this.hosts)) {
+    while (!this.groups.every((group) => this.oracle.converged(group))) {
       if (this.now - healedAt > bound) this.fail(`no convergence within ${bound} ms after the heal:\n${this.describeAll()}`);
       this.runUntil(this.now + 100);
     }
     const convergedAfterMs = this.now - healedAt;
     this.trace(`converged ${convergedAfterMs} ms after the heal`);
-    this.oracle.checkFinalState(this.hosts, this.keys, this.workload.metadata());
+    for (const group of this.groups) {
+      this.oracle.checkFinalState(group, this.keys.filter((key) => this.hostsFor(key).includes(group[0]!)), this.workload.metadata());
+    }
     // Quiescent compaction: after a few probe and compaction rounds every replica knows every
     // other has everything, so all events and all tombstones go, everywhere, and the views are identical.
     this.runUntil(this.now + 4 * (this.settings.probeIntervalMs + this.settings.compactionIntervalMs));
-    this.oracle.checkCompacted(this.hosts, () => this.describeAll());
+    for (const group of this.groups) this.oracle.checkCompacted(group, () => this.describeAll());
     for (const host of this.hosts) {
       const core = host.replica!;
       this.stats.compactedEvents += core.compactedEvents;
@@ -182,6 +202,11 @@ export class World {
     const chaos = this.options.chaosMs === undefined ? '' : `SIM_CHAOS_MS=${this.options.chaosMs} `;
     const replay = this.options.replay ?? `${chaos}SIM_SEED=${this.options.seed} node --import tsx test/simulation/simulation.test.ts`;
     throw new SimulationFailure(this.options.seed, this.now, message, this.traceLines, replay);
+  }
+
+  /** The hosts that serve `key`: its shard's members (every host when not sharded). */
+  hostsFor(key: string): readonly SimHost[] {
+    return this.map === undefined ? this.hosts : this.groups[shardOfKey(this.map, key) - 1]!;
   }
 
   /** For the network: the live node at an address. */
