@@ -5,6 +5,7 @@ import { reshard as nextMap, shardOfKey, type ShardMap } from '../../events/shar
 import { parseExportReply, parseGroupStatus, shardPaths, type GroupStatus, type ReshardStep } from '../../events/shard-messages.ts';
 import { ExpectedError } from '../../events/expected-error.ts';
 import { clockCovers } from '../../events/vector-clock.ts';
+import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
 import type { ShardClient } from './shard-client.ts';
 import type { ShardedNode } from './sharded-node.ts';
@@ -26,8 +27,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *    it, every member holds every write its group acknowledged (each is held by two replicas, one
  *    of them reachable when at most one node is down), so any member can export, and the members
  *    that stay hold everything the shard keeps.
- * 3. **export**: from one member of each shard, the winning entry (put or tombstone) of every key
- *    whose shard changes, in pages.
+ * 3. **export**: from every reachable member of each shard, the winning entry (put or tombstone)
+ *    of every key whose shard changes, in pages, merged by the conflict order. Members agree on
+ *    their group's events, but not always on their keys: after a reshard whose coordinator died
+ *    between commit and ready, only the members that stayed in their group still hold the keys
+ *    that were leaving it (a member that changed group started a new life without them); the
+ *    next reshard moves them on from there.
  * 4. **commit**: every node adopts the next map. A node whose shard changed starts a new life in
  *    its new group. Keys arriving at a shard answer 503 there until step 6; other writes resume.
  * 5. **import**: each shard's arriving entries go to one of its members (the next on failure),
@@ -57,8 +62,14 @@ export async function runReshard(sharded: ShardedNode, client: ShardClient, limi
   try {
     moving = new Map(next.shards.map((shard) => [shard.id, []]));
     for (const shard of before.shards) {
-      const source = await quiesce(sharded, client, limits, shard.members);
-      for (const event of await exportFrom(sharded, client, limits, source, next)) moving.get(shardOfKey(next, event.key))!.push(event);
+      const winners = new Map<string, KvEvent>();
+      for (const source of await quiesce(sharded, client, limits, shard.members)) {
+        for (const event of await exportFrom(sharded, client, limits, source, next)) {
+          const held = winners.get(event.key);
+          if (held === undefined || compareEvents(event, held) > 0) winners.set(event.key, event);
+        }
+      }
+      for (const event of winners.values()) moving.get(shardOfKey(next, event.key))!.push(event);
     }
   } catch (error) {
     await broadcast('thaw');
@@ -82,8 +93,8 @@ export function apply(sharded: ShardedNode, step: ReshardStep['step'], next: Sha
   else sharded.ready(next);
 }
 
-/** Waits until the reachable members of a shard report the same delivered clock; returns one of them. */
-async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[]): Promise<Address> {
+/** Waits until the reachable members of a shard report the same delivered clock; returns them. */
+async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[]): Promise<Address[]> {
   const deadline = Date.now() + quiesceTimeoutMs;
   while (Date.now() < deadline) {
     const statuses = await Promise.allSettled(
@@ -95,7 +106,7 @@ async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits
     });
     const first = reached[0];
     if (first !== undefined && reached.every(({ status }) => status.joined && clockCovers(status.clock, first.status.clock) && clockCovers(first.status.clock, status.clock))) {
-      return first.member;
+      return reached.map(({ member }) => member);
     }
     await sleep(pollIntervalMs);
   }

@@ -52,8 +52,12 @@ export class ShardedNode implements NodeHost {
   private readonly options: ShardedNodeOptions;
   /** The reshard (by its next epoch) whose freeze is on: writes answer 503. */
   private frozen: { readonly epoch: number; readonly timer: TimerHandle } | undefined;
-  /** After a commit and until ready: the map before it; keys that moved into this shard are not here yet. */
-  private arriving: ShardMap | undefined;
+  /**
+   * After a commit and until ready: the maps before it; keys that moved into this shard under any
+   * of them are not here yet. More than one when a reshard never reached ready (its coordinator
+   * died) and another was committed over it: its keys arrive with the later one.
+   */
+  private arriving: ShardMap[] = [];
   /** Moving entries, sorted by key, per reshard epoch: pages of one export are cut from the same list. */
   private exportCache: { readonly epoch: number; readonly events: readonly KvEvent[] } | undefined;
 
@@ -113,7 +117,7 @@ export class ShardedNode implements NodeHost {
       view: this.view(),
       shardKeys: shard === undefined ? 0 : this.current.core.liveKeysOf((key) => shardOfKey(this.shardMap, key) === shard),
       writesFrozen: this.writesFrozen,
-      keysArriving: this.arriving !== undefined,
+      keysArriving: this.arriving.length > 0,
       ...this.counters,
     };
   }
@@ -130,7 +134,9 @@ export class ShardedNode implements NodeHost {
 
   /** `key` moved into this shard in the reshard being finished and is not here yet: answered 503 until it is. */
   arrivingKey(key: string): boolean {
-    return this.arriving !== undefined && shardOfKey(this.arriving, key) !== shardOfKey(this.shardMap, key);
+    if (this.arriving.length === 0) return false;
+    const shard = shardOfKey(this.shardMap, key);
+    return this.arriving.some((before) => shardOfKey(before, key) !== shard);
   }
 
   /**
@@ -221,11 +227,13 @@ export class ShardedNode implements NodeHost {
     const before = this.shardMap;
     const groupBefore = this.groupIn(before);
     if (this.adopt(next, 'reshard')) {
-      this.arriving = before;
+      this.arriving.push(before);
       const shard = this.shard;
-      // A node that stays in its group holds, until ready, the keys it had and the keys arriving.
+      // A node that stays in its group holds, until ready, the keys it had under every map not yet
+      // finished (a reshard that never reached ready left keys here that this one moves on) and the keys arriving.
       if (shard !== undefined && this.groupIn(next) === groupBefore) {
-        this.current.core.keepOnlyKeys((key) => shardOfKey(before, key) === shard || shardOfKey(next, key) === shard);
+        const maps = [...this.arriving, next];
+        this.current.core.keepOnlyKeys((key) => maps.some((map) => shardOfKey(map, key) === shard));
       }
     }
     if (this.frozen?.epoch === next.epoch) {
@@ -237,7 +245,7 @@ export class ShardedNode implements NodeHost {
   /** The keys have arrived: serve them, and forget the keys that left this shard. */
   ready(next: ShardMap): void {
     if (next.epoch !== this.shardMap.epoch) return;
-    this.arriving = undefined;
+    this.arriving = [];
     this.exportCache = undefined;
     const shard = this.shard;
     if (shard === undefined) return;
