@@ -21,7 +21,7 @@ import { errorMessage } from './format.ts';
 import { emptyPageState, hasBeenRead } from './page-state.ts';
 import { pollReplicas } from './poll.ts';
 import { renderDiagram } from './render-diagram.ts';
-import { renderClock, renderHeader, renderPeers, renderReach, renderStatus, renderSummary, renderTail } from './render-tables.ts';
+import { renderClock, renderHeader, renderPeers, renderReach, renderShards, renderStatus, renderSummary, renderTail } from './render-tables.ts';
 
 const pollMs = 500;
 const state = emptyPageState();
@@ -30,6 +30,7 @@ function render(): void {
   if (!hasBeenRead(state)) return;
   renderHeader(state);
   renderSummary(state);
+  renderShards(state);
   renderClock(state);
   renderReach(state);
   renderPeers(state);

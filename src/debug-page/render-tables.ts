@@ -48,6 +48,26 @@ export function renderSummary(state: ReadPageState): void {
   );
 }
 
+/** The shard map of a sharded store (hidden otherwise): each shard's members, this node's shard marked, what a reshard is doing here. */
+export function renderShards({ self }: ReadPageState): void {
+  const sharding = self.sharding;
+  byId('shards-card').hidden = sharding === undefined;
+  if (sharding === undefined) return;
+  const doing = sharding.writesFrozen ? ' · reshard: writes frozen' : sharding.keysArriving ? ' · reshard: keys arriving' : '';
+  byId('shards-note').textContent = `map epoch ${sharding.epoch} · this node: ${sharding.shard === null ? 'in no shard' : `shard ${sharding.shard}, ${sharding.shardKeys} keys`} · ${sharding.forwarded} forwarded (${sharding.forwardFailures} failed)${doing}`;
+  const rows = [row([th('shard', 'num'), th('members')])];
+  for (const shard of sharding.map) {
+    const mine = shard.id === sharding.shard;
+    rows.push(
+      row([
+        td(String(shard.id), `num mono${mine ? ' self' : ''}`),
+        td(shard.members.map((address) => el('span', { class: `chip mono${address === self.address ? ' self' : ''}` }, [address]))),
+      ]),
+    );
+  }
+  fill('shards', rows);
+}
+
 export function renderClock({ self }: ReadPageState): void {
   // A vector clock's keys are replica ids.
   const ids = Object.keys(self.clock).sort() as ReplicaId[];

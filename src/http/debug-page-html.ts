@@ -67,6 +67,10 @@ export const debugPageHtml = `<!doctype html>
     <h3>View</h3>
     <ul class="chips" id="view"></ul>
   </section>
+  <section class="card" id="shards-card" hidden>
+    <h2>Shards<small id="shards-note"></small></h2>
+    <table id="shards"></table>
+  </section>
   <section class="card">
     <h2>Clock<small>delivered · stable frontier</small></h2>
     <table id="clock"></table>

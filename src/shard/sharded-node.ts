@@ -24,6 +24,22 @@ export interface ShardedNodeOptions {
   readonly makeNode: (group: string | undefined, view: readonly Address[]) => ReplicaNode;
 }
 
+/** /debug/state's `sharding` (and the debug page's Shards card). */
+export interface ShardingDescription {
+  readonly epoch: number;
+  /** This node's shard, or null when it is in none. */
+  readonly shard: number | null;
+  readonly map: ShardMap['shards'];
+  /** The cluster's nodes. */
+  readonly view: readonly Address[];
+  /** Live keys of this node's shard held here. */
+  readonly shardKeys: number;
+  readonly writesFrozen: boolean;
+  readonly keysArriving: boolean;
+  readonly forwarded: number;
+  readonly forwardFailures: number;
+}
+
 /** Counters of /metrics. */
 export interface ShardCounters {
   forwarded: number;
@@ -108,7 +124,7 @@ export class ShardedNode implements NodeHost {
   }
 
   /** /debug/state's `sharding`: the map, this node's shard, what a reshard is doing here, and the counters. */
-  describe(): Record<string, unknown> {
+  describe(): ShardingDescription {
     const shard = this.shard;
     return {
       epoch: this.shardMap.epoch,

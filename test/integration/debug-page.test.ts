@@ -160,6 +160,48 @@ test('the debug page shows the view, the peers, and new writes as log rows and a
   }
 });
 
+test('a node of a sharded store: /debug/state, the Shards card and /metrics show the map, this node\'s shard, its keys and forwarded requests', async () => {
+  const sharded = addressesFor('debug-page', 26, 14).slice(10);
+  const nodes: ReplicaProcess[] = [];
+  const userDataDir = mkdtempSync(join(tmpdir(), 'kvs-debug-page-'));
+  try {
+    for (const address of sharded) nodes.push(await startReplica({ address, view: sharded, env: { SHARD_COUNT: '2' } }));
+    const [first] = sharded as [string];
+    let metadata: unknown = null;
+    for (let i = 0; i < 20; i++) {
+      const answer = await put(first, `key${i}`, i, metadata);
+      assert.is(answer.status, 201, `key${i}: ${JSON.stringify(answer.body)}`);
+      metadata = answer.body['causal-metadata'];
+    }
+    const state = (await request('GET', first, '/debug/state')).body.sharding;
+    assert.is(state.epoch, 1);
+    assert.equal(state.map.map((shard: { id: number }) => shard.id), [1, 2]);
+    const own = state.map.find((shard: { members: string[] }) => shard.members.includes(first));
+    assert.is(state.shard, own.id);
+    assert.ok(state.shardKeys > 0 && state.shardKeys < 20, `this shard holds some of the 20 keys: ${state.shardKeys}`);
+    assert.ok(state.forwarded > 0 && state.forwarded < 20, `the other shard's keys were forwarded: ${state.forwarded}`);
+    const { samples } = await scrape(first);
+    assert.is(sum(samples, 'kvs_forwarded_request_seconds_count'), state.forwarded, 'forwarded requests timed in /metrics');
+
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: chromiumPath, headless: true, args: chromiumArgs });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(`http://${first}/debug`);
+      await page.waitForFunction(() => document.querySelectorAll('#shards tr').length === 3, undefined, { timeout: 10_000 });
+      assert.match((await page.textContent('#shards-note')) ?? '', new RegExp(`map epoch 1 · this node: shard ${own.id}, ${state.shardKeys} keys`));
+      const rows = await page.locator('#shards tr').allTextContents();
+      for (const shard of state.map as { id: number; members: string[] }[]) {
+        assert.ok(rows.some((text) => text.startsWith(String(shard.id)) && shard.members.every((member) => text.includes(member))), `shard ${shard.id} row: ${rows}`);
+      }
+    } finally {
+      await context.close();
+    }
+  } finally {
+    await stopAll(nodes);
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+});
+
 test('the page and its data are served with CORS only where the page needs it', async () => {
   const page = await fetch(`http://${B}/debug`);
   assert.is(page.status, 200);
