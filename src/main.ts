@@ -160,6 +160,7 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
     view,
     limits: config.limits,
     timers: systemTimers,
+    clock: systemClock,
     log,
     makeNode: (group, groupView) => {
       // The boot is the life's base id: boots are plain ids (no group tag), and every life is a new start.

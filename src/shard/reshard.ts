@@ -7,7 +7,7 @@ import { ExpectedError } from '../../events/expected-error.ts';
 import { clockCovers } from '../../events/vector-clock.ts';
 import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
-import type { ShardClient } from './shard-client.ts';
+import { ShardCallError, type ShardClient } from './shard-client.ts';
 import type { ShardedNode } from './sharded-node.ts';
 
 /** Bounds of one reshard's waits: for a shard's members to agree, and for one shard's entries to be imported. */
@@ -15,6 +15,8 @@ const quiesceTimeoutMs = 10_000;
 const importTimeoutMs = 30_000;
 const callTimeoutMs = 5_000;
 const pollIntervalMs = 50;
+/** Tries of a reshard whose freeze another map change refused (409). */
+const contendedAttemptsMax = 4;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -47,17 +49,36 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * failed import is retried on another member.
  */
 export async function runReshard(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, shardCount: number): Promise<void> {
+  // Two reshards started at once refuse each other's freeze (409); each backs off a random while
+  // and tries again, so one of them usually goes first and the other runs on its map after it.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await reshardOnce(sharded, client, limits, log, shardCount);
+    } catch (error) {
+      if (!(error instanceof ExpectedError && error.status === 409) || attempt >= contendedAttemptsMax) throw error;
+      await sleep(200 + Math.random() * 800 * attempt);
+    }
+  }
+}
+
+async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, shardCount: number): Promise<void> {
   const before = sharded.map;
   const next = nextMap(before, sharded.view(), shardCount);
   const nodes = sharded.view().filter((address) => address !== sharded.self);
-  const broadcast = async (step: ReshardStep['step']): Promise<Address[]> => {
+  /** Sends a step to every node; returns those that did not take it, and whether one refused it (409: another map change came first). */
+  const broadcast = async (step: ReshardStep['step']): Promise<{ unreached: Address[]; refused: boolean }> => {
     apply(sharded, step, next);
     const answers = await Promise.allSettled(nodes.map((to) => client.call(to, 'POST', shardPaths.reshard, { step, next }, callTimeoutMs, () => undefined)));
-    return nodes.filter((_, i) => answers[i]!.status === 'rejected');
+    const refused = answers.some((answer) => answer.status === 'rejected' && answer.reason instanceof ShardCallError && answer.reason.status === 409);
+    return { unreached: nodes.filter((_, i) => answers[i]!.status === 'rejected'), refused };
   };
   log.info({ event: 'reshard-start', from: before.epoch, to: next.epoch, shards: next.shards }, 'reshard started');
 
-  const unreached = await broadcast('freeze');
+  const { unreached, refused } = await broadcast('freeze');
+  if (refused) {
+    await broadcast('thaw');
+    throw new ExpectedError('another reshard or change of the shard map is in progress; try again later', 409);
+  }
   let moving: Map<number, KvEvent[]>;
   try {
     moving = new Map(next.shards.map((shard) => [shard.id, []]));
@@ -73,7 +94,9 @@ export async function runReshard(sharded: ShardedNode, client: ShardClient, limi
     }
   } catch (error) {
     await broadcast('thaw');
-    throw error;
+    if (error instanceof ExpectedError) throw error;
+    // A member that stopped answering between quiesce and export: nothing changed; the client may try again.
+    throw new ExpectedError(`reshard: a member stopped answering while its keys were exported (${(error as Error).message}); nothing changed, try again`, 503);
   }
 
   await broadcast('commit');

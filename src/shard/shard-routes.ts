@@ -30,6 +30,8 @@ export interface ShardRoutesOptions {
 }
 
 const metadataField = 'causal-metadata';
+/** The methods of /kvs/<key> (HEAD answers as GET would, without the body). */
+const kvsMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 /** A request forwarded this many times is not forwarded again (maps that disagree for a moment must not bounce it around). */
 const forwardHopsMax = 2;
 /** How long add-member waits for the new member to have joined its group (its data pulled). */
@@ -60,7 +62,7 @@ export function shardedKvs(options: ShardRoutesOptions): Middleware {
   const { sharded, limits } = options;
   let rotation = 0;
   return async (ctx, next) => {
-    if (!ctx.path.startsWith('/kvs/') || (ctx.method !== 'GET' && ctx.method !== 'PUT' && ctx.method !== 'DELETE')) return next();
+    if (!ctx.path.startsWith('/kvs/') || !kvsMethods.has(ctx.method)) return next();
     const key = keyOf(ctx, limits);
     const shard = sharded.shardOf(key);
     if (shard !== sharded.shard) {
@@ -69,8 +71,15 @@ export function shardedKvs(options: ShardRoutesOptions): Middleware {
       await forward(ctx, options, shard, hops + 1, rotation++);
       return;
     }
-    if (sharded.arrivingKey(key) || (ctx.method !== 'GET' && sharded.writesFrozen)) throw resharding();
-    await next();
+    const reading = ctx.method === 'GET' || ctx.method === 'HEAD';
+    try {
+      if (sharded.arrivingKey(key) || (!reading && sharded.writesFrozen)) throw resharding();
+      await next();
+    } catch (error) {
+      // A refusal names its shard too, as a forwarded one does.
+      if (error instanceof ExpectedError && error.expose) throw new ExpectedError(error.message, error.status, true, { ...error.details, 'shard-id': shard });
+      throw error;
+    }
     if (isPlainObject(ctx.body)) {
       const body = ctx.body as Record<string, unknown>;
       if (body[metadataField] !== undefined) body[metadataField] = sharded.withoutGoneGroups(body[metadataField] as VectorClock);
@@ -94,14 +103,16 @@ async function forward(ctx: Context, options: ShardRoutesOptions, shard: number,
   for (let i = 0; i < members.length; i++) {
     const member = members[(rotation + i) % members.length]!;
     try {
-      const answer = await options.client.request(member, ctx.method, ctx.url, body, headers, options.forwardTimeoutMs);
+      // HEAD is asked as a GET (its answer carries a body to parse); Koa sends a HEAD answer without it.
+      const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
+      const answer = await options.client.request(member, method, ctx.url, body, headers, options.forwardTimeoutMs);
       options.sharded.counters.forwarded++;
       options.onForwarded?.(true, (performance.now() - started) / 1000);
       ctx.status = answer.status;
       ctx.body = isPlainObject(answer.body) ? { ...answer.body, 'shard-id': shard } : answer.body;
       return;
     } catch (error) {
-      if (ctx.method !== 'GET' && error instanceof ShardCallError && !error.notSent) break;
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && error instanceof ShardCallError && !error.notSent) break;
     }
   }
   options.sharded.counters.forwardFailures++;
@@ -185,6 +196,7 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
     membersOf(sharded.map, id);
     const address = parseAddress(body['socket-address']);
     if (!sharded.inView(address)) throw new ValidationError(`${address} is not in the view`, 404);
+    if (sharded.reshardInProgress) throw new ExpectedError('a reshard is in progress; try again later', 503);
     const next = addMember(sharded.map, id, address);
     if (next !== sharded.map) {
       sharded.adopt(next, 'add-member');

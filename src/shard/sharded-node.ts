@@ -5,10 +5,24 @@ import { compareAddresses, groupOfShard, groupsOf, membersOf, removeNode, shardO
 import type { GroupStatus, ShardMapState } from '../../events/shard-messages.ts';
 import { mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { groupOf, type ReplicaId } from '../../events/ids.ts';
+import { ExpectedError } from '../../events/expected-error.ts';
 import type { Logger } from '../node/logger.ts';
 import type { NodeHost } from '../node/node-host.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
+import type { Clock } from '../node/clock.ts';
 import type { TimerHandle, Timers } from '../node/timers.ts';
+
+/** A map's epoch and shards as one string: two reshards to the same epoch are the same one only if they make the same map. */
+function layoutOf(map: ShardMap): string {
+  return JSON.stringify(map);
+}
+
+/**
+ * A reshard committed this long ago and still not ready is taken for dead (its coordinator
+ * crashed): another reshard may then start, and moves its keys. A live one imports a page of keys
+ * in well under a second.
+ */
+const unfinishedReshardMs = 10_000;
 
 /** A freeze that no commit follows ends by itself after this long: a coordinator that died must not stop writes for good. */
 const freezeTimeoutMs = 30_000;
@@ -19,6 +33,7 @@ export interface ShardedNodeOptions {
   readonly view: readonly Address[];
   readonly limits: Limits;
   readonly timers: Timers;
+  readonly clock: Clock;
   readonly log: Logger;
   /** A new life: its incarnation (with the group's tag when `group` is set) and the node, not started. */
   readonly makeNode: (group: string | undefined, view: readonly Address[]) => ReplicaNode;
@@ -66,14 +81,16 @@ export class ShardedNode implements NodeHost {
   private shardMap: ShardMap;
   private readonly cluster = new Set<Address>();
   private readonly options: ShardedNodeOptions;
-  /** The reshard (by its next epoch) whose freeze is on: writes answer 503. */
-  private frozen: { readonly epoch: number; readonly timer: TimerHandle } | undefined;
+  /** The reshard (its next map, by epoch and layout) whose freeze is on: writes answer 503. */
+  private frozen: { readonly epoch: number; readonly layout: string; readonly timer: TimerHandle } | undefined;
   /**
    * After a commit and until ready: the maps before it; keys that moved into this shard under any
    * of them are not here yet. More than one when a reshard never reached ready (its coordinator
    * died) and another was committed over it: its keys arrive with the later one.
    */
   private arriving: ShardMap[] = [];
+  /** When the latest commit left keys arriving here (clock ms). */
+  private arrivingSince = 0;
   /** Moving entries, sorted by key, per reshard epoch: pages of one export are cut from the same list. */
   private exportCache: { readonly epoch: number; readonly events: readonly KvEvent[] } | undefined;
 
@@ -192,8 +209,16 @@ export class ShardedNode implements NodeHost {
    * Changing shard ends this group life and starts another in the new group. Returns whether it was adopted.
    */
   adopt(map: ShardMap, why: string, view: readonly Address[] = []): boolean {
-    for (const address of view) this.cluster.add(address);
-    if (map.epoch <= this.shardMap.epoch) return false;
+    if (map.epoch <= this.shardMap.epoch) {
+      for (const address of view) this.cluster.add(address);
+      return false;
+    }
+    // A newer map comes with its sender's cluster, which replaces this one: a node a client removed
+    // (DELETE /view, which makes a new map) leaves every node's cluster, not only the one asked.
+    if (view.length > 0) {
+      this.cluster.clear();
+      for (const address of [...view, this.self]) this.cluster.add(address);
+    }
     const before = this.shardMap;
     const groupBefore = this.groupIn(before);
     this.shardMap = map;
@@ -220,20 +245,39 @@ export class ShardedNode implements NodeHost {
 
   // ------------------------------------------------------------------ a reshard's steps, as a participant
 
+  /**
+   * Refuses writes for the reshard to `next`. Two changes of the map must not race to the same
+   * epoch: a freeze for another layout, or for an epoch that is not the next one here, is refused
+   * (409), and the reshard that asked backs off; the same freeze again is accepted.
+   */
   freeze(next: ShardMap): void {
-    if (next.epoch !== this.shardMap.epoch + 1) return;
+    if (next.epoch !== this.shardMap.epoch + 1) {
+      throw new ExpectedError(`another change of the shard map came first (this node follows epoch ${this.shardMap.epoch}); try again`, 409);
+    }
+    const layout = layoutOf(next);
+    if (this.frozen !== undefined && this.frozen.layout !== layout) throw new ExpectedError('another reshard is in progress; try again later', 409);
+    // Keys of a committed reshard are still arriving: it is running, unless it has been at it so
+    // long that its coordinator must have died (then this reshard finishes its moves: see reshard.ts).
+    if (this.arriving.length > 0 && this.options.clock.now() - this.arrivingSince < unfinishedReshardMs) {
+      throw new ExpectedError('another reshard is in progress; try again later', 409);
+    }
     this.frozen?.timer.cancel();
     const timer = this.options.timers.after(freezeTimeoutMs, () => {
-      if (this.frozen?.epoch !== next.epoch) return;
+      if (this.frozen?.layout !== layout) return;
       this.frozen = undefined;
       this.options.log.warn({ event: 'reshard-freeze-expired', epoch: next.epoch }, 'a reshard froze writes and never committed: writes go on');
     });
-    this.frozen = { epoch: next.epoch, timer };
+    this.frozen = { epoch: next.epoch, layout, timer };
     this.exportCache = undefined;
   }
 
+  /** A reshard is moving keys: frozen for it, or committed and not ready. Other map changes (add-member) wait. */
+  get reshardInProgress(): boolean {
+    return this.frozen !== undefined || this.arriving.length > 0;
+  }
+
   thaw(next: ShardMap): void {
-    if (this.frozen?.epoch !== next.epoch) return;
+    if (this.frozen?.layout !== layoutOf(next)) return;
     this.frozen.timer.cancel();
     this.frozen = undefined;
   }
@@ -244,6 +288,7 @@ export class ShardedNode implements NodeHost {
     const groupBefore = this.groupIn(before);
     if (this.adopt(next, 'reshard')) {
       this.arriving.push(before);
+      this.arrivingSince = this.options.clock.now();
       const shard = this.shard;
       // A node that stays in its group holds, until ready, the keys it had under every map not yet
       // finished (a reshard that never reached ready left keys here that this one moves on) and the keys arriving.
@@ -252,7 +297,7 @@ export class ShardedNode implements NodeHost {
         this.current.core.keepOnlyKeys((key) => maps.some((map) => shardOfKey(map, key) === shard));
       }
     }
-    if (this.frozen?.epoch === next.epoch) {
+    if (this.frozen !== undefined && this.frozen.layout === layoutOf(next)) {
       this.frozen.timer.cancel();
       this.frozen = undefined;
     }
@@ -274,7 +319,7 @@ export class ShardedNode implements NodeHost {
    * by key, a page at a time. Only while frozen for `next`: no write can change them meanwhile.
    */
   exportPage(next: ShardMap, offset: number, limit: number): { events: readonly KvEvent[]; total: number } | undefined {
-    if (this.frozen?.epoch !== next.epoch) return undefined;
+    if (this.frozen?.layout !== layoutOf(next)) return undefined;
     const shard = this.shard;
     if (this.exportCache?.epoch !== next.epoch) {
       const leaving = shard === undefined ? [] : this.current.core.entriesOf((key) => shardOfKey(next, key) !== shard);

@@ -93,6 +93,17 @@ test('600 keys PUT with chained metadata at node n % 6, each read at node (n + 1
   }
 });
 
+test('HEAD answers as GET at every node, and a refused request names its shard too', async () => {
+  const shardOfKey0 = (await get(nodes[0]!, 'key0', metadata)).body['shard-id'];
+  for (const address of nodes) {
+    assert.is((await request('HEAD', address, '/kvs/key0')).status, 200, `HEAD key0 at ${address}`);
+    assert.is((await request('HEAD', address, '/kvs/never-written')).status, 404, `HEAD never-written at ${address}`);
+    const refused = await request('PUT', address, '/kvs/key0', { 'causal-metadata': metadata });
+    assert.is(refused.status, 400, `PUT without a value at ${address}`);
+    assert.is(refused.body['shard-id'], shardOfKey0, `the 400 at ${address} names the shard: ${JSON.stringify(refused.body)}`);
+  }
+});
+
 test('key counts add up to 600, each shard within 25 % of an even split, the same asked at any node', async () => {
   const counts = await keyCounts(nodes[0]!);
   assertBalanced(counts, KEYS, '2 shards');
@@ -135,6 +146,44 @@ test('a reshard to 3 shards: 3 shards of at least 2, 600 keys balanced, and ever
     const answer = await get(all[n % 7]!, `key${n}`, metadata);
     assert.is(answer.status, 200, `GET key${n} after the reshard: ${answer.status} ${JSON.stringify(answer.body)}`);
     assert.is(answer.body.value, `value${n}`);
+  }
+});
+
+test('two reshards started at once at different nodes: one wins (the other answers 409 or runs after it), every node follows the same map, nothing is lost', async () => {
+  const [two, three] = await Promise.all([
+    request('PUT', nodes[0]!, '/shard/reshard', { 'shard-count': 2 }, { timeoutMs: 60_000 }),
+    request('PUT', seventh, '/shard/reshard', { 'shard-count': 3 }, { timeoutMs: 60_000 }),
+  ]);
+  const statuses = [two.status, three.status];
+  assert.ok(statuses.every((status) => status === 200 || status === 409) && statuses.includes(200), `answers: ${JSON.stringify([two.body, three.body])}`);
+  if (two.status === 409) assert.match(two.body.error, /in progress|came first/);
+  if (three.status === 409) assert.match(three.body.error, /in progress|came first/);
+  const layouts = new Set<string>();
+  for (const address of all) {
+    const ids = (await request('GET', address, '/shard/ids')).body['shard-ids'] as number[];
+    const members = await Promise.all(ids.map(async (id) => (await request('GET', address, `/shard/members/${id}`)).body['shard-members']));
+    layouts.add(JSON.stringify(members));
+  }
+  assert.is(layouts.size, 1, `the nodes follow different maps: ${[...layouts].join(' / ')}`);
+  for (let n = 0; n < KEYS; n++) {
+    const answer = await get(all[(n + 3) % 7]!, `key${n}`, metadata);
+    assert.is(answer.status, 200, `GET key${n} after the concurrent reshards: ${answer.status} ${JSON.stringify(answer.body)}`);
+    assert.is(answer.body.value, `value${n}`);
+  }
+});
+
+test('a node a client removes from the view (DELETE /view) leaves every node\'s view and its shard, and stays out', async () => {
+  const gone = nodes[5]!;
+  await replicas.find((replica) => replica.address === gone)!.kill('SIGKILL');
+  const removed = await request('DELETE', nodes[0]!, '/view', { 'socket-address': gone });
+  assert.is(removed.status, 200, JSON.stringify(removed.body));
+  const left = all.filter((address) => address !== gone);
+  await sleep(5000); // past two rounds of map gossip: nothing brings it back
+  for (const address of left) {
+    const view = (await request('GET', address, '/view')).body.view as string[];
+    assert.not.ok(view.includes(gone), `${address} still lists ${gone}: ${view}`);
+    const ids = (await request('GET', address, '/shard/ids')).body['shard-ids'] as number[];
+    for (const id of ids) assert.not.ok(((await request('GET', address, `/shard/members/${id}`)).body['shard-members'] as string[]).includes(gone));
   }
 });
 
