@@ -14,6 +14,7 @@ commands:
   put KEY VALUE        write VALUE (JSON if it parses as JSON, else the text itself)
   delete KEY           delete KEY                                  (exit 1 if it does not exist)
   view                 print the replicas in the cluster's view
+  shards               print the shards of a sharded store: id, key count, members
   watch-log            print new events of the operation log as they happen (Ctrl-C stops)
   help                 print this text
 
@@ -31,13 +32,16 @@ options:
   --all                watch-log: first print the events still in the log (a replica
                        folds events every replica has into its snapshot after ~1 s)
 
+In a sharded store, get, put and delete look up the shard map first and send each key to a member
+of its shard (any other node forwards it when none answers).
+
 exit codes: 0 ok, 1 not found, 2 usage error, 3 unavailable (503 after retries, or no replica
 reachable), 4 other error (the replica refused the request or failed)
 
 examples:
   kvs put x 1                 kvs put name '"1"'           kvs put --string name 1
   kvs get x                   kvs --json get x             kvs delete x
-  kvs watch-log --count 10    KVS_REPLICAS=10.10.0.2:8090 kvs view
+  kvs watch-log --count 10    kvs shards                   KVS_REPLICAS=10.10.0.2:8090 kvs view
 `;
 
 export class UsageError extends Error {
@@ -49,6 +53,7 @@ export type Command =
   | { readonly name: 'put'; readonly key: string; readonly value: KvsValue }
   | { readonly name: 'delete'; readonly key: string }
   | { readonly name: 'view' }
+  | { readonly name: 'shards' }
   | { readonly name: 'watch-log'; readonly intervalMs: number; readonly count: number | undefined; readonly all: boolean }
   | { readonly name: 'help' };
 
@@ -169,6 +174,10 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     case 'view':
       arity(0, 'no arguments');
       command = { name: 'view' };
+      break;
+    case 'shards':
+      arity(0, 'no arguments');
+      command = { name: 'shards' };
       break;
     case 'watch-log': {
       arity(0, 'no arguments');

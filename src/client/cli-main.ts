@@ -66,19 +66,19 @@ async function run(client: KvsClient, command: Exclude<Command, { name: 'help' }
   switch (command.name) {
     case 'get': {
       const result = await client.get(command.key);
-      if (json) io.out(show({ key: command.key, ...result, replica: client.lastReplica }));
+      if (json) io.out(show({ key: command.key, ...result, ...answeredBy(client) }));
       else if (result.found) io.out(`${command.key} = ${show(result.value)}`);
       else io.err(`not found: ${command.key}`);
       return result.found ? exitCodes.ok : exitCodes.notFound;
     }
     case 'put': {
       const result = await client.put(command.key, command.value);
-      io.out(json ? show({ key: command.key, result, replica: client.lastReplica }) : `${result} ${command.key}`);
+      io.out(json ? show({ key: command.key, result, ...answeredBy(client) }) : `${result} ${command.key}`);
       return exitCodes.ok;
     }
     case 'delete': {
       const result = await client.delete(command.key);
-      if (json) io.out(show({ key: command.key, result, replica: client.lastReplica }));
+      if (json) io.out(show({ key: command.key, result, ...answeredBy(client) }));
       else if (result === 'deleted') io.out(`deleted ${command.key}`);
       else io.err(`not found: ${command.key}`);
       return result === 'deleted' ? exitCodes.ok : exitCodes.notFound;
@@ -89,9 +89,21 @@ async function run(client: KvsClient, command: Exclude<Command, { name: 'help' }
       else for (const replica of view) io.out(replica);
       return exitCodes.ok;
     }
+    case 'shards': {
+      const { shards, replica } = await client.shards();
+      if (json) io.out(show({ sharded: shards !== null, shards: shards ?? [], replica }));
+      else if (shards === null) io.out('not sharded: every replica holds every key');
+      else for (const shard of shards) io.out(`shard ${shard.id} (${shard.keyCount === null ? 'key count unavailable' : `${shard.keyCount} keys`}): ${shard.members.join(' ')}`);
+      return exitCodes.ok;
+    }
     case 'watch-log':
       return watchLog(client, command, json, io);
   }
+}
+
+/** Who answered a key operation, for --json: the replica, and in a sharded store the key's shard. */
+function answeredBy(client: KvsClient): { replica: string | undefined; 'shard-id'?: number } {
+  return client.lastShard === undefined ? { replica: client.lastReplica } : { replica: client.lastReplica, 'shard-id': client.lastShard };
 }
 
 /** A linear extension of happens-before: a causally later event has a strictly larger clock sum. */

@@ -1,13 +1,16 @@
 // A typed client for causal-kvs (see docs/API.md). It carries the session's causal metadata for the
-// caller, retries a 503 with bounded backoff, fails over to another replica when one is down, and
-// learns the cluster's replicas from GET /view. It talks HTTP to the replicas and nothing else.
+// caller, retries a 503 with bounded backoff, fails over to another replica when one is down,
+// learns the cluster's replicas from GET /view, and, in a sharded store, learns the shard map and
+// sends each key to a member of its shard. It talks HTTP to the replicas and nothing else.
 import { Agent as HttpAgent } from 'node:http';
 import got, { RequestError } from 'got';
 import { backoffDelayMs, resolveRetry, type RetryOptions } from './backoff.ts';
 import { KvsError, type AttemptRecord } from './errors.ts';
+import { parseShardIds, parseShardMembers, ShardRouting, shardUnavailableMessage, type ClientShard, type ClientShardMap, type StoreLayout } from './shard-routing.ts';
 
 export { KvsError, type AttemptRecord, type KvsErrorKind } from './errors.ts';
 export { backoffDelayMs, defaultRetry, type RetryOptions } from './backoff.ts';
+export type { ClientShard, ClientShardMap } from './shard-routing.ts';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 /** What the store keeps under a key: any JSON value except `null`. */
@@ -34,8 +37,48 @@ export interface KvsClientOptions {
   readonly agent?: HttpAgent;
   /** Source of randomness for the backoff jitter (default Math.random). */
   readonly random?: () => number;
-  /** Called after every request with its outcome (for logging, metrics, tests). */
+  /**
+   * Called after every request of an operation with its outcome (for logging, metrics, tests). The
+   * shard map lookups are not operations: they are reported to `onShardMap`.
+   */
   readonly onAttempt?: (attempt: AttemptEvent) => void;
+  /**
+   * Route keys by the shard map (default true): the client looks the map up with GET /shard/ids and
+   * GET /shard/members/<id> before its first key operation and sends each key to a member of its
+   * shard first, then to any node (which forwards it). A store without /shard/ids (404) is
+   * unsharded: requests go to the replicas as they would with this off.
+   */
+  readonly shardRouting?: boolean;
+  /** At most one shard map lookup per this many ms (default 2000), whatever asks for it. */
+  readonly shardMapRefreshMs?: number;
+  /** A shard map older than this is looked up again before the next key operation, in ms (default 60000). */
+  readonly shardMapMaxAgeMs?: number;
+  /** Called after every shard map lookup with what it found. */
+  readonly onShardMap?: (lookup: ShardMapLookup) => void;
+}
+
+/** One shard map lookup: the map found (`sharded`), a store without shards, or no usable answer from any node tried. */
+export interface ShardMapLookup {
+  readonly outcome: 'sharded' | 'unsharded' | 'failed';
+  /** The node whose answers were used (none when the lookup failed). */
+  readonly replica: string | undefined;
+  /** The map found, when `outcome` is `sharded`. */
+  readonly shards: readonly ClientShard[] | undefined;
+  /** The nodes that gave no usable answer before (or instead of) the one used. */
+  readonly failures: readonly AttemptRecord[];
+}
+
+/** One shard as `shards()` lists it. */
+export interface ShardInfo extends ClientShard {
+  /** GET /shard/key-count/<id>, or null when no node could give it. */
+  readonly keyCount: number | null;
+}
+
+export interface ShardListing {
+  /** The shards by id, or null: the store is not sharded. */
+  readonly shards: readonly ShardInfo[] | null;
+  /** The node that listed the shards. */
+  readonly replica: string;
 }
 
 /** One request as `onAttempt` reports it. */
@@ -83,6 +126,9 @@ export function isReplicaAddress(text: string): boolean {
 
 const keyMissing = 'Key does not exist';
 const metadataField = 'causal-metadata';
+const shardIdField = 'shard-id';
+/** A shard map lookup asks at most this many nodes before it gives up until the next one is due. */
+const lookupNodesMax = 3;
 
 interface Answer {
   readonly status: number;
@@ -125,6 +171,10 @@ export class KvsClient {
   readonly #ownAgent: boolean;
   readonly #random: () => number;
   readonly #onAttempt: ((attempt: AttemptEvent) => void) | undefined;
+  readonly #shardRouting: boolean;
+  readonly #routing: ShardRouting;
+  readonly #onShardMap: ((lookup: ShardMapLookup) => void) | undefined;
+  #lastShard: number | undefined;
   /** Replica -> time until which it counts as down (tried after the others). */
   readonly #downUntil = new Map<string, number>();
   #preferred: string;
@@ -151,6 +201,12 @@ export class KvsClient {
     this.#agent = options.agent ?? new HttpAgent({ keepAlive: true, maxSockets: 16 });
     this.#random = options.random ?? Math.random;
     this.#onAttempt = options.onAttempt;
+    this.#shardRouting = options.shardRouting ?? true;
+    this.#routing = new ShardRouting({
+      refreshMs: positive(options.shardMapRefreshMs, 2000, 'shardMapRefreshMs'),
+      maxAgeMs: positive(options.shardMapMaxAgeMs, 60_000, 'shardMapMaxAgeMs'),
+    });
+    this.#onShardMap = options.onShardMap;
   }
 
   /** The latest causal metadata received (opaque); send it back through a new client to resume the session. */
@@ -170,6 +226,17 @@ export class KvsClient {
   /** The replica that answered the last successful request. */
   get lastReplica(): string | undefined {
     return this.#lastReplica;
+  }
+
+  /** The shard map the client routes by: undefined before it is known, null when the store is not sharded. */
+  get shardMap(): ClientShardMap | null | undefined {
+    const layout = this.#routing.layout;
+    return layout.kind === 'sharded' ? layout.map : layout.kind === 'unsharded' ? null : undefined;
+  }
+
+  /** The `"shard-id"` of the last key operation's answer (the shard that holds the key); undefined when the store did not name one. */
+  get lastShard(): number | undefined {
+    return this.#lastShard;
   }
 
   /** `{found: true, value}`, or `{found: false}` when the key was never written or was deleted. */
@@ -227,6 +294,19 @@ export class KvsClient {
     return { clock: clock as Record<string, number>, events: events as LogEvent[], logLength: Number(logLength), replica: answer.replica };
   }
 
+  /**
+   * The store's shards as one node lists them (a lookup now, which the client routes by from then
+   * on), each with its key count; `shards: null` when the store is not sharded. Not causally ordered.
+   */
+  async shards(): Promise<ShardListing> {
+    const started = Date.now();
+    const lookup = await this.#lookup(started + this.#retry.totalMsMax);
+    if (lookup.replica === undefined) throw unavailable(lookup.failures, Date.now() - started);
+    if (lookup.shards === undefined) return { shards: null, replica: lookup.replica };
+    const shards = await Promise.all(lookup.shards.map(async (shard) => ({ ...shard, keyCount: await this.#keyCount(shard.id) })));
+    return { shards, replica: lookup.replica };
+  }
+
   /** Asks a replica for its view now and remembers the replicas in it; errors are swallowed. */
   async refreshView(): Promise<void> {
     try {
@@ -248,37 +328,56 @@ export class KvsClient {
     return run;
   }
 
-  /** A /kvs request; resolves with 200/201, or 404 "Key does not exist"; carries the metadata of both. */
+  /**
+   * A /kvs request; resolves with 200/201, or 404 "Key does not exist"; carries the metadata of both.
+   * Its `"shard-id"` tells the routing whether the map it used is still the store's.
+   */
   async #kvs(method: Method, key: string, body: Record<string, unknown>): Promise<Answer> {
     if (typeof key !== 'string' || key.length === 0) throw new KvsError('invalid-argument', 'a key is a non-empty string');
-    const answer = await this.#request(method, `/kvs/${encodeURIComponent(key)}`, body);
+    const answer = await this.#request(method, `/kvs/${encodeURIComponent(key)}`, body, key);
     const ok = answer.status === 200 || answer.status === 201;
     const missing = answer.status === 404 && (answer.body.error === keyMissing || metadataField in answer.body);
     if (!ok && !missing) throw unexpected(answer);
     const metadata = answer.body[metadataField];
     if (metadata !== undefined) this.#metadata = metadata;
+    const shardId = answer.body[shardIdField];
+    this.#lastShard = typeof shardId === 'number' ? shardId : undefined;
+    if (this.#shardRouting) this.#routing.answered(key, shardId, answer.replica);
     return answer;
+  }
+
+  /** GET /shard/key-count/<id> through the usual retries; null when it cannot be had. */
+  async #keyCount(id: number): Promise<number | null> {
+    try {
+      const answer = await this.#request('GET', `/shard/key-count/${id}`, undefined);
+      const count = answer.body['shard-key-count'];
+      return answer.status === 200 && typeof count === 'number' ? count : null;
+    } catch (error) {
+      if (error instanceof KvsError) return null;
+      throw error;
+    }
   }
 
   /**
    * One operation's requests: the preferred replica first, then the others; a replica that cannot
    * be reached is skipped at once (and tried last for a while); a 503 is retried on the next
    * replica after a backoff wait; everything else is the answer. Gives up as `unavailable` after
-   * `attemptsMax` requests or `totalMsMax` ms.
+   * `attemptsMax` requests or `totalMsMax` ms. A request on `key` goes to the nodes in the order
+   * `#round` gives (the key's shard first, in a sharded store).
    */
-  async #request(method: Method, path: string, body: Record<string, unknown> | undefined): Promise<Answer> {
+  async #request(method: Method, path: string, body: Record<string, unknown> | undefined, key?: string): Promise<Answer> {
     const started = Date.now();
     const deadline = started + this.#retry.totalMsMax;
     const attempts: AttemptRecord[] = [];
     let waits = 0;
-    let round = this.#candidates();
+    let round = await this.#round(key, deadline);
     let next = 0;
     let waitFirst = false;
     for (;;) {
       if (attempts.length >= this.#retry.attemptsMax) break;
       if (next >= round.length) {
         // Every known replica was tried once: start over, after a wait.
-        round = this.#candidates();
+        round = await this.#round(key, deadline);
         next = 0;
         waitFirst = true;
       }
@@ -309,6 +408,7 @@ export class KvsClient {
       }
       this.#downUntil.delete(replica);
       if (answer.status === 503) {
+        if (key !== undefined && errorText(answer) === shardUnavailableMessage) this.#routing.shardUnavailable();
         attempts.push({ replica, outcome: 503, detail: errorText(answer) ?? 'HTTP 503' });
         waitFirst = true;
         continue;
@@ -332,6 +432,82 @@ export class KvsClient {
     const rotated = [...all.slice(start), ...all.slice(0, start)];
     const isDown = (replica: string) => (this.#downUntil.get(replica) ?? 0) > now;
     return [...rotated.filter((replica) => !isDown(replica)), ...rotated.filter(isDown)];
+  }
+
+  /**
+   * The nodes to try for a request, in order: `#candidates()`, or for a key of a sharded store the
+   * members of its shard first (shard-routing.ts `routeOrder`). Looks the shard map up first when
+   * one is due (bounded by `shardMapRefreshMs`).
+   */
+  async #round(key: string | undefined, deadline: number): Promise<string[]> {
+    if (key === undefined || !this.#shardRouting) return this.#candidates();
+    if (this.#routing.lookupDue(Date.now())) await this.#lookup(deadline);
+    const now = Date.now();
+    return this.#routing.route(key, this.#candidates(), (replica) => (this.#downUntil.get(replica) ?? 0) > now).order;
+  }
+
+  /**
+   * Looks the shard map up with the public endpoints: GET /shard/ids, then GET /shard/members/<id>
+   * of the same node for every id. A 404 for /shard/ids: the store is not sharded. Asks up to
+   * `lookupNodesMax` nodes (the usual order, then members it knows from the map) until one answers
+   * in full; tells the routing what it found (or that it found nothing) and `onShardMap`.
+   * Leaves the failover state (which replicas are down or preferred) as it was.
+   */
+  async #lookup(deadline: number): Promise<ShardMapLookup> {
+    const failures: AttemptRecord[] = [];
+    const known = this.#routing.layout;
+    const members = known.kind === 'sharded' ? known.map.shards.flatMap((shard) => shard.members) : [];
+    const nodes = [...new Set([...this.#candidates(), ...members])].slice(0, lookupNodesMax);
+    let lookup: ShardMapLookup | undefined;
+    for (const replica of nodes) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      const found = await this.#lookupAt(replica, Math.min(this.#timeoutMs, remaining));
+      if ('outcome' in found) {
+        failures.push(found);
+        continue;
+      }
+      this.#routing.learned(found, Date.now());
+      const shards = found.kind === 'sharded' ? found.map.shards : undefined;
+      lookup = { outcome: found.kind, replica, shards, failures };
+      break;
+    }
+    if (lookup === undefined) {
+      this.#routing.lookupFailed(Date.now());
+      lookup = { outcome: 'failed', replica: undefined, shards: undefined, failures };
+    }
+    this.#onShardMap?.(lookup);
+    return lookup;
+  }
+
+  /** The store's layout as `replica` lists it, or why it could not. */
+  async #lookupAt(replica: string, timeoutMs: number): Promise<Exclude<StoreLayout, { kind: 'unknown' }> | AttemptRecord> {
+    const ids = await this.#probe(replica, '/shard/ids', timeoutMs);
+    if ('outcome' in ids) return ids;
+    if (ids.status === 404) return { kind: 'unsharded' };
+    const list = ids.status === 200 ? parseShardIds(ids.body) : undefined;
+    if (list === undefined) return { replica, outcome: ids.status, detail: `GET /shard/ids: ${errorText(ids) ?? JSON.stringify(ids.body)}` };
+    const answers = await Promise.all(list.map((id) => this.#probe(replica, `/shard/members/${id}`, timeoutMs)));
+    const shards: ClientShard[] = [];
+    for (const [i, answer] of answers.entries()) {
+      if ('outcome' in answer) return answer;
+      const members = answer.status === 200 ? parseShardMembers(answer.body, isReplicaAddress) : undefined;
+      // A 404 here: the map changed between the two requests (a reshard); another node, or the next lookup, will do.
+      if (members === undefined) return { replica, outcome: answer.status, detail: `GET /shard/members/${list[i]}: ${errorText(answer) ?? JSON.stringify(answer.body)}` };
+      shards.push({ id: list[i]!, members });
+    }
+    return { kind: 'sharded', map: { shards } };
+  }
+
+  /** One GET of a lookup: the answer (a body that is not JSON counts as empty), or why none came. */
+  async #probe(replica: string, path: string, timeoutMs: number): Promise<Answer | AttemptRecord> {
+    try {
+      return await this.#send(replica, 'GET', path, undefined, timeoutMs);
+    } catch (error) {
+      if (error instanceof RequestError) return { replica, outcome: 'unreachable', detail: `GET ${path}: ${describeNetworkError(error)}` };
+      if (error instanceof KvsError && error.status !== undefined) return { status: error.status, body: {}, replica };
+      throw error;
+    }
   }
 
   #learn(view: readonly string[]): void {
