@@ -61,6 +61,7 @@ function shardIdParam(raw: string | undefined): number {
 export function shardedKvs(options: ShardRoutesOptions): Middleware {
   const { sharded, limits } = options;
   let rotation = 0;
+  const unanswered = new UnansweredMembers();
   return async (ctx, next) => {
     if (!ctx.path.startsWith('/kvs/') || !kvsMethods.has(ctx.method)) return next();
     const key = keyOf(ctx, limits);
@@ -68,7 +69,7 @@ export function shardedKvs(options: ShardRoutesOptions): Middleware {
     if (shard !== sharded.shard) {
       const hops = Number(ctx.get(forwardedHeader) || '0');
       if (hops >= forwardHopsMax) throw new ShardUnavailable(shard, membersOf(sharded.map, shard));
-      await forward(ctx, options, shard, hops + 1, rotation++);
+      await forward(ctx, options, shard, hops + 1, rotation++, unanswered);
       return;
     }
     const reading = ctx.method === 'GET' || ctx.method === 'HEAD';
@@ -88,30 +89,64 @@ export function shardedKvs(options: ShardRoutesOptions): Middleware {
   };
 }
 
+/** How long a member that did not answer a forwarded request is tried after the others. */
+const unansweredForMs = 10_000;
+
+/**
+ * Members of other shards that did not answer a forwarded request lately (down, or cut off): they
+ * are tried last, so one dead member costs one request its timeout, not every request. Bounded by
+ * the cluster's size (entries are per address, and answered ones leave).
+ */
+class UnansweredMembers {
+  private readonly since = new Map<Address, number>();
+
+  failed(member: Address, now: number): void {
+    this.since.set(member, now);
+  }
+
+  answered(member: Address): void {
+    this.since.delete(member);
+  }
+
+  /** `members` from `rotation` on, the ones that did not answer in the last `unansweredForMs` moved to the end. */
+  lastOf(members: readonly Address[], rotation: number): Address[] {
+    const rotated = members.map((_, i) => members[(rotation + i) % members.length]!);
+    if (this.since.size === 0) return rotated;
+    const now = Date.now();
+    const quiet = (member: Address) => {
+      const at = this.since.get(member);
+      return at !== undefined && now - at < unansweredForMs;
+    };
+    return [...rotated.filter((member) => !quiet(member)), ...rotated.filter(quiet)];
+  }
+}
+
 /**
  * Forwards the request to a member of `shard`, starting at a rotating member so the load spreads.
  * A member that cannot be reached is passed over; a write that reached a member and then timed out
  * is not sent again elsewhere (it may have been made): 503.
  */
-async function forward(ctx: Context, options: ShardRoutesOptions, shard: number, hops: number, rotation: number): Promise<void> {
-  const members = membersOf(options.sharded.map, shard).filter((member) => member !== options.sharded.self);
+async function forward(ctx: Context, options: ShardRoutesOptions, shard: number, hops: number, rotation: number, unanswered: UnansweredMembers): Promise<void> {
+  const members = unanswered.lastOf(membersOf(options.sharded.map, shard).filter((member) => member !== options.sharded.self), rotation);
   const headers: Record<string, string> = { [forwardedHeader]: String(hops) };
   const header = ctx.get('x-causal-metadata');
   if (header !== '') headers['x-causal-metadata'] = header;
   const body = bodyObject(ctx);
   const started = performance.now();
   for (let i = 0; i < members.length; i++) {
-    const member = members[(rotation + i) % members.length]!;
+    const member = members[i]!;
     try {
       // HEAD is asked as a GET (its answer carries a body to parse); Koa sends a HEAD answer without it.
       const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
       const answer = await options.client.request(member, method, ctx.url, body, headers, options.forwardTimeoutMs);
+      unanswered.answered(member);
       options.sharded.counters.forwarded++;
       options.onForwarded?.(true, (performance.now() - started) / 1000);
       ctx.status = answer.status;
       ctx.body = isPlainObject(answer.body) ? { ...answer.body, 'shard-id': shard } : answer.body;
       return;
     } catch (error) {
+      unanswered.failed(member, Date.now());
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && error instanceof ShardCallError && !error.notSent) break;
     }
   }
