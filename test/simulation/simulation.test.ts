@@ -4,7 +4,7 @@
 //   SIM_SEEDS=3000          how many random seeds to run (default 200)
 //   SIM_FIRST_SEED=n        where the random seeds start (default 1)
 //   SIM_CHAOS_MS=n          length of the fault phase of the random seeds (default: 6 to 12 s, drawn per seed)
-//   SIM_SHARDED_SEEDS=n     how many seeds of a sharded store to run (default 60)
+//   SIM_SHARDED_SEEDS=n     how many seeds of a sharded store to run (default 40)
 //   SIM_SHARDED=1 SEED=123  replay one seed of a sharded store
 // Every failure prints the exact command that replays it.
 import { test } from 'uvu';
@@ -19,7 +19,7 @@ const seedCount = Number(process.env.SIM_SEEDS ?? 200);
 const firstSeed = Number(process.env.SIM_FIRST_SEED ?? 1);
 const trace = process.env.SIM_TRACE === '1';
 const chaosMs = process.env.SIM_CHAOS_MS === undefined ? undefined : Number(process.env.SIM_CHAOS_MS);
-const shardedSeedCount = Number(process.env.SIM_SHARDED_SEEDS ?? 60);
+const shardedSeedCount = Number(process.env.SIM_SHARDED_SEEDS ?? 40);
 const replaySharded = process.env.SIM_SHARDED === '1';
 
 function randomSeed(seed: number): SimReport {
