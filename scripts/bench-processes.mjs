@@ -86,9 +86,9 @@ export class ServerProcesses {
     process.on('SIGINT', () => process.exit(130));
   }
 
-  /** Starts `node <bundle>` with these environment variables (LOG_LEVEL=warn) and waits for its /health. */
-  async start(bundle, address, env) {
-    const child = spawn(process.execPath, [bundle], {
+  /** Starts `node [nodeArgs] <bundle>` with these environment variables (LOG_LEVEL=warn) and waits for its /health. */
+  async start(bundle, address, env, nodeArgs = []) {
+    const child = spawn(process.execPath, [...nodeArgs, bundle], {
       env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -105,17 +105,18 @@ export class ServerProcesses {
   }
 
   /**
-   * `size` replicas of `bundle` on free 127.0.0.1 ports, each with all of them as its VIEW; returns
-   * once every replica sees all its peers with links up (bounded: 10 s), so nothing is measured
-   * while the cluster is still forming.
+   * `size` replicas of `bundle` on free 127.0.0.1 ports (or on `addresses`), each with all of them
+   * as its VIEW plus `env` (SHARD_COUNT, ...) and `nodeArgs` on its command line; returns once
+   * every replica sees all its `groupSize - 1` peers (its shard's, when sharded) with links up
+   * (bounded: 10 s), so nothing is measured while the cluster is still forming.
    */
-  async startCluster(bundle, size) {
-    const addresses = [];
-    for (let i = 0; i < size; i++) addresses.push(`127.0.0.1:${await freePort()}`);
-    const children = await Promise.all(addresses.map((address) => this.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(',') })));
-    for (let i = 0; size > 1; i++) {
+  async startCluster(bundle, size, { addresses = [], env = {}, nodeArgs = [], groupSize = size } = {}) {
+    addresses = [...addresses];
+    while (addresses.length < size) addresses.push(`127.0.0.1:${await freePort()}`);
+    const children = await Promise.all(addresses.map((address) => this.start(bundle, address, { SOCKET_ADDRESS: address, VIEW: addresses.join(','), ...env }, nodeArgs)));
+    for (let i = 0; groupSize > 1; i++) {
       const states = await Promise.all(addresses.map(async (address) => (await fetch(`http://${address}/debug/state`)).json()));
-      if (states.every((state) => linksUp(state, size))) break;
+      if (states.every((state) => linksUp(state, groupSize))) break;
       if (i >= 100) throw new Error(`${bundle}: the replicas did not all see their peers up within 10 s`);
       await sleep(100);
     }
@@ -134,19 +135,21 @@ export class ServerProcesses {
 }
 
 /**
- * autocannon's setupClient for `method` (GET or PUT) on random keys k0..k<keys-1>. Each client
- * carries the metadata its last answer gave it, in a closure of its own (autocannon's per-request
- * context is reset whenever a client loops over its requests).
+ * autocannon's setupClient for `method` (GET or PUT) on random keys k0..k<keys-1>, or on random
+ * keys of the list `keysFor(client)` returns where it is given (the keys of one shard, say). Each
+ * client carries the metadata its last answer gave it, in a closure of its own (autocannon's
+ * per-request context is reset whenever a client loops over its requests).
  */
-export function metadataCarryingClient(method, keys) {
+export function metadataCarryingClient(method, keys, keysFor = undefined) {
   return (client) => {
     let metadata = null;
+    const own = keysFor?.(client);
     client.setRequests([
       {
         method,
         setupRequest: (request) => ({
           ...request,
-          path: `/kvs/k${Math.floor(Math.random() * keys)}`,
+          path: `/kvs/${own === undefined ? `k${Math.floor(Math.random() * keys)}` : own[Math.floor(Math.random() * own.length)]}`,
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(method === 'PUT' ? { value: 'x'.repeat(32), 'causal-metadata': metadata } : { 'causal-metadata': metadata }),
         }),

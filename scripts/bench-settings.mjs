@@ -5,7 +5,7 @@
 // used (when the lag run starts, and for every server started).
 
 /** A positive number from the environment variable `name`, or `fallback` where it is unset or empty. */
-function intEnv(name, fallback) {
+export function intEnv(name, fallback) {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
