@@ -74,7 +74,7 @@ async function start(config: Config): Promise<void> {
     log.fatal({ event: 'error', err: error }, 'uncaught exception: exiting');
     process.exit(70);
   });
-  const shardClient = new ShardClient({ sourceAddress: config.peerSourceAddress, connectTimeoutMs: config.peerConnectTimeoutMs, clusterToken: config.clusterToken });
+  const shardClient = new ShardClient({ sourceAddress: config.peerSourceAddress, connectTimeoutMs: config.peerConnectTimeoutMs, clusterToken: config.clusterToken, answerBytesMax: config.limits.peerBodyBytesMax });
   const discovered = await discoverShardMap(config.socketAddress, config.view, shardClient, config.limits);
   let map = discovered.map;
   if (map === undefined && config.shardCount !== undefined) {

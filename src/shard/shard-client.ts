@@ -1,5 +1,4 @@
-import { Agent } from 'node:http';
-import got, { type Got } from 'got';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Address } from '../../events/ids.ts';
 import { clusterTokenHeader } from '../transport/http-transport.ts';
 
@@ -7,6 +6,8 @@ export interface ShardClientOptions {
   readonly sourceAddress: string | undefined;
   readonly connectTimeoutMs: number;
   readonly clusterToken: string | undefined;
+  /** The largest answer body read, in bytes (the peers' bound: a map, a page of a reshard's export). */
+  readonly answerBytesMax: number;
 }
 
 /** A node did not answer, or answered with an error status: what a caller tries the next member on. */
@@ -23,11 +24,6 @@ export class ShardCallError extends Error {
 
 const notSentCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND']);
 
-function wasNotSent(error: unknown): boolean {
-  const { code, event } = error as { code?: string; event?: string };
-  return (code !== undefined && notSentCodes.has(code)) || event === 'connect' || event === 'lookup';
-}
-
 /** An answer relayed as it came: status and parsed JSON body. */
 export interface RelayedAnswer {
   readonly status: number;
@@ -41,22 +37,17 @@ export const forwardedHeader = 'x-kvs-forwarded';
  * Node-to-node HTTP of a sharded store (src/shard/): the control messages of events/shard-messages.ts
  * and client requests forwarded to the shard that holds their key. Keep-alive, no retries (callers
  * try the next member), a short connect timeout so a dead member is passed over quickly.
+ *
+ * Plain node:http, not got: every client request for another shard's key goes through here, and got
+ * spent about 390 us of CPU per request against about 100 us for node:http on the same kept-alive
+ * socket (scripts/bench-sharding.mjs found forwarding dominating the cluster's CPU per write).
  */
 export class ShardClient {
   private readonly agent = new Agent({ keepAlive: true, noDelay: true, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' });
-  private readonly http: Got;
+  private readonly options: ShardClientOptions;
 
   constructor(options: ShardClientOptions) {
-    this.http = got.extend({
-      agent: { http: this.agent },
-      ...(options.sourceAddress === undefined ? {} : { localAddress: options.sourceAddress }),
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      responseType: 'json',
-      headers: options.clusterToken === undefined ? {} : { [clusterTokenHeader]: options.clusterToken },
-      timeout: { connect: options.connectTimeoutMs },
-    });
+    this.options = options;
   }
 
   close(): void {
@@ -73,20 +64,84 @@ export class ShardClient {
     return parse(answer.body);
   }
 
-  /** A request answered with any status (a forwarded client request: its answer is relayed as it is); no answer at all throws. */
-  async request(to: Address, method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<RelayedAnswer> {
-    try {
-      const response = await this.http(`http://${to}${path}`, {
-        method: method as 'GET',
-        headers,
-        timeout: { request: timeoutMs },
-        // GET and DELETE carry their causal metadata in a body too (docs/API.md): got allows it with allowGetBody.
-        allowGetBody: true,
-        ...(body === undefined ? {} : { json: body }),
+  /**
+   * A request answered with any status (a forwarded client request: its answer is relayed as it
+   * is); no answer at all, or one that is not JSON, throws. GET and DELETE carry their causal
+   * metadata in a JSON body too (docs/API.md), so any method may have a body.
+   */
+  request(to: Address, method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<RelayedAnswer> {
+    const [host, port] = splitAddress(to);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const { sourceAddress, clusterToken, connectTimeoutMs, answerBytesMax } = this.options;
+    return new Promise<RelayedAnswer>((resolve, reject) => {
+      let connected = false;
+      let settled = false;
+      const fail = (message: string, notSent: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        outgoing.destroy();
+        reject(new ShardCallError(`${to}${path}: ${message}`, undefined, notSent));
+      };
+      const outgoing = httpRequest({
+        host,
+        port,
+        method,
+        path,
+        agent: this.agent,
+        ...(sourceAddress === undefined ? {} : { localAddress: sourceAddress }),
+        headers: {
+          accept: 'application/json',
+          ...(clusterToken === undefined ? {} : { [clusterTokenHeader]: clusterToken }),
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(payload.length) }),
+          ...headers,
+        },
       });
-      return { status: response.statusCode, body: response.body };
-    } catch (error) {
-      throw new ShardCallError(`${to}${path}: ${(error as Error).message}`, undefined, wasNotSent(error));
-    }
+      const deadline = setTimeout(() => fail(connected ? `no answer within ${timeoutMs} ms` : `no connection within ${connectTimeoutMs} ms`, !connected), timeoutMs);
+      outgoing.on('socket', (socket) => {
+        if (!socket.connecting) {
+          connected = true; // a kept-alive socket
+          return;
+        }
+        const connectTimer = setTimeout(() => fail(`no connection within ${connectTimeoutMs} ms`, true), connectTimeoutMs);
+        socket.once('connect', () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        });
+        socket.once('close', () => clearTimeout(connectTimer));
+      });
+      outgoing.on('error', (error: NodeJS.ErrnoException) => fail(error.message, !connected || (error.code !== undefined && notSentCodes.has(error.code))));
+      outgoing.on('response', (response: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (bytes > answerBytesMax) fail(`answer over ${answerBytesMax} bytes`, false);
+          else chunks.push(chunk);
+        });
+        response.on('error', (error) => fail(error.message, false));
+        response.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(deadline);
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            reject(new ShardCallError(`${to}${path}: the answer is not JSON (HTTP ${response.statusCode})`, response.statusCode, false));
+            return;
+          }
+          resolve({ status: response.statusCode ?? 0, body: parsed });
+        });
+      });
+      outgoing.end(payload);
+    });
   }
+}
+
+/** "IP:PORT" as host and port (the address was validated when it entered the view or the map). */
+function splitAddress(address: Address): [string, number] {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon), Number(address.slice(colon + 1))];
 }
