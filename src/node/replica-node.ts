@@ -298,7 +298,7 @@ export class ReplicaNode {
     const delivered = this.core.deliveredCount;
     if (reply.type !== 'accepted' || this.stopped || this.storedDelivered >= delivered || this.storage.unavailable !== undefined) return answer(reply);
     this.lateAnswers.push({ delivered, due: this.clock.now() + pushAnswerWaitMaxMs, answer });
-    if (this.lateAnswers.length - this.lateAnswersHead === 1) this.armLateAnswerTimer();
+    if (this.lateAnswerTimer === undefined) this.armLateAnswerTimer();
   }
 
   /** Answers the waiting pushes whose events storage holds now, and those due. */
@@ -317,22 +317,22 @@ export class ReplicaNode {
       this.lateAnswers = this.lateAnswers.slice(this.lateAnswersHead);
       this.lateAnswersHead = 0;
     }
-    this.armLateAnswerTimer();
     const reply = this.core.acceptedReply();
     for (const late of ready) late.answer(reply);
   }
 
-  /** One timer, for the oldest push waiting (all wait equally long, so it is the first due). */
+  /**
+   * One timer, for the oldest push waiting (all wait equally long, so it is the first due). It is
+   * not moved as pushes are answered (a timer per flush would cost more than the pushes): when it
+   * fires it answers those due and is armed again for the oldest still waiting, if any.
+   */
   private armLateAnswerTimer(): void {
-    this.lateAnswerTimer?.cancel();
-    this.lateAnswerTimer = undefined;
     const first = this.lateAnswers[this.lateAnswersHead];
     if (first === undefined || this.stopped) return;
     this.lateAnswerTimer = this.timers.after(Math.max(0, first.due - this.clock.now()), () => {
       this.lateAnswerTimer = undefined;
       this.answerLatePushes();
-      // A timer may fire a hair before the node's clock says the first is due: look again then.
-      if (this.lateAnswerTimer === undefined) this.armLateAnswerTimer();
+      this.armLateAnswerTimer();
     });
   }
 
