@@ -7,13 +7,13 @@ import type { Logger } from '../node/logger.ts';
 import type { Storage, StoredSnapshot, StoredState } from '../node/storage.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { readOrCreateMeta, writeMeta } from './data-dir-meta.ts';
-import { nodeFileSystem, removeFile, syncDirectory, writeFully, writeFullySync, type FileLike, type FileSystem } from './file-system.ts';
+import { nodeFileSystem, removeFile, syncDirectory, writeFully, type FileLike, type FileSystem } from './file-system.ts';
 import { LatencyHistogram, type HistogramJson } from './latency-histogram.ts';
 import { encodeBatch } from './record-codec.ts';
 import { recover, type RecoveryReport } from './recovery.ts';
 import { segmentName, snapshotName } from './segment-files.ts';
 import { prepareSnapshot, writeSnapshotFile, type PreparedSnapshot } from './snapshot-file.ts';
-import { attempt, attemptSync, describeIoFailure, ioError, StorageIoError } from './storage-errors.ts';
+import { attempt, describeIoFailure, ioError, StorageIoError } from './storage-errors.ts';
 
 export interface DurableLogOptions {
   /** 'batch': a flush is answered once its bytes are fdatasync'ed (group commit); 'off': once write() handed them to the OS. */
@@ -69,13 +69,6 @@ export interface DurableLogDescription {
 const MiB = 1024 * 1024;
 /** Most bytes gathered into one write(). */
 const writeBytesMax = 4 * MiB;
-/**
- * A write up to this size is done on the event loop's thread (pwrite to the page cache: tens of
- * microseconds), not handed to the thread pool: the fdatasync that follows is then issued in the
- * same turn, one thread-pool round trip per group commit instead of two, and the write costs less
- * CPU than its asynchronous form. Larger ones (a backlog) stay asynchronous.
- */
-const syncWriteBytesMax = 256 * 1024;
 /** Steps of one pump run before it yields with setImmediate (each step awaits I/O anyway). */
 const stepsPerRun = 10_000;
 
@@ -171,8 +164,7 @@ function answer(done: (error: Error | undefined) => void, error: Error | undefin
  *
  * - append() encodes the batch into records ([u32 length][u32 CRC-32C][JSON], record-codec.ts) and
  *   queues them; one pump writes the queue in order, many records per write(), at known offsets
- *   (positional writes): a small write (to the page cache) on the event loop's thread, a large one
- *   and every fdatasync in the thread pool (see syncWriteBytesMax). Every op (batch, snapshot) gets an index;
+ *   (positional writes), never blocking the event loop. Every op (batch, snapshot) gets an index;
  *   the disk always holds a prefix of the ops, so recovery never sees a gap this process made.
  * - flush() waits for everything appended before it. FSYNC=batch: the pump fdatasyncs once for all
  *   the flushes waiting (group commit: flushes queued during an fsync are answered by the next one);
@@ -574,8 +566,8 @@ export class DurableLog implements Storage {
   }
 
   private async writeBatch(batch: Batch): Promise<void> {
-    const handle = this.segment.handle !== undefined && (this.segment.dirSynced || this.fsyncMode !== 'batch') ? this.segment.handle : await this.openSegment();
-    await this.writeAt(handle, batch);
+    const handle = await this.openSegment();
+    await attempt('writing', this.segment.name, () => writeFully(handle, batch.data, batch.position));
     this.inFlight = undefined;
     this.segment.bytes = Math.max(this.segment.bytes, batch.position + batch.data.length);
     this.segmentBytes.set(this.segment.number, this.segment.bytes);
@@ -607,19 +599,10 @@ export class DurableLog implements Storage {
     this.advanceDurable(upTo);
   }
 
-  /** Writes `batch` at its place: on this thread when it is small and the file can (see syncWriteBytesMax). */
-  private async writeAt(handle: FileLike, batch: Batch): Promise<void> {
-    if (handle.writeSync !== undefined && batch.data.length <= syncWriteBytesMax) {
-      attemptSync('writing', this.segment.name, () => writeFullySync(handle, batch.data, batch.position));
-    } else {
-      await attempt('writing', this.segment.name, () => writeFully(handle, batch.data, batch.position));
-    }
-  }
-
   /** After a failed fdatasync the kernel may have dropped those pages: write them again before syncing again. */
   private async rewriteRetained(): Promise<void> {
     const handle = this.segment.handle!;
-    for (const batch of this.retained) await this.writeAt(handle, batch);
+    for (const batch of this.retained) await attempt('writing', this.segment.name, () => writeFully(handle, batch.data, batch.position));
     this.rewriteNeeded = false;
   }
 

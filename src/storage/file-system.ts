@@ -1,16 +1,10 @@
-import { promises as fsp, writeSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { attempt } from './storage-errors.ts';
 
 /** The few operations of an open file the durable log uses (a subset of node:fs/promises FileHandle). */
 export interface FileLike {
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
-  /**
-   * pwrite(2) on the calling thread, returning the bytes written; absent where the file cannot be
-   * written synchronously (a test's file system may leave it out to hold writes in flight). A
-   * small write to the page cache costs less done here than handed to the thread pool and awaited.
-   */
-  readonly writeSync?: (buffer: Uint8Array, offset: number, length: number, position: number) => number;
   /** fdatasync(2): the data and the size, not the other metadata. */
   datasync(): Promise<void>;
   /** fsync(2); also what makes a directory's entries durable. */
@@ -41,17 +35,7 @@ export const nodeFileSystem: FileSystem = {
   readdir: (path) => fsp.readdir(path),
   readFile: (path) => fsp.readFile(path),
   stat: (path) => fsp.stat(path),
-  open: async (path, flags) => {
-    const handle = await fsp.open(path, flags);
-    return {
-      write: (buffer, offset, length, position) => handle.write(buffer, offset, length, position),
-      writeSync: (buffer, offset, length, position) => writeSync(handle.fd, buffer, offset, length, position),
-      datasync: () => handle.datasync(),
-      sync: () => handle.sync(),
-      truncate: (length) => handle.truncate(length),
-      close: () => handle.close(),
-    };
-  },
+  open: (path, flags) => fsp.open(path, flags),
   rename: (from, to) => fsp.rename(from, to),
   unlink: (path) => fsp.unlink(path),
 };
@@ -61,16 +45,6 @@ export async function writeFully(file: FileLike, data: Uint8Array, position: num
   let done = 0;
   while (done < data.length) {
     const { bytesWritten } = await file.write(data, done, data.length - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('write() wrote nothing'), { code: 'EIO' });
-    done += bytesWritten;
-  }
-}
-
-/** writeFully() on the calling thread, with the file's writeSync (which it must have). */
-export function writeFullySync(file: FileLike, data: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < data.length) {
-    const bytesWritten = file.writeSync!(data, done, data.length - done, position + done);
     if (bytesWritten <= 0) throw Object.assign(new Error('write() wrote nothing'), { code: 'EIO' });
     done += bytesWritten;
   }

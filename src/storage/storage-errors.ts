@@ -58,15 +58,6 @@ export function ioError(error: unknown, action: string, file: string): StorageIo
   return error instanceof StorageIoError ? error : new StorageIoError(describeIoFailure(error, action, file), errorCode(error), error);
 }
 
-/** attempt() for an operation done on the calling thread. */
-export function attemptSync<T>(action: string, file: string, run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    throw ioError(error, action, file);
-  }
-}
-
 /** Runs one file operation; a failure becomes a StorageIoError naming `action` and `file`. */
 export async function attempt<T>(action: string, file: string, run: () => Promise<T>): Promise<T> {
   try {

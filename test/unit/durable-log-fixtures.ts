@@ -81,15 +81,15 @@ export interface FaultControl {
   fail: ((op: FaultyOp, file: string) => string | undefined) | undefined;
   /** While set, each call of `op` waits for it first (after being counted). */
   hold: { op: FaultyOp; gate: Deferred } | undefined;
-  /** Every call, in order (`sync`: a write done with writeSync). */
-  readonly calls: { op: FaultyOp; file: string; sync?: true }[];
+  /** Every call, in order. */
+  readonly calls: { op: FaultyOp; file: string }[];
 }
 
 function fsError(code: string, op: string, file: string): Error {
   return Object.assign(new Error(`${code}: injected, ${op} '${file}'`), { code });
 }
 
-/** node:fs (promises, and synchronous writes), counted, with faults injected as `control` says. A failing write first really writes half its bytes (a short write). */
+/** node:fs/promises, counted, with faults injected as `control` says. A failing write first really writes half its bytes (a short write). */
 export function faultyFs(): { fs: FileSystem; control: FaultControl } {
   const control: FaultControl = { fail: undefined, hold: undefined, calls: [] };
   const gate = async (op: FaultyOp, file: string): Promise<void> => {
@@ -109,22 +109,6 @@ export function faultyFs(): { fs: FileSystem; control: FaultControl } {
         throw fsError(code, 'write', file);
       }
       return handle.write(buffer, offset, length, position);
-    },
-    // The durable log writes small batches synchronously when it can: counted and failed the same
-    // way (a short write, then the error). Absent while writes are held, so they are held in flight.
-    get writeSync() {
-      const direct = handle.writeSync;
-      if (direct === undefined || control.hold?.op === 'write') return undefined;
-      return (buffer: Uint8Array, offset: number, length: number, position: number): number => {
-        control.calls.push({ op: 'write', file, sync: true });
-        const code = control.fail?.('write', file);
-        if (code !== undefined) {
-          const half = Math.floor(length / 2);
-          if (half > 0) direct(buffer, offset, half, position);
-          throw fsError(code, 'write', file);
-        }
-        return direct(buffer, offset, length, position);
-      };
     },
     async datasync() {
       await gate('datasync', file);

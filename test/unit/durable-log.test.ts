@@ -104,25 +104,6 @@ test('group commit: the flushes queued during one fdatasync are all answered by 
   await storage.close();
 });
 
-test('a small batch is written on the calling thread, a large one through the thread pool; each group gets one write and one fdatasync', async () => {
-  const dir = tempDir();
-  const { fs, control } = faultyFs();
-  const { storage } = await open(dir, { fs });
-  for (let seq = 1; seq <= 20; seq++) storage.append([put(seq, `k${seq}`)]);
-  assert.is(await flushed(storage), undefined);
-  const writes = () => control.calls.filter((call) => call.op === 'write' && call.file.startsWith('segment-'));
-  assert.equal(writes(), [{ op: 'write', file: segmentName(1), sync: true }], 'twenty appends of one turn: one write, synchronous');
-  assert.is(callsOf(control, 'datasync', 'segment-'), 1);
-  storage.append([put(21, 'big', 'x'.repeat(300 * 1024))]);
-  assert.is(await flushed(storage), undefined);
-  assert.equal(writes().at(-1), { op: 'write', file: segmentName(1) }, 'over 256 KiB: asynchronous');
-  assert.is(callsOf(control, 'datasync', 'segment-'), 2);
-  await storage.close();
-  const reopened = await open(dir);
-  assert.equal(reopened.state.events.map((event) => event.seq), Array.from({ length: 21 }, (_, i) => i + 1));
-  await reopened.storage.close();
-});
-
 test('FSYNC=off: flush is answered once write() returned, with no fdatasync', async () => {
   const dir = tempDir();
   const { fs, control } = faultyFs();
