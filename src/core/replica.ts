@@ -495,6 +495,15 @@ export class Replica {
     }
     if (peer !== undefined) this.learnRetired(peer, request.retired);
     this.receiveEvents(request.events);
+    return this.acceptedReply();
+  }
+
+  /**
+   * A push's `accepted` answer as of now: the delivered clock and what storage holds of it. The
+   * shell may answer a push late, once storage holds what it delivered (ReplicaNode.receive); it
+   * then asks for this again, so the answer says so.
+   */
+  acceptedReply(): PushReply {
     return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.stateFields() };
   }
 
@@ -516,7 +525,7 @@ export class Replica {
         this.installSnapshot(staged.entries, chunk.clock, chunk.retired);
       }
     }
-    return { type: 'accepted', from: this.self, incarnation: this.incarnation, clock: this.deliveredClock, ...this.stateFields() };
+    return this.acceptedReply();
   }
 
   /** Serves a chunk of a snapshot to a joiner; the first request (no id) cuts a new snapshot. */

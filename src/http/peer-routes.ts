@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Limits } from '../../events/limits.ts';
+import type { PushReply } from '../../events/peer-messages.ts';
 import { peerRpcs, type PeerMessage, type RpcName } from '../../events/peer-rpc.ts';
 import type { NodeHost } from '../node/node-host.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
@@ -32,9 +33,11 @@ export function registerPeerRoutes(router: Router, host: NodeHost, limits: Limit
   for (const name of Object.keys(peerRpcs) as RpcName[]) {
     const rpc = peerRpcs[name];
     if (rpc.route !== 'from-table') continue;
-    const serve: Middleware = (ctx) => {
+    const serve: Middleware = async (ctx) => {
       const request = rpc.parseRequest({ query: ctx.query, body: requestBody(ctx) }, limits);
-      ctx.body = host.node.handle({ rpc: name, request } as PeerMessage);
+      const message = { rpc: name, request } as PeerMessage;
+      // A push may be answered late (once storage holds what it delivered): see ReplicaNode.receive.
+      ctx.body = message.rpc === 'push' ? await new Promise<PushReply>((resolve) => host.node.receive(message.request, resolve)) : host.node.handle(message);
     };
     if (rpc.path.startsWith(`${internalPrefix}/`)) {
       if (!rpc.guarded) throw new Error(`${rpc.path}: every ${internalPrefix} route needs the cluster token`);
@@ -46,7 +49,7 @@ export function registerPeerRoutes(router: Router, host: NodeHost, limits: Limit
   }
 
   // The same pushes, many on one exchange (its body is read line by line, not by the body parser).
-  internal.post(underInternal(pushStreamPath), (ctx) => servePushStream(ctx, limits, (request) => host.node.handle({ rpc: 'push', request }), onFatal));
+  internal.post(underInternal(pushStreamPath), (ctx) => servePushStream(ctx, limits, (request, answer) => host.node.receive(request, answer), onFatal));
 
   router.use(internal.routes());
 }

@@ -1,7 +1,7 @@
 import type { Address } from '../../events/ids.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
-import type { PushReply } from '../../events/peer-messages.ts';
+import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
 import { exchangeOf, type Outcome, type PeerMessage, type ReplyOf, type RpcName } from '../../events/peer-rpc.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
 import { Replica, type ReadResult, type ReplicaDescription, type Send, type WriteResult } from '../core/replica.ts';
@@ -17,6 +17,21 @@ import { Waiters } from './waiters.ts';
 
 /** How soon storing our own writes is tried again after storage failed, in ms. */
 const storeRetryMs = 500;
+
+/**
+ * Longest a push's answer waits for storage to hold what the push delivered (see receive()): a slow
+ * or stuck disk delays the sender's pipeline to this replica by at most this much per push, and the
+ * answer then goes out saying what storage holds.
+ */
+export const pushAnswerWaitMaxMs = 250;
+
+/** A push accepted and not yet answered: answered once a flush started after its delivery ends, or when due. */
+interface LateAnswer {
+  /** The node's deliveredCount once the push was handled. */
+  readonly delivered: number;
+  readonly due: number;
+  readonly answer: (reply: PushReply) => void;
+}
 
 /** Counters the metrics endpoint reads. */
 export interface NodeCounters {
@@ -75,6 +90,12 @@ export class ReplicaNode {
   private flushAgain = false;
   /** A flush of our own writes failed; a retry is armed. */
   private storeRetry: TimerHandle | undefined;
+  /** Storage holds the events delivered up to this deliveredCount (the last flush that ended well started there). */
+  private storedDelivered: number;
+  /** Pushes waiting for their answer until storage holds what they delivered, in arrival order (see receive()). */
+  private lateAnswers: LateAnswer[] = [];
+  private lateAnswersHead = 0;
+  private lateAnswerTimer: TimerHandle | undefined;
   private lastView: string;
   private lastViewVersion = 0;
   private readonly peersDown = new Set<Address>();
@@ -102,6 +123,7 @@ export class ReplicaNode {
       now: clock.now(),
     });
     if (environment.restored !== undefined) this.core.restore(environment.restored.snapshot, environment.restored.events);
+    this.storedDelivered = this.core.deliveredCount;
     this.core.onSnapshotInstalled = () => {
       this.snapshotOwed = true;
     };
@@ -124,6 +146,10 @@ export class ReplicaNode {
     this.stopped = true;
     this.wakeTimer?.cancel();
     this.storeRetry?.cancel();
+    // Pushes waiting for storage go unanswered, as if the process had died: their senders time out.
+    this.lateAnswerTimer?.cancel();
+    this.lateAnswers = [];
+    this.lateAnswersHead = 0;
     this.causalWaiters.releaseAll();
     // Writes still waiting for another replica to hold them are not acknowledged by a stopping replica.
     const stopping = new DependenciesNotSatisfied();
@@ -199,10 +225,15 @@ export class ReplicaNode {
     }
     this.flushing = true;
     const clock = this.core.clock;
+    const delivered = this.core.deliveredCount;
     this.storage.flush((error) => {
       this.flushing = false;
       if (this.stopped) return;
-      if (error === undefined) this.core.storedUpTo(clock);
+      if (error === undefined) {
+        this.core.storedUpTo(clock);
+        this.storedDelivered = Math.max(this.storedDelivered, delivered);
+        this.answerLatePushes();
+      }
       if (this.flushAgain) {
         this.flushAgain = false;
         this.storeDelivered();
@@ -251,6 +282,58 @@ export class ReplicaNode {
     }
     this.afterInput();
     return reply;
+  }
+
+  /**
+   * A peer's push, answered through `answer` (bad input throws a ValidationError, as handle() does).
+   * Accepted, it is answered once storage holds everything delivered so far (at once without a
+   * DATA_DIR, or when nothing is waiting to be stored; at most pushAnswerWaitMaxMs later otherwise),
+   * and the answer then says that storage holds it (its `stored` clock). The sender counts its writes
+   * held here only once this replica's storage holds them: answering at once would tell it only
+   * after a later push or probe, many round trips after the fdatasync. Answers may come out of
+   * order; the push stream puts them back in order.
+   */
+  receive(request: PushRequest, answer: (reply: PushReply) => void): void {
+    const reply = this.handle({ rpc: 'push', request });
+    const delivered = this.core.deliveredCount;
+    if (reply.type !== 'accepted' || this.stopped || this.storedDelivered >= delivered || this.storage.unavailable !== undefined) return answer(reply);
+    this.lateAnswers.push({ delivered, due: this.clock.now() + pushAnswerWaitMaxMs, answer });
+    if (this.lateAnswerTimer === undefined) this.armLateAnswerTimer();
+  }
+
+  /** Answers the waiting pushes whose events storage holds now, and those due. */
+  private answerLatePushes(): void {
+    if (this.lateAnswers.length === this.lateAnswersHead) return;
+    const now = this.clock.now();
+    const ready: LateAnswer[] = [];
+    while (this.lateAnswersHead < this.lateAnswers.length) {
+      const first = this.lateAnswers[this.lateAnswersHead]!;
+      if (first.delivered > this.storedDelivered && first.due > now) break;
+      ready.push(first);
+      this.lateAnswersHead++;
+    }
+    if (ready.length === 0) return;
+    if (this.lateAnswersHead * 2 >= this.lateAnswers.length) {
+      this.lateAnswers = this.lateAnswers.slice(this.lateAnswersHead);
+      this.lateAnswersHead = 0;
+    }
+    const reply = this.core.acceptedReply();
+    for (const late of ready) late.answer(reply);
+  }
+
+  /**
+   * One timer, for the oldest push waiting (all wait equally long, so it is the first due). It is
+   * not moved as pushes are answered (a timer per flush would cost more than the pushes): when it
+   * fires it answers those due and is armed again for the oldest still waiting, if any.
+   */
+  private armLateAnswerTimer(): void {
+    const first = this.lateAnswers[this.lateAnswersHead];
+    if (first === undefined || this.stopped) return;
+    this.lateAnswerTimer = this.timers.after(Math.max(0, first.due - this.clock.now()), () => {
+      this.lateAnswerTimer = undefined;
+      this.answerLatePushes();
+      this.armLateAnswerTimer();
+    });
   }
 
   describe(): ReplicaDescription {

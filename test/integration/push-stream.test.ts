@@ -29,14 +29,21 @@ interface Receiver {
   close(): Promise<void>;
 }
 
-/** A receiver whose reply clock counts the pushes it has taken; `behaviour` changes how it serves. */
+/**
+ * A receiver whose reply clock counts the pushes it has taken; `behaviour` changes how it serves.
+ * A push whose incarnation is `late<ms>` is answered that many ms after it arrived (as a replica
+ * answers once its storage holds what the push delivered), with the count as it arrived.
+ */
 async function startReceiver(behaviour: 'normal' | 'silent' | 'no-stream' = 'normal'): Promise<Receiver> {
   const received: PushRequest[] = [];
   const counts = { streams: 0, single: 0 };
-  const receive = (request: PushRequest): PushReply => {
+  const receive = (request: PushRequest, answer: (reply: PushReply) => void): void => {
     if (request.incarnation === 'refuse') throw new ValidationError('refused on purpose', 409);
     received.push(request);
-    return { from: '127.0.0.1:2' as Address, incarnation: 'b1', type: 'accepted', clock: { [b]: received.length } };
+    const reply: PushReply = { from: '127.0.0.1:2' as Address, incarnation: 'b1', type: 'accepted', clock: { [b]: received.length } };
+    const late = /^late(\d+)$/.exec(request.incarnation);
+    if (late === null) answer(reply);
+    else setTimeout(() => answer(reply), Number(late[1]));
   };
   const app = new Koa();
   const router = new Router();
@@ -53,9 +60,9 @@ async function startReceiver(behaviour: 'normal' | 'silent' | 'no-stream' = 'nor
       throw error;
     });
   });
-  router.post('/internal/events', bodyParser(), (ctx) => {
+  router.post('/internal/events', bodyParser(), async (ctx) => {
     counts.single++;
-    ctx.body = receive(ctx.request.body as PushRequest);
+    ctx.body = await new Promise<PushReply>((resolve) => receive(ctx.request.body as PushRequest, resolve));
   });
   app.use(router.routes());
   const server: Server = await new Promise((resolve) => {
@@ -102,6 +109,45 @@ test('many pushes travel on one exchange and each gets its own answer, in order'
     assert.equal(receiver.received.map((r) => r.clock), Array.from({ length: 53 }, (_, i) => ({ [a]: i + 1 })));
     assert.is(receiver.counts.streams, 1);
     assert.is(receiver.counts.single, 0);
+  } finally {
+    peers.close();
+    await receiver.close();
+  }
+});
+
+test('answers that come late (storage) go out in the order of the pushes, and a stream ending waits for them', async () => {
+  const receiver = await startReceiver();
+  const peers = client({ pushStreamLifetimeMs: 100 });
+  try {
+    const started = Date.now();
+    // The first is answered last by the receiver; the sender still hears them in order, each with its own reply.
+    const outcomes = await Promise.all([
+      peers.push(receiver.address, push(1, 'late150')),
+      peers.push(receiver.address, push(2)),
+      peers.push(receiver.address, push(3, 'late30')),
+      peers.push(receiver.address, push(4, 'refuse')),
+      peers.push(receiver.address, push(5)),
+    ]);
+    assert.equal(
+      outcomes.map((o) => (o.ok ? o.reply.clock : o.reason)),
+      [{ [b]: 1 }, { [b]: 2 }, { [b]: 3 }, 'HTTP 409: refused on purpose', { [b]: 4 }],
+    );
+    assert.ok(Date.now() - started >= 140, 'none before the first');
+    assert.is(receiver.counts.streams, 1);
+    // A stream past its lifetime is ended at the next push (which opens another): a late answer
+    // still waiting on it arrives all the same, after the sender ended its side.
+    const waiting = peers.push(receiver.address, push(6, 'late200'));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const next = peers.push(receiver.address, push(7));
+    const [old, fresh] = await Promise.all([waiting, next]);
+    assert.ok(old.ok && fresh.ok, JSON.stringify([old, fresh]));
+    assert.is(receiver.counts.streams, 3);
+    // A line over the size bound after a late answer: that answer comes first, then the 413.
+    const slow = peers.push(receiver.address, push(8, 'late100'));
+    const huge = { ...push(9), clock: { [a]: 9, pad: 'x'.repeat(limits.peerBodyBytesMax) } as never };
+    const [slowOutcome, tooLarge] = await Promise.all([slow, peers.push(receiver.address, huge)]);
+    assert.ok(slowOutcome.ok, JSON.stringify(slowOutcome));
+    assert.ok(!tooLarge.ok && /^HTTP 413/.test(tooLarge.reason), JSON.stringify(tooLarge));
   } finally {
     peers.close();
     await receiver.close();

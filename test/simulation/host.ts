@@ -5,7 +5,7 @@
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
-import type { PeerMessage, PeerReply } from '../../events/peer-rpc.ts';
+import type { PeerMessage } from '../../events/peer-rpc.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
 import type { ProtocolSettings } from '../../src/core/protocol-settings.ts';
 import type { Replica } from '../../src/core/replica.ts';
@@ -15,7 +15,7 @@ import { ReplicaNode } from '../../src/node/replica-node.ts';
 import type { Storage } from '../../src/node/storage.ts';
 import type { Timers } from '../../src/node/timers.ts';
 import type { Random } from '../support/random.ts';
-import type { SimNetwork } from './network.ts';
+import type { SimNetwork, SimReceiver } from './network.ts';
 import { SimDisk } from './sim-storage.ts';
 
 /** What a host needs of the world around it. */
@@ -126,10 +126,17 @@ export class SimHost {
     return node;
   }
 
-  /** The receiving side, for the network: undefined while down. */
-  receiver(): { handle(message: PeerMessage): PeerReply; covers(clock: VectorClock): boolean } | undefined {
+  /**
+   * The receiving side, for the network: undefined while down. A push is answered as production
+   * answers it (ReplicaNode.receive: late, once storage holds what it delivered); a life that ends
+   * first never answers it.
+   */
+  receiver(): SimReceiver | undefined {
     const node = this.node;
     if (node === undefined) return undefined;
-    return { handle: (message) => node.handle(message), covers: (clock) => node.core.covers(clock) };
+    return {
+      handle: (message, answer) => (message.rpc === 'push' ? node.receive(message.request, answer) : answer(node.handle(message))),
+      covers: (clock) => node.core.covers(clock),
+    };
   }
 }

@@ -16,8 +16,15 @@ export interface NetworkWorld {
   readonly now: number;
   schedule(at: number, run: () => void): void;
   trace(line: string): void;
-  /** The live node at an address, with the generation of its life, or undefined when it is down. */
-  receiverAt(address: Address): { handle(message: PeerMessage): PeerReply; covers(clock: VectorClock): boolean } | undefined;
+  /** The live node at an address, or undefined when it is down. */
+  receiverAt(address: Address): SimReceiver | undefined;
+}
+
+/** A live node as the network reaches it. */
+export interface SimReceiver {
+  /** Answers through `answer`, at once or later (a push waits for storage), or never (the life ended first); bad input throws. */
+  handle(message: PeerMessage, answer: (reply: PeerReply) => void): void;
+  covers(clock: VectorClock): boolean;
 }
 
 export interface NetworkTimeouts {
@@ -129,17 +136,23 @@ export class SimNetwork {
         return;
       }
       if (message.rpc === 'snapshot-push' && message.request.index === 0 && receiver.covers(message.request.clock)) this.stats.snapshotsRedundant++;
-      let replyText: string;
+      let answered = false;
       try {
         const request = rpc.parseRequest({ query, body: requestText === undefined ? undefined : JSON.parse(requestText) }, this.limits);
-        replyText = JSON.stringify(receiver.handle({ rpc: message.rpc, request } as PeerMessage));
+        receiver.handle({ rpc: message.rpc, request } as PeerMessage, (reply) => {
+          answered = true;
+          if (primary) answerBack(JSON.stringify(reply));
+        });
       } catch (error) {
         // Bad input is answered with its status, as the HTTP layer does; anything else is a bug and fails the run.
-        if (!(error instanceof ValidationError)) throw error;
+        if (!(error instanceof ValidationError) || answered) throw error;
         if (primary) settle(world.now + this.delay(), { ok: false, reason: `HTTP ${error.status}`, status: error.status });
         return;
       }
-      if (!primary) return;
+      // Answered later, or never (the receiver died first): the sender's timeout covers the wait.
+      if (primary && !answered) timeout('no answer yet');
+    };
+    const answerBack = (replyText: string) => {
       if (this.random.chance(this.dropRate)) {
         this.stats.dropped++;
         timeout('reply lost');

@@ -919,11 +919,11 @@ class TinyWorld {
     if (receiver === undefined) return undefined;
     return {
       covers: receiver.covers,
-      handle: (message) => {
+      handle: (message, answer) => {
         const received = this.received.get(address) ?? [];
         received.push(message);
         this.received.set(address, received);
-        return receiver.handle(message);
+        receiver.handle(message, answer);
       },
     };
   }

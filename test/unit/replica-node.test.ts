@@ -1,0 +1,163 @@
+// ReplicaNode.receive: a push is answered once storage holds what it delivered (its answer then
+// says so), at most pushAnswerWaitMaxMs later, and never by a node that stopped meanwhile.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { KvEvent } from '../../events/kv-event.ts';
+import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
+import { clockCovers, emptyClock } from '../../events/vector-clock.ts';
+import { Replica } from '../../src/core/replica.ts';
+import { createLogger } from '../../src/node/logger.ts';
+import { pushAnswerWaitMaxMs, ReplicaNode } from '../../src/node/replica-node.ts';
+import type { Storage } from '../../src/node/storage.ts';
+import { EventQueue } from '../simulation/event-queue.ts';
+import { addresses, testLimits, testSettings } from './support.ts';
+
+const [A, B, C] = [addresses[0]!, addresses[1]!, addresses[2]!];
+
+/** Node B over virtual time, its storage's flushes answered only when the test says (or at once, `immediate`). */
+function world(immediate = false) {
+  const queue = new EventQueue();
+  let now = 0;
+  const flushes: ((error: Error | undefined) => void)[] = [];
+  const appended: KvEvent[] = [];
+  let unavailable: string | undefined;
+  const storage: Storage = {
+    get unavailable() {
+      return unavailable;
+    },
+    append: (events) => void appended.push(...events),
+    flush: (done) => (immediate ? done(undefined) : void flushes.push(done)),
+    wantsSnapshot: () => false,
+    snapshot: () => {},
+    close: () => {},
+  };
+  const node = new ReplicaNode({
+    config: { socketAddress: B, view: [A, B, C], causalWaitMs: 1000, limits: testLimits, settings: testSettings },
+    incarnation: 'b1',
+    boot: 'b1',
+    clock: { now: () => now },
+    timers: {
+      after: (delayMs, run) => {
+        let cancelled = false;
+        queue.push(now + delayMs, () => !cancelled && run());
+        return { cancel: () => (cancelled = true) };
+      },
+      soon: (run) => queue.push(now, run),
+    },
+    // Peers never answer: only the pushes B receives matter here.
+    transport: { send: () => {}, close: () => {} },
+    storage,
+    log: createLogger('silent', B),
+  });
+  const runUntil = (time: number): void => {
+    for (let next = queue.peekTime(); next !== undefined && next <= time; next = queue.peekTime()) {
+      const entry = queue.pop()!;
+      now = entry.at;
+      entry.run();
+    }
+    now = time;
+  };
+  /** Ends every flush asked for so far, as an fdatasync would (those it asks for meanwhile wait). */
+  const sync = (): void => {
+    for (const done of flushes.splice(0)) done(undefined);
+  };
+  return { node, runUntil, sync, flushes, appended, setUnavailable: (reason: string | undefined) => (unavailable = reason) };
+}
+
+/** Replica A's core, writing the events pushed to B (each test a new life of it, so B lacks nothing before them). */
+let a = writer();
+function writer(): Replica {
+  const r = new Replica({ self: A, incarnation: 'a1', boot: 'a1', initialView: [A, B, C], limits: testLimits, settings: testSettings, now: 0 });
+  r.onDelivered = (events) => r.ownStoredUpTo(events.at(-1)!.seq);
+  return r;
+}
+test.before.each(() => {
+  a = writer();
+});
+
+function pushOf(events: readonly KvEvent[]): PushRequest {
+  return { from: A, incarnation: 'a1', events, clock: a.clock };
+}
+
+const storedHolds = (reply: PushReply, event: KvEvent): boolean => reply.type === 'accepted' && clockCovers(reply.stored ?? reply.clock, event.clock);
+
+test('a push is answered once storage holds what it delivered, and the answer says storage holds it', () => {
+  const w = world();
+  const event = a.write('k1', 1, emptyClock).event;
+  const answers: PushReply[] = [];
+  w.node.receive(pushOf([event]), (reply) => answers.push(reply));
+  assert.equal(w.appended, [event], 'delivered and handed to storage at once');
+  assert.equal(answers, [], 'not answered before storage holds it');
+  w.runUntil(10);
+  assert.equal(answers, []);
+  w.sync();
+  assert.is(answers.length, 1);
+  assert.ok(storedHolds(answers[0]!, event), JSON.stringify(answers[0]));
+  assert.is(answers[0]!.type === 'accepted' && answers[0]!.stored, undefined, 'storage holds everything delivered');
+});
+
+test('pushes arriving during a flush wait for the next one; each is answered once, in arrival order', () => {
+  const w = world();
+  const first = a.write('k2', 2, emptyClock).event;
+  const order: string[] = [];
+  w.node.receive(pushOf([first]), () => order.push('first'));
+  assert.is(w.flushes.length, 1);
+  const second = a.write('k3', 3, emptyClock).event;
+  w.node.receive(pushOf([second]), (reply) => {
+    order.push('second');
+    assert.ok(storedHolds(reply, second));
+  });
+  w.sync(); // the flush started before the second push: only the first is stored
+  assert.equal(order, ['first']);
+  assert.is(w.flushes.length, 1, 'a new flush for what came meanwhile');
+  w.sync();
+  assert.equal(order, ['first', 'second']);
+  w.runUntil(1000);
+  assert.equal(order, ['first', 'second'], 'never answered twice');
+});
+
+test('a disk that does not sync delays a push answer by at most pushAnswerWaitMaxMs; that answer says what storage holds', () => {
+  const w = world();
+  const event = a.write('k4', 4, emptyClock).event;
+  const answers: { at: number; reply: PushReply }[] = [];
+  let at = 0;
+  w.node.receive(pushOf([event]), (reply) => answers.push({ at, reply }));
+  for (at = 0; at <= pushAnswerWaitMaxMs + 50 && answers.length === 0; at++) w.runUntil(at);
+  assert.is(answers.length, 1);
+  assert.is(answers[0]!.at, pushAnswerWaitMaxMs);
+  assert.ok(!storedHolds(answers[0]!.reply, event), 'not claimed stored');
+  assert.ok(answers[0]!.reply.type === 'accepted' && clockCovers(answers[0]!.reply.clock, event.clock), 'but delivered');
+});
+
+test('no wait without anything to store, with storage unavailable, or with storage that holds everything at once', () => {
+  const w = world();
+  const event = a.write('k5', 5, emptyClock).event;
+  w.node.receive(pushOf([event]), () => {});
+  w.sync();
+  let answered = 0;
+  w.node.receive(pushOf([event]), () => answered++);
+  assert.is(answered, 1, 'a push of what storage already holds');
+  w.setUnavailable('disk full (ENOSPC)');
+  const next = a.write('k6', 6, emptyClock).event;
+  w.node.receive(pushOf([next]), () => answered++);
+  assert.equal(w.appended.at(-1), next, 'delivered');
+  assert.is(answered, 2, 'an unavailable disk does not hold up the sender');
+  const memory = world(true);
+  memory.node.receive(pushOf([event]), (reply) => {
+    answered++;
+    assert.ok(storedHolds(reply, event));
+  });
+  assert.is(answered, 3, 'no DATA_DIR');
+});
+
+test('a node that stops does not answer the pushes still waiting (as a crash would not)', () => {
+  const w = world();
+  let answered = 0;
+  w.node.receive(pushOf([a.write('k8', 8, emptyClock).event]), () => answered++);
+  w.node.stop();
+  w.sync();
+  w.runUntil(1000);
+  assert.is(answered, 0);
+});
+
+test.run();
