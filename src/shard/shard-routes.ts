@@ -14,6 +14,7 @@ import { bodyObject, jsonBody } from '../http/body.ts';
 import { keyOf } from '../http/kvs-routes.ts';
 import { spreadMap } from './map-spread.ts';
 import { apply, runReshard } from './reshard.ts';
+import { forwardOrder, UnansweredMembers } from './forward-targets.ts';
 import { forwardedHeader, ShardCallError, type ShardClient } from './shard-client.ts';
 import type { ShardedNode } from './sharded-node.ts';
 
@@ -60,7 +61,6 @@ function shardIdParam(raw: string | undefined): number {
  */
 export function shardedKvs(options: ShardRoutesOptions): Middleware {
   const { sharded, limits } = options;
-  let rotation = 0;
   const unanswered = new UnansweredMembers();
   return async (ctx, next) => {
     if (!ctx.path.startsWith('/kvs/') || !kvsMethods.has(ctx.method)) return next();
@@ -69,7 +69,7 @@ export function shardedKvs(options: ShardRoutesOptions): Middleware {
     if (shard !== sharded.shard) {
       const hops = Number(ctx.get(forwardedHeader) || '0');
       if (hops >= forwardHopsMax) throw new ShardUnavailable(shard, membersOf(sharded.map, shard));
-      await forward(ctx, options, shard, hops + 1, rotation++, unanswered);
+      await forward(ctx, options, shard, hops + 1, unanswered);
       return;
     }
     const reading = ctx.method === 'GET' || ctx.method === 'HEAD';
@@ -89,45 +89,14 @@ export function shardedKvs(options: ShardRoutesOptions): Middleware {
   };
 }
 
-/** How long a member that did not answer a forwarded request is tried after the others. */
-const unansweredForMs = 10_000;
-
 /**
- * Members of other shards that did not answer a forwarded request lately (down, or cut off): they
- * are tried last, so one dead member costs one request its timeout, not every request. Bounded by
- * the cluster's size (entries are per address, and answered ones leave).
- */
-class UnansweredMembers {
-  private readonly since = new Map<Address, number>();
-
-  failed(member: Address, now: number): void {
-    this.since.set(member, now);
-  }
-
-  answered(member: Address): void {
-    this.since.delete(member);
-  }
-
-  /** `members` from `rotation` on, the ones that did not answer in the last `unansweredForMs` moved to the end. */
-  lastOf(members: readonly Address[], rotation: number): Address[] {
-    const rotated = members.map((_, i) => members[(rotation + i) % members.length]!);
-    if (this.since.size === 0) return rotated;
-    const now = Date.now();
-    const quiet = (member: Address) => {
-      const at = this.since.get(member);
-      return at !== undefined && now - at < unansweredForMs;
-    };
-    return [...rotated.filter((member) => !quiet(member)), ...rotated.filter(quiet)];
-  }
-}
-
-/**
- * Forwards the request to a member of `shard`, starting at a rotating member so the load spreads.
+ * Forwards the request to a member of `shard`, in this node's order for it (forwardOrder).
  * A member that cannot be reached is passed over; a write that reached a member and then timed out
  * is not sent again elsewhere (it may have been made): 503.
  */
-async function forward(ctx: Context, options: ShardRoutesOptions, shard: number, hops: number, rotation: number, unanswered: UnansweredMembers): Promise<void> {
-  const members = unanswered.lastOf(membersOf(options.sharded.map, shard).filter((member) => member !== options.sharded.self), rotation);
+async function forward(ctx: Context, options: ShardRoutesOptions, shard: number, hops: number, unanswered: UnansweredMembers): Promise<void> {
+  const { map, self } = options.sharded;
+  const members = unanswered.lastOf(forwardOrder(map, self, shard));
   const headers: Record<string, string> = { [forwardedHeader]: String(hops) };
   const header = ctx.get('x-causal-metadata');
   if (header !== '') headers['x-causal-metadata'] = header;
