@@ -5,7 +5,9 @@ import type { Logger } from '../node/logger.ts';
 import { fixedHost, type NodeHost } from '../node/node-host.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import type { ShardClient } from '../shard/shard-client.ts';
-import { registerShardRoutes, shardedKvs } from '../shard/shard-routes.ts';
+import { ForwardLinks } from '../shard/forward-links.ts';
+import { registerShardRoutes } from '../shard/shard-routes.ts';
+import { ShardedKvs } from '../shard/sharded-kvs.ts';
 import type { ShardedNode } from '../shard/sharded-node.ts';
 import type { DurableLogDescription } from '../storage/durable-log.ts';
 import { jsonBody } from './body.ts';
@@ -48,9 +50,10 @@ export function createApp({ node, host: givenHost, sharding, limits, log, cluste
   if (sharding === undefined) {
     registerViewRoutes(router, host, limits, clusterOnly);
   } else {
-    const options = { ...sharding, limits, log, clusterOnly, onForwarded: (ok: boolean, seconds: number) => metrics.forwarded(ok, seconds) };
-    app.use(shardedKvs(options));
-    registerShardRoutes(router, options);
+    const links = new ForwardLinks({ client: sharding.client, answerTimeoutMs: sharding.forwardTimeoutMs, lineBytesMax: limits.peerBodyBytesMax });
+    const kvs = new ShardedKvs({ sharded: sharding.sharded, limits, links, onForwarded: (ok, seconds) => metrics.forwarded(ok, seconds) });
+    app.use(kvs.middleware());
+    registerShardRoutes(router, { ...sharding, limits, log, clusterOnly, kvs, onFatal });
   }
   app.use(kvsRoutes(router, host, limits));
   registerPeerRoutes(router, host, limits, clusterOnly, onFatal);

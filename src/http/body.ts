@@ -46,7 +46,11 @@ export function jsonBody(limitBytes: number) {
 
 /** The parsed body as an object, or a 400 saying why not. */
 export function bodyObject(ctx: Context): Record<string, unknown> {
-  const body = requestBody(ctx);
+  return objectOf(requestBody(ctx));
+}
+
+/** A parsed body as an object (none: `{}`), or a 400 saying why not. */
+export function objectOf(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
   if (!isPlainObject(body)) throw new ValidationError('Request body must be a JSON object');
   return body;

@@ -10,7 +10,7 @@ import { InvariantViolation } from '../core/assert.ts';
 import type { ReadResult, WriteResult } from '../core/replica.ts';
 import type { Answer } from '../node/replica-node.ts';
 import type { NodeHost } from '../node/node-host.ts';
-import { bodyObject } from './body.ts';
+import { objectOf, requestBody } from './body.ts';
 
 const metadataField = 'causal-metadata';
 const metadataHeader = 'x-causal-metadata';
@@ -19,7 +19,7 @@ const metadataHeader = 'x-causal-metadata';
  * The key of `/kvs/<key>`. Only a PUT refuses a key over the limit (docs/API.md's only row for it): to
  * GET and DELETE such a key simply does not exist, a 404 like any other missing key.
  */
-export function keyOf(ctx: Context, limits: Limits, refuseTooLong = false): string {
+export function keyOf(ctx: Context): string {
   let key = ctx.path.slice('/kvs/'.length);
   if (key.includes('%')) {
     try {
@@ -29,15 +29,13 @@ export function keyOf(ctx: Context, limits: Limits, refuseTooLong = false): stri
     }
   }
   if (key.length === 0) throw new ValidationError('Key is empty');
-  // Characters are code points; a string no longer than the limit in UTF-16 units cannot have more.
-  if (refuseTooLong && key.length > limits.keyLengthMax && [...key].length > limits.keyLengthMax) throw new ValidationError('Key is too long');
   return key;
 }
 
 /** The client's metadata: the body field wins; the X-Causal-Metadata header is the fallback. */
-function metadataOf(ctx: Context, body: Record<string, unknown>, limits: Limits): VectorClock {
+function metadataOf(request: KvsRequest, body: Record<string, unknown>, limits: Limits): VectorClock {
   if (metadataField in body) return parseCausalMetadata(body[metadataField], limits.clockEntriesMax);
-  const header = ctx.get(metadataHeader);
+  const header = request.metadataHeader;
   return parseCausalMetadata(header === '' ? undefined : header, limits.clockEntriesMax);
 }
 
@@ -50,53 +48,80 @@ function valueOf(body: Record<string, unknown>, limits: Limits): JsonValue {
   return value as JsonValue;
 }
 
-type KvsHandler = (ctx: Context) => Promise<void>;
-
 /** The node answers through a callback (so the simulation runs it with no promises); a request awaits it. */
 function answered<T>(ask: (done: (answer: Answer<T>) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => ask((answer) => (answer.ok ? resolve(answer.value) : reject(answer.error))));
 }
 
-/** `/kvs/<key>`: exactly the statuses and bodies of docs/API.md. */
-function kvsHandlers(host: NodeHost, limits: Limits): Record<'GET' | 'PUT' | 'DELETE', KvsHandler> {
-  return {
-    PUT: async (ctx) => {
-      const key = keyOf(ctx, limits, true);
-      const body = bodyObject(ctx);
+/** A `/kvs/<key>` request as the store sees it, whether it came over HTTP or on a forward stream (src/shard/). */
+export interface KvsRequest {
+  /** HEAD is asked as a GET (its answer is the GET's, without the body). */
+  readonly method: 'GET' | 'PUT' | 'DELETE';
+  /** Decoded (keyOf), not empty; its length is checked here (a PUT refuses a key over the limit). */
+  readonly key: string;
+  /** The parsed JSON body, `{}` when there was none; anything else than an object is refused. */
+  readonly body: unknown;
+  /** The X-Causal-Metadata header ('' when absent), used when the body has no metadata. */
+  readonly metadataHeader: string;
+}
+
+export interface KvsAnswer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** The methods of /kvs/<key> a KvsRequest has (HEAD comes as GET). */
+export const kvsMethods: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE']);
+
+/**
+ * `/kvs/<key>`: exactly the statuses and bodies of docs/API.md; a refusal is thrown (an
+ * ExpectedError, answered by errorAnswer). The checks run in the order the contract's answers
+ * assume: key, body, value, metadata.
+ */
+export async function serveKvs(host: NodeHost, limits: Limits, request: KvsRequest): Promise<KvsAnswer> {
+  const { key } = request;
+  switch (request.method) {
+    case 'PUT': {
+      // Characters are code points; a string no longer than the limit in UTF-16 units cannot have more.
+      if (key.length > limits.keyLengthMax && [...key].length > limits.keyLengthMax) throw new ValidationError('Key is too long');
+      const body = objectOf(request.body);
       const value = valueOf(body, limits);
-      const metadata = metadataOf(ctx, body, limits);
+      const metadata = metadataOf(request, body, limits);
       const result = await answered<WriteResult | undefined>((done) => host.node.write(key, value, metadata, done));
       if (result === undefined) throw new InvariantViolation('a put made no event');
       const existed = result.previous?.type === 'put';
-      ctx.status = existed ? 200 : 201;
-      ctx.body = { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.metadata) };
-    },
-
-    GET: async (ctx) => {
-      const key = keyOf(ctx, limits);
-      const metadata = metadataOf(ctx, bodyObject(ctx), limits);
+      return { status: existed ? 200 : 201, body: { result: existed ? 'replaced' : 'created', [metadataField]: formatCausalMetadata(result.metadata) } };
+    }
+    case 'GET': {
+      const metadata = metadataOf(request, objectOf(request.body), limits);
       const { found, metadata: after } = await answered<ReadResult>((done) => host.node.read(key, metadata, done));
-      if (found === undefined) {
-        ctx.status = 404;
-        ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) };
-        return;
-      }
-      ctx.status = 200;
-      ctx.body = { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: formatCausalMetadata(after) };
-    },
-
-    DELETE: async (ctx) => {
-      const key = keyOf(ctx, limits);
-      const metadata = metadataOf(ctx, bodyObject(ctx), limits);
+      if (found === undefined) return { status: 404, body: { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) } };
+      return { status: 200, body: { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: formatCausalMetadata(after) } };
+    }
+    case 'DELETE': {
+      const metadata = metadataOf(request, objectOf(request.body), limits);
       const result = await answered<WriteResult | undefined>((done) => host.node.write(key, undefined, metadata, done));
       if (result === undefined) {
-        ctx.status = 404;
-        ctx.body = { error: 'Key does not exist', [metadataField]: formatCausalMetadata(host.node.core.read(key, metadata).metadata) };
-        return;
+        return { status: 404, body: { error: 'Key does not exist', [metadataField]: formatCausalMetadata(host.node.core.read(key, metadata).metadata) } };
       }
-      ctx.status = 200;
-      ctx.body = { result: 'deleted', [metadataField]: formatCausalMetadata(result.metadata) };
-    },
+      return { status: 200, body: { result: 'deleted', [metadataField]: formatCausalMetadata(result.metadata) } };
+    }
+  }
+}
+
+/** The request of `ctx` (already routed to /kvs/ with one of kvsMethods, or HEAD). */
+export function kvsRequestOf(ctx: Context): KvsRequest {
+  const method = ctx.method === 'HEAD' ? 'GET' : (ctx.method as KvsRequest['method']);
+  return { method, key: keyOf(ctx), body: requestBody(ctx) ?? {}, metadataHeader: ctx.get(metadataHeader) };
+}
+
+type KvsHandler = (ctx: Context) => Promise<void>;
+
+function kvsHandler(host: NodeHost, limits: Limits): KvsHandler {
+  return async (ctx) => {
+    const answer = await serveKvs(host, limits, kvsRequestOf(ctx));
+    ctx.status = answer.status;
+    ctx.body = answer.body;
   };
 }
 
@@ -107,16 +132,13 @@ function kvsHandlers(host: NodeHost, limits: Limits): Record<'GET' | 'PUT' | 'DE
  * the rest 405 with an Allow header), from the same handlers.
  */
 export function kvsRoutes(router: Router, host: NodeHost, limits: Limits): Middleware {
-  const handlers = kvsHandlers(host, limits);
-  router.put(kvsPath, handlers.PUT);
-  router.get(kvsPath, handlers.GET);
-  router.delete(kvsPath, handlers.DELETE);
+  const handler = kvsHandler(host, limits);
+  router.put(kvsPath, handler);
+  router.get(kvsPath, handler);
+  router.delete(kvsPath, handler);
   return (ctx, next) => {
-    if (!ctx.path.startsWith('/kvs/')) return next();
-    if (ctx.method === 'GET') return handlers.GET(ctx);
-    if (ctx.method === 'PUT') return handlers.PUT(ctx);
-    if (ctx.method === 'DELETE') return handlers.DELETE(ctx);
-    return next();
+    if (!ctx.path.startsWith('/kvs/') || !kvsMethods.has(ctx.method)) return next();
+    return handler(ctx);
   };
 }
 

@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { NodeMetrics } from '../observability/metrics.ts';
+import { forwardStreamPath } from '../../events/forward-frames.ts';
 import { pushStreamPath } from '../transport/push-stream.ts';
 
 /** Paths served as they are; anything else is `/kvs/:key` or `unmatched`, so no label per key or per scanned URL. */
@@ -15,6 +16,7 @@ const fixedRoutes = new Set([
   '/internal/events',
   pushStreamPath, // one request per stream: its duration is the stream's life, not a push's round trip
   '/internal/snapshot',
+  forwardStreamPath, // the same: a stream of forwarded client requests
 ]);
 
 export function routeLabel(path: string): string {

@@ -1,4 +1,4 @@
-import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Address } from '../../events/ids.ts';
 import { clusterTokenHeader } from '../transport/http-transport.ts';
 
@@ -44,14 +44,46 @@ export const forwardedHeader = 'x-kvs-forwarded';
  */
 export class ShardClient {
   private readonly agent = new Agent({ keepAlive: true, noDelay: true, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' });
+  /** Forward streams: one connection each, closed with its stream. */
+  private readonly streamAgent = new Agent({ keepAlive: false, noDelay: true });
   private readonly options: ShardClientOptions;
 
   constructor(options: ShardClientOptions) {
     this.options = options;
   }
 
+  /** How long a connection may take before the node is passed over. */
+  get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs;
+  }
+
   close(): void {
     this.agent.destroy();
+    this.streamAgent.destroy();
+  }
+
+  /**
+   * A long-lived POST to `to` whose body and answer are JSON lines (the forward stream): its headers
+   * are sent at once, the body is written by the caller. A connection of its own, not the pool's.
+   */
+  openStream(to: Address, path: string): ClientRequest {
+    const [host, port] = splitAddress(to);
+    const { sourceAddress, clusterToken } = this.options;
+    const exchange = httpRequest({
+      host,
+      port,
+      method: 'POST',
+      path,
+      agent: this.streamAgent,
+      ...(sourceAddress === undefined ? {} : { localAddress: sourceAddress }),
+      headers: {
+        accept: 'application/x-ndjson',
+        'content-type': 'application/x-ndjson',
+        ...(clusterToken === undefined ? {} : { [clusterTokenHeader]: clusterToken }),
+      },
+    });
+    exchange.flushHeaders();
+    return exchange;
   }
 
   /** One control message; its 2xx answer parsed by `parse`, anything else a ShardCallError. */

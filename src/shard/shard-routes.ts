@@ -1,21 +1,21 @@
 import type Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import { ExpectedError } from '../../events/expected-error.ts';
 import { parseAddress, type Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
-import { isPlainObject } from '../../events/parse-event.ts';
 import { peerRpcs } from '../../events/peer-rpc.ts';
 import { addMember, membersOf, shardIds, unknownShardMessage } from '../../events/shard-map.ts';
 import { parseExportRequest, parseImportRequest, parseReshardStep, parseShardMapState, shardPaths } from '../../events/shard-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
-import type { VectorClock } from '../../events/vector-clock.ts';
 import type { Logger } from '../node/logger.ts';
 import { bodyObject, jsonBody } from '../http/body.ts';
-import { keyOf } from '../http/kvs-routes.ts';
+import type { OnFatal } from '../http/errors.ts';
 import { spreadMap } from './map-spread.ts';
 import { apply, runReshard } from './reshard.ts';
-import { forwardOrder, UnansweredMembers } from './forward-targets.ts';
-import { forwardedHeader, ShardCallError, type ShardClient } from './shard-client.ts';
+import { forwardStreamPath } from '../../events/forward-frames.ts';
+import { serveForwardStream } from './forward-stream-route.ts';
+import type { ShardClient } from './shard-client.ts';
+import { ShardUnavailable, type ShardedKvs } from './sharded-kvs.ts';
 import type { ShardedNode } from './sharded-node.ts';
 
 export interface ShardRoutesOptions {
@@ -26,102 +26,18 @@ export interface ShardRoutesOptions {
   /** How long one forwarded request may take at the member that serves it (its causal wait and write acknowledgement included). */
   readonly forwardTimeoutMs: number;
   readonly clusterOnly: Middleware;
-  /** Called with each forwarded request's outcome and time (the metrics). */
-  readonly onForwarded?: (ok: boolean, seconds: number) => void;
+  /** Serves /kvs requests, the forwarded ones of the forward stream among them. */
+  readonly kvs: ShardedKvs;
+  readonly onFatal: OnFatal;
 }
 
-const metadataField = 'causal-metadata';
-/** The methods of /kvs/<key> (HEAD answers as GET would, without the body). */
-const kvsMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
-/** A request forwarded this many times is not forwarded again (maps that disagree for a moment must not bounce it around). */
-const forwardHopsMax = 2;
 /** How long add-member waits for the new member to have joined its group (its data pulled). */
 const joinWaitMs = 10_000;
-
-/** A request for a key of another shard, or a reshard in the way: the 503s of docs/API.md "Sharding". */
-class ShardUnavailable extends ExpectedError {
-  constructor(shardId: number, members: readonly Address[]) {
-    super('shard unavailable', 503, true, { 'shard-id': shardId, 'shard-members': [...members] });
-  }
-}
-
-const resharding = (): ExpectedError => new ExpectedError('Keys are moving between shards (a reshard); try again later', 503);
 
 function shardIdParam(raw: string | undefined): number {
   const id = Number(raw);
   if (raw === undefined || !/^[0-9]{1,9}$/.test(raw) || !Number.isSafeInteger(id)) throw new ValidationError(unknownShardMessage, 404);
   return id;
-}
-
-/**
- * `/kvs/<key>` of a sharded node: a key of another shard is forwarded to one of its members (the
- * next when one does not answer) and its answer relayed with `"shard-id"`; a key of this shard is
- * served here, unless a reshard is moving it. Every answer names its shard, and its metadata drops
- * the entries of groups that no longer exist.
- */
-export function shardedKvs(options: ShardRoutesOptions): Middleware {
-  const { sharded, limits } = options;
-  const unanswered = new UnansweredMembers();
-  return async (ctx, next) => {
-    if (!ctx.path.startsWith('/kvs/') || !kvsMethods.has(ctx.method)) return next();
-    const key = keyOf(ctx, limits);
-    const shard = sharded.shardOf(key);
-    if (shard !== sharded.shard) {
-      const hops = Number(ctx.get(forwardedHeader) || '0');
-      if (hops >= forwardHopsMax) throw new ShardUnavailable(shard, membersOf(sharded.map, shard));
-      await forward(ctx, options, shard, hops + 1, unanswered);
-      return;
-    }
-    const reading = ctx.method === 'GET' || ctx.method === 'HEAD';
-    try {
-      if (sharded.arrivingKey(key) || (!reading && sharded.writesFrozen)) throw resharding();
-      await next();
-    } catch (error) {
-      // A refusal names its shard too, as a forwarded one does.
-      if (error instanceof ExpectedError && error.expose) throw new ExpectedError(error.message, error.status, true, { ...error.details, 'shard-id': shard });
-      throw error;
-    }
-    if (isPlainObject(ctx.body)) {
-      const body = ctx.body as Record<string, unknown>;
-      if (body[metadataField] !== undefined) body[metadataField] = sharded.withoutGoneGroups(body[metadataField] as VectorClock);
-      body['shard-id'] = shard;
-    }
-  };
-}
-
-/**
- * Forwards the request to a member of `shard`, in this node's order for it (forwardOrder).
- * A member that cannot be reached is passed over; a write that reached a member and then timed out
- * is not sent again elsewhere (it may have been made): 503.
- */
-async function forward(ctx: Context, options: ShardRoutesOptions, shard: number, hops: number, unanswered: UnansweredMembers): Promise<void> {
-  const { map, self } = options.sharded;
-  const members = unanswered.lastOf(forwardOrder(map, self, shard));
-  const headers: Record<string, string> = { [forwardedHeader]: String(hops) };
-  const header = ctx.get('x-causal-metadata');
-  if (header !== '') headers['x-causal-metadata'] = header;
-  const body = bodyObject(ctx);
-  const started = performance.now();
-  for (let i = 0; i < members.length; i++) {
-    const member = members[i]!;
-    try {
-      // HEAD is asked as a GET (its answer carries a body to parse); Koa sends a HEAD answer without it.
-      const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
-      const answer = await options.client.request(member, method, ctx.url, body, headers, options.forwardTimeoutMs);
-      unanswered.answered(member);
-      options.sharded.counters.forwarded++;
-      options.onForwarded?.(true, (performance.now() - started) / 1000);
-      ctx.status = answer.status;
-      ctx.body = isPlainObject(answer.body) ? { ...answer.body, 'shard-id': shard } : answer.body;
-      return;
-    } catch (error) {
-      unanswered.failed(member, Date.now());
-      if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && error instanceof ShardCallError && !error.notSent) break;
-    }
-  }
-  options.sharded.counters.forwardFailures++;
-  options.onForwarded?.(false, (performance.now() - started) / 1000);
-  throw new ShardUnavailable(shard, membersOf(options.sharded.map, shard));
 }
 
 /** `/view`, `/shard/...` and the `/internal/shard/...` control messages of a sharded node. */
@@ -218,6 +134,16 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
   });
 
   // ---------------------------------------------------------------- /internal/shard: between nodes
+  router.post(forwardStreamPath, clusterOnly, (ctx) =>
+    serveForwardStream(ctx, {
+      // A client's body was bounded by BODY_BYTES_MAX where it arrived; its line is bounded like a peer's body.
+      lineBytesMax: limits.peerBodyBytesMax,
+      serve: (request) => options.kvs.serve({ method: request.method, key: request.key, body: request.body, metadataHeader: request.metadataHeader ?? '' }, request.hops),
+      onFatal: options.onFatal,
+      log,
+    }),
+  );
+
   router.get(shardPaths.map, clusterOnly, (ctx) => {
     ctx.body = sharded.state();
   });
