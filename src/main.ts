@@ -16,6 +16,7 @@ import { initialShardMap, type ShardMap } from '../events/shard-map.ts';
 import { ValidationError } from '../events/validation-error.ts';
 import { discoverShardMap } from './shard/discover.ts';
 import { gossipMap, spreadMap } from './shard/map-spread.ts';
+import { finishStalledReshards } from './shard/stalled-reshard.ts';
 import { ShardClient } from './shard/shard-client.ts';
 import { ShardedNode } from './shard/sharded-node.ts';
 import type { OnFatal } from './http/errors.ts';
@@ -184,6 +185,7 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
   const forwardTimeoutMs = Math.max(config.peerRequestTimeoutMs, config.causalWaitMs + config.settings.writeAckTimeoutMs + 1000);
   const app = createApp({ host: sharded, sharding: { sharded, client, forwardTimeoutMs }, limits: config.limits, log, clusterToken: config.clusterToken, onFatal });
   const stopGossip = gossipMap(sharded, client, mapGossipIntervalMs);
+  const stopFinishing = finishStalledReshards(sharded, client, config.limits, log);
   const server = listen(app, config, log, () => {
     log.info({ event: 'listening', listen: `${config.listenHost}:${config.listenPort}`, view: sharded.view(), epoch: map.epoch, shard: sharded.shard ?? null, incarnation: sharded.node.core.incarnation }, 'sharded node started');
     sharded.start();
@@ -194,6 +196,7 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
   const shutdown = (signal: string): void => {
     log.info({ event: 'shutdown', signal }, 'stopping');
     stopGossip();
+    stopFinishing();
     sharded.stop();
     client.close();
     server.close();

@@ -22,7 +22,7 @@ function layoutOf(map: ShardMap): string {
  * crashed): another reshard may then start, and moves its keys. A live one imports a page of keys
  * in well under a second.
  */
-const unfinishedReshardMs = 10_000;
+export const unfinishedReshardMs = 10_000;
 
 /** A freeze that no commit follows ends by itself after this long: a coordinator that died must not stop writes for good. */
 const freezeTimeoutMs = 30_000;
@@ -166,6 +166,11 @@ export class ShardedNode implements NodeHost {
   }
 
   /** `key` moved into this shard in the reshard being finished and is not here yet: answered 503 until it is. */
+  /** How long keys of a committed reshard have been arriving here (0: none are). */
+  get arrivingForMs(): number {
+    return this.arriving.length === 0 ? 0 : this.options.clock.now() - this.arrivingSince;
+  }
+
   arrivingKey(key: string): boolean {
     if (this.arriving.length === 0) return false;
     const shard = shardOfKey(this.shardMap, key);
