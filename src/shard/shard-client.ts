@@ -1,6 +1,7 @@
-import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent, request as httpRequest, type ClientRequest } from 'node:http';
 import type { Address } from '../../events/ids.ts';
 import { clusterTokenHeader } from '../transport/http-transport.ts';
+import { jsonRequest, JsonHttpError } from '../transport/json-http.ts';
 
 export interface ShardClientOptions {
   readonly sourceAddress: string | undefined;
@@ -22,8 +23,6 @@ export class ShardCallError extends Error {
   }
 }
 
-const notSentCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND']);
-
 /** An answer relayed as it came: status and parsed JSON body. */
 export interface RelayedAnswer {
   readonly status: number;
@@ -38,9 +37,7 @@ export const forwardedHeader = 'x-kvs-forwarded';
  * and client requests forwarded to the shard that holds their key. Keep-alive, no retries (callers
  * try the next member), a short connect timeout so a dead member is passed over quickly.
  *
- * Plain node:http, not got: every client request for another shard's key goes through here, and got
- * spent about 390 us of CPU per request against about 100 us for node:http on the same kept-alive
- * socket (scripts/bench-sharding.mjs found forwarding dominating the cluster's CPU per write).
+ * Plain node:http (transport/json-http.ts), not got, which cost about 4 times the CPU per request.
  */
 export class ShardClient {
   private readonly agent = new Agent({ keepAlive: true, noDelay: true, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' });
@@ -101,74 +98,21 @@ export class ShardClient {
    * is); no answer at all, or one that is not JSON, throws. GET and DELETE carry their causal
    * metadata in a JSON body too (docs/API.md), so any method may have a body.
    */
-  request(to: Address, method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<RelayedAnswer> {
-    const [host, port] = splitAddress(to);
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  async request(to: Address, method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<RelayedAnswer> {
     const { sourceAddress, clusterToken, connectTimeoutMs, answerBytesMax } = this.options;
-    return new Promise<RelayedAnswer>((resolve, reject) => {
-      let connected = false;
-      let settled = false;
-      const fail = (message: string, notSent: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        outgoing.destroy();
-        reject(new ShardCallError(`${to}${path}: ${message}`, undefined, notSent));
-      };
-      const outgoing = httpRequest({
-        host,
-        port,
-        method,
-        path,
+    try {
+      return await jsonRequest(to, method, path, body, {
         agent: this.agent,
-        ...(sourceAddress === undefined ? {} : { localAddress: sourceAddress }),
-        headers: {
-          accept: 'application/json',
-          ...(clusterToken === undefined ? {} : { [clusterTokenHeader]: clusterToken }),
-          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(payload.length) }),
-          ...headers,
-        },
+        sourceAddress,
+        connectTimeoutMs,
+        timeoutMs,
+        answerBytesMax,
+        headers: { ...(clusterToken === undefined ? {} : { [clusterTokenHeader]: clusterToken }), ...headers },
       });
-      const deadline = setTimeout(() => fail(connected ? `no answer within ${timeoutMs} ms` : `no connection within ${connectTimeoutMs} ms`, !connected), timeoutMs);
-      outgoing.on('socket', (socket) => {
-        if (!socket.connecting) {
-          connected = true; // a kept-alive socket
-          return;
-        }
-        const connectTimer = setTimeout(() => fail(`no connection within ${connectTimeoutMs} ms`, true), connectTimeoutMs);
-        socket.once('connect', () => {
-          connected = true;
-          clearTimeout(connectTimer);
-        });
-        socket.once('close', () => clearTimeout(connectTimer));
-      });
-      outgoing.on('error', (error: NodeJS.ErrnoException) => fail(error.message, !connected || (error.code !== undefined && notSentCodes.has(error.code))));
-      outgoing.on('response', (response: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        response.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-          if (bytes > answerBytesMax) fail(`answer over ${answerBytesMax} bytes`, false);
-          else chunks.push(chunk);
-        });
-        response.on('error', (error) => fail(error.message, false));
-        response.on('end', () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(deadline);
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            reject(new ShardCallError(`${to}${path}: the answer is not JSON (HTTP ${response.statusCode})`, response.statusCode, false));
-            return;
-          }
-          resolve({ status: response.statusCode ?? 0, body: parsed });
-        });
-      });
-      outgoing.end(payload);
-    });
+    } catch (error) {
+      if (error instanceof JsonHttpError) throw new ShardCallError(error.message, error.status, error.notSent);
+      throw error;
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import type { Limits } from '../../events/limits.ts';
 import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
 import { rpcOf, type Outcome, type PeerMessage, type PeerReply } from '../../events/peer-rpc.ts';
 import type { Transport } from '../node/transport.ts';
+import { jsonRequest } from './json-http.ts';
 import { describeError, PushStream, pushStreamPath } from './push-stream.ts';
 
 export interface HttpTransportOptions {
@@ -34,13 +35,15 @@ const pushStreamRetryAfterMs = 60_000;
 const pushStreamInFlightMax = 64;
 
 /**
- * Replica-to-replica HTTP, with got: keep-alive, no retries (the protocol retries), short connect
- * timeouts so a cut link is noticed promptly. Requests are made as the rpc table (events/peer-rpc.ts)
+ * Replica-to-replica HTTP: keep-alive, no retries (the protocol retries), short connect timeouts so
+ * a cut link is noticed promptly. Requests are made as the rpc table (events/peer-rpc.ts)
  * describes them; pushes travel on one long-lived stream per peer (see push-stream.ts). Every send
  * is answered with an Outcome, never a throw.
  */
 export class HttpTransport implements Transport {
-  private readonly http: Got;
+  /** Requests other than pushes: plain node:http (json-http.ts), cheaper than got per request. */
+  private readonly headers: Readonly<Record<string, string>>;
+  /** Push streams: got's stream API (one request per stream, so its cost per request matters little). */
   private readonly streamHttp: Got;
   private readonly agent: Agent;
   private readonly pushStreams = new Map<Address, PushStream>();
@@ -60,11 +63,7 @@ export class HttpTransport implements Transport {
       timeout: { connect: options.connectTimeoutMs },
       headers: options.clusterToken === undefined ? {} : { [clusterTokenHeader]: options.clusterToken },
     });
-    this.http = this.streamHttp.extend({
-      responseType: 'json',
-      decompress: true,
-      timeout: { connect: options.connectTimeoutMs, request: options.requestTimeoutMs },
-    });
+    this.headers = options.clusterToken === undefined ? {} : { [clusterTokenHeader]: options.clusterToken };
     this.idleSweep = setInterval(() => this.endIdlePushStreams(), pushStreamIdleMs);
     this.idleSweep.unref();
   }
@@ -88,13 +87,16 @@ export class HttpTransport implements Transport {
     const form = rpc.encode(message.request);
     const rpcTimeoutMs = rpc.timeout === 'probe' ? this.options.probeTimeoutMs : this.options.requestTimeoutMs;
     try {
-      const response = await this.http(`http://${to}${form.path}`, {
-        method: rpc.method,
-        ...(form.body === undefined ? {} : { json: form.body }),
-        timeout: { connect: this.options.connectTimeoutMs, request: Math.min(rpcTimeoutMs, timeoutMs ?? rpcTimeoutMs) },
+      const response = await jsonRequest(to, rpc.method, form.path, form.body, {
+        agent: this.agent,
+        sourceAddress: this.options.sourceAddress,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        timeoutMs: Math.min(rpcTimeoutMs, timeoutMs ?? rpcTimeoutMs),
+        answerBytesMax: this.options.limits.peerBodyBytesMax,
+        headers: this.headers,
       });
-      if (response.statusCode !== 200 && response.statusCode !== 201) {
-        return { ok: false, reason: `HTTP ${response.statusCode}`, status: response.statusCode };
+      if (response.status !== 200 && response.status !== 201) {
+        return { ok: false, reason: `HTTP ${response.status}`, status: response.status };
       }
       return { ok: true, reply: rpc.parseReply(response.body, this.options.limits) };
     } catch (error) {
