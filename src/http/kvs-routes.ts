@@ -16,8 +16,9 @@ const metadataField = 'causal-metadata';
 const metadataHeader = 'x-causal-metadata';
 
 /**
- * The key of `/kvs/<key>`. Only a PUT refuses a key over the limit (docs/API.md's only row for it): to
- * GET and DELETE such a key simply does not exist, a 404 like any other missing key.
+ * The key of `/kvs/<key>`, decoded and not empty. Its length is serveKvs's check: only a PUT refuses
+ * a key over the limit (docs/API.md's only row for it); to GET and DELETE such a key simply does not
+ * exist, a 404 like any other missing key.
  */
 export function keyOf(ctx: Context): string {
   let key = ctx.path.slice('/kvs/'.length);
