@@ -184,6 +184,7 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
   };
   const forwardTimeoutMs = Math.max(config.peerRequestTimeoutMs, config.causalWaitMs + config.settings.writeAckTimeoutMs + 1000);
   const app = createApp({ host: sharded, sharding: { sharded, client, forwardTimeoutMs }, limits: config.limits, log, clusterToken: config.clusterToken, onFatal });
+  sharded.onOwnChangeRemade = () => void spreadMap(sharded, client, log);
   const stopGossip = gossipMap(sharded, client, mapGossipIntervalMs);
   const stopFinishing = finishStalledReshards(sharded, client, config.limits, log);
   const server = listen(app, config, log, () => {

@@ -117,12 +117,10 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
     const address = parseAddress(body['socket-address']);
     if (!sharded.inView(address)) throw new ValidationError(`${address} is not in the view`, 404);
     if (sharded.reshardInProgress) throw new ExpectedError('a reshard is in progress; try again later', 503);
-    const next = addMember(sharded.map, id, address);
-    if (next !== sharded.map) {
-      sharded.adopt(next, 'add-member');
-      await spreadMap(sharded, client, log);
-      await awaitJoined(options, address);
-    }
+    // Another node's change of the map made at the same moment may win over this one; this node
+    // then makes it again on the map that won (ShardedNode.change), and spreads it.
+    if (sharded.change((map) => addMember(map, id, address), 'add-member')) await spreadMap(sharded, client, log);
+    await awaitJoined(options, address);
     ctx.body = { result: 'node added to shard' };
   });
 

@@ -17,6 +17,17 @@ function layoutOf(map: ShardMap): string {
   return JSON.stringify(map);
 }
 
+interface OwnChange {
+  readonly epoch: number;
+  readonly apply: (map: ShardMap) => ShardMap;
+  readonly why: string;
+}
+
+/** Between two maps of the same epoch, the one every node follows: the greater as text (any order all nodes compute alike would do). */
+function winsTie(map: ShardMap, current: ShardMap): boolean {
+  return layoutOf(map) > layoutOf(current);
+}
+
 /**
  * A reshard committed this long ago and still not ready is taken for dead (its coordinator
  * crashed): another reshard may then start, and moves its keys. A live one imports a page of keys
@@ -77,6 +88,10 @@ export interface ShardCounters {
 export class ShardedNode implements NodeHost {
   readonly self: Address;
   readonly counters: ShardCounters = { forwarded: 0, forwardFailures: 0 };
+  /** The last change of the map made here, while a map of its epoch may still win over it. */
+  private ownChange: OwnChange | undefined;
+  /** Called when a change made here was made again (change()): the map is to be spread. */
+  onOwnChangeRemade: (() => void) | undefined;
   private current: ReplicaNode;
   private shardMap: ShardMap;
   private readonly cluster = new Set<Address>();
@@ -205,16 +220,32 @@ export class ShardedNode implements NodeHost {
   /** A node left the view (DELETE /view by a client): it leaves the cluster and its shard. */
   removeFromCluster(address: Address): boolean {
     if (!this.cluster.delete(address)) return false;
-    this.adopt(removeNode(this.shardMap, address), 'node removed');
+    this.change((map) => removeNode(map, address), 'node removed');
     return true;
   }
 
   /**
-   * Follows `map` if it is newer than the one followed now; `view` adds nodes to the cluster.
+   * A change of the map made at this node (add-member, a client's DELETE /view): `apply` makes it
+   * on the map followed now, and the result is followed. If a map of the same epoch made elsewhere
+   * at the same moment wins over it (adopt), the change is made again on that map, at the next
+   * epoch, and onOwnChangeRemade is called to spread it. Returns whether the map changed.
+   */
+  change(apply: (map: ShardMap) => ShardMap, why: string): boolean {
+    const next = apply(this.shardMap);
+    if (next === this.shardMap || !this.adopt(next, why)) return false;
+    this.ownChange = { epoch: next.epoch, apply, why };
+    return true;
+  }
+
+  /**
+   * Follows `map` if it is newer than the one followed now; `view` adds nodes to the cluster. Two
+   * changes made at once at two nodes (two add-members, say) make two maps of the same epoch: every
+   * node follows the same one of them (winsTie), and the change that lost is made again on it by
+   * the node that made it (change()).
    * Changing shard ends this group life and starts another in the new group. Returns whether it was adopted.
    */
   adopt(map: ShardMap, why: string, view: readonly Address[] = []): boolean {
-    if (map.epoch <= this.shardMap.epoch) {
+    if (map.epoch < this.shardMap.epoch || (map.epoch === this.shardMap.epoch && !winsTie(map, this.shardMap))) {
       for (const address of view) this.cluster.add(address);
       return false;
     }
@@ -245,7 +276,26 @@ export class ShardedNode implements NodeHost {
         if (!members.has(address)) this.current.handle({ rpc: 'view-delete', request: { address } });
       }
     }
+    const lost = this.ownChange;
+    if (lost !== undefined && map.epoch === lost.epoch && map !== before) this.remake(lost);
     return true;
+  }
+
+  /** Makes a change of this node's again on the map that won over it (see change()). */
+  private remake(lost: OwnChange): void {
+    this.ownChange = undefined;
+    let again: ShardMap;
+    try {
+      again = lost.apply(this.shardMap);
+    } catch (error) {
+      // The winning map makes it impossible (the node joined another shard there, say): it stays undone.
+      this.options.log.warn({ event: 'shard-map-change-lost', why: lost.why, err: error }, 'a change of the shard map made here lost to another made at once, and cannot be made again');
+      return;
+    }
+    if (again === this.shardMap) return; // the winning map has it too
+    this.options.log.info({ event: 'shard-map-change-remade', why: lost.why, epoch: again.epoch }, 'a change of the shard map made here lost to another made at once: made again');
+    if (this.adopt(again, lost.why)) this.ownChange = { ...lost, epoch: again.epoch };
+    this.onOwnChangeRemade?.();
   }
 
   // ------------------------------------------------------------------ a reshard's steps, as a participant

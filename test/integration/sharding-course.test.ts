@@ -11,7 +11,10 @@ import { get, put, request, sleep, type Answer } from '../support/http.ts';
 import { addressesFor, expectAnswer, isMetadata } from './common.ts';
 
 const KEYS = 600;
-const all = addressesFor('sharding-course', 32, 7);
+const nine = addressesFor('sharding-course', 32, 9);
+const all = nine.slice(0, 7);
+/** Two more nodes, for two add-members at once (after the course's flow). */
+const [eighth, ninth] = nine.slice(7) as [string, string];
 const nodes = all.slice(0, 6);
 const seventh = all[6]!;
 const replicas: ReplicaProcess[] = [];
@@ -170,6 +173,36 @@ test('two reshards started at once at different nodes: one wins (the other answe
     assert.is(answer.status, 200, `GET key${n} after the concurrent reshards: ${answer.status} ${JSON.stringify(answer.body)}`);
     assert.is(answer.body.value, `value${n}`);
   }
+});
+
+/** Each node's shard members, by shard id, as one string per node. */
+async function layoutsSeen(addresses: readonly string[]): Promise<Set<string>> {
+  const layouts = new Set<string>();
+  for (const address of addresses) {
+    const ids = (await request('GET', address, '/shard/ids')).body['shard-ids'] as number[];
+    layouts.add(JSON.stringify(await Promise.all(ids.map(async (id) => [id, (await request('GET', address, `/shard/members/${id}`)).body['shard-members']]))));
+  }
+  return layouts;
+}
+
+test('two add-members at once at different nodes: both nodes end in their shards, and every node follows the same map', async () => {
+  const everyone = [...all, eighth, ninth];
+  for (const address of [eighth, ninth]) replicas.push(await startReplica({ address, view: everyone }));
+  const [a, b] = await Promise.all([
+    request('PUT', nodes[0]!, '/shard/add-member/1', { 'socket-address': eighth }, { timeoutMs: 30_000 }),
+    request('PUT', nodes[1]!, '/shard/add-member/2', { 'socket-address': ninth }, { timeoutMs: 30_000 }),
+  ]);
+  expectAnswer(a, 200, { result: 'node added to shard' });
+  expectAnswer(b, 200, { result: 'node added to shard' });
+  let layouts = new Set<string>();
+  for (let tries = 0; tries < 20; tries++) {
+    layouts = await layoutsSeen(everyone);
+    if (layouts.size === 1) break;
+    await sleep(500);
+  }
+  assert.is(layouts.size, 1, `the nodes follow different maps: ${[...layouts].join(' / ')}`);
+  expectAnswer(await request('GET', eighth, '/shard/node-shard-id'), 200, { 'node-shard-id': 1 });
+  expectAnswer(await request('GET', ninth, '/shard/node-shard-id'), 200, { 'node-shard-id': 2 });
 });
 
 test('a node a client removes from the view (DELETE /view) leaves every node\'s view and its shard, and stays out', async () => {
