@@ -28,6 +28,12 @@ export const shardPaths = {
 export interface ShardMapState {
   readonly map: ShardMap | null;
   readonly view: readonly Address[];
+  /**
+   * The map was made by a reshard's commit. Between two maps of the same epoch (a reshard's and a
+   * change made at once elsewhere, at a node the reshard did not reach) the reshard's wins: keys
+   * have moved under it. Absent: false (older nodes).
+   */
+  readonly byReshard?: boolean;
 }
 
 export interface GroupStatus {
@@ -47,10 +53,13 @@ export interface GroupStatus {
 export interface ReshardStep {
   readonly step: 'freeze' | 'commit' | 'ready' | 'thaw';
   readonly next: ShardMap;
+  /** Which reshard: its coordinator's own id for it. Two reshards to the same map are still two. */
+  readonly reshard: string;
 }
 
 export interface ExportRequest {
   readonly next: ShardMap;
+  readonly reshard: string;
   readonly offset: number;
   readonly limit: number;
 }
@@ -63,6 +72,16 @@ export interface ExportReply {
 
 export interface ImportRequest {
   readonly events: readonly KvEvent[];
+  /** The reshard the events arrive by: refused once another reshard took over, or this one is ready. */
+  readonly reshard: string;
+}
+
+/** Most characters of a reshard's id. */
+const reshardIdMax = 200;
+
+function reshardId(input: unknown): string {
+  if (typeof input !== 'string' || input.length === 0 || input.length > reshardIdMax) throw new ValidationError(`reshard must be a string of 1 to ${reshardIdMax} characters`);
+  return input;
 }
 
 const reshardSteps = new Set(['freeze', 'commit', 'ready', 'thaw']);
@@ -85,7 +104,8 @@ export function parseShardMapState(input: unknown, limits: Limits): ShardMapStat
   if (!Array.isArray(body.view) || body.view.length > limits.viewMembersMax) {
     throw new ValidationError(`view must be an array of at most ${limits.viewMembersMax} addresses`);
   }
-  return { map, view: body.view.map((address) => parseAddress(address, 'view member')) };
+  if (body.byReshard !== undefined && typeof body.byReshard !== 'boolean') throw new ValidationError('byReshard must be a boolean');
+  return { map, view: body.view.map((address) => parseAddress(address, 'view member')), byReshard: body.byReshard === true };
 }
 
 export function parseGroupStatus(input: unknown, limits: Limits): GroupStatus {
@@ -98,13 +118,14 @@ export function parseGroupStatus(input: unknown, limits: Limits): GroupStatus {
 export function parseReshardStep(input: unknown, limits: Limits): ReshardStep {
   const body = object(input, 'reshard step');
   if (typeof body.step !== 'string' || !reshardSteps.has(body.step)) throw new ValidationError('step must be freeze, commit, ready or thaw');
-  return { step: body.step as ReshardStep['step'], next: parseShardMap(body.next, limits.viewMembersMax) };
+  return { step: body.step as ReshardStep['step'], next: parseShardMap(body.next, limits.viewMembersMax), reshard: reshardId(body.reshard) };
 }
 
 export function parseExportRequest(input: unknown, limits: Limits): ExportRequest {
   const body = object(input, 'export request');
   return {
     next: parseShardMap(body.next, limits.viewMembersMax),
+    reshard: reshardId(body.reshard),
     offset: count(body.offset, 'offset', Number.MAX_SAFE_INTEGER),
     limit: count(body.limit, 'limit', limits.snapshotChunkKeysMax),
   };
@@ -123,5 +144,6 @@ export function parseExportReply(input: unknown, limits: Limits): ExportReply {
 }
 
 export function parseImportRequest(input: unknown, limits: Limits): ImportRequest {
-  return { events: parseEvents(object(input, 'import request').events, limits) };
+  const body = object(input, 'import request');
+  return { events: parseEvents(body.events, limits), reshard: reshardId(body.reshard) };
 }

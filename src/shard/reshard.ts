@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
@@ -17,6 +18,9 @@ const callTimeoutMs = 5_000;
 const pollIntervalMs = 50;
 /** Tries of a reshard whose freeze another map change refused (409). */
 const contendedAttemptsMax = 4;
+
+/** A reshard that has not committed this long after its freeze gives up (the nodes' freezes end at freezeTimeoutMs, 30 s). */
+const commitBeforeMs = 20_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -65,15 +69,18 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
   const before = sharded.map;
   const next = nextMap(before, sharded.view(), shardCount);
   const nodes = sharded.view().filter((address) => address !== sharded.self);
+  // This reshard's own id: nodes take its steps, exports and imports only while it is the one in progress there.
+  const reshard = `${sharded.self}/${randomUUID()}`;
   /** Sends a step to every node; returns those that did not take it, and whether one refused it (409: another map change came first). */
   const broadcast = async (step: ReshardStep['step']): Promise<{ unreached: Address[]; refused: boolean }> => {
-    apply(sharded, step, next);
-    const answers = await Promise.allSettled(nodes.map((to) => client.call(to, 'POST', shardPaths.reshard, { step, next }, callTimeoutMs, () => undefined)));
+    apply(sharded, { step, next, reshard });
+    const answers = await Promise.allSettled(nodes.map((to) => client.call(to, 'POST', shardPaths.reshard, { step, next, reshard }, callTimeoutMs, () => undefined)));
     const refused = answers.some((answer) => answer.status === 'rejected' && answer.reason instanceof ShardCallError && answer.reason.status === 409);
     return { unreached: nodes.filter((_, i) => answers[i]!.status === 'rejected'), refused };
   };
   log.info({ event: 'reshard-start', from: before.epoch, to: next.epoch, shards: next.shards }, 'reshard started');
 
+  const frozenAt = Date.now();
   const { unreached, refused } = await broadcast('freeze');
   if (refused) {
     await broadcast('thaw');
@@ -85,7 +92,7 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
     for (const shard of before.shards) {
       const winners = new Map<string, KvEvent>();
       for (const source of await quiesce(sharded, client, limits, shard.members)) {
-        for (const event of await exportFrom(sharded, client, limits, source, next)) {
+        for (const event of await exportFrom(sharded, client, limits, source, next, reshard)) {
           const held = winners.get(event.key);
           if (held === undefined || compareEvents(event, held) > 0) winners.set(event.key, event);
         }
@@ -99,21 +106,27 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
     throw new ExpectedError(`reshard: a member stopped answering while its keys were exported (${(error as Error).message}); nothing changed, try again`, 503);
   }
 
+  // The nodes end a freeze by themselves after freezeTimeoutMs (a coordinator that died must not
+  // stop writes for good): committing after that would lose the writes taken since. Give up well before.
+  if (Date.now() - frozenAt > commitBeforeMs) {
+    await broadcast('thaw');
+    throw new ExpectedError(`reshard: freezing and exporting took over ${commitBeforeMs / 1000} s; nothing changed, try again`, 503);
+  }
   await broadcast('commit');
   for (const shard of next.shards) {
     const events = moving.get(shard.id)!;
-    if (events.length > 0) await importInto(sharded, client, limits, shard.members, events);
+    if (events.length > 0) await importInto(sharded, client, limits, shard.members, events, reshard);
   }
   await broadcast('ready');
   log.info({ event: 'reshard-done', epoch: next.epoch, moved: [...moving.values()].reduce((sum, events) => sum + events.length, 0), unreached }, 'reshard done');
 }
 
 /** One step at this node itself. */
-export function apply(sharded: ShardedNode, step: ReshardStep['step'], next: ShardMap): void {
-  if (step === 'freeze') sharded.freeze(next);
-  else if (step === 'thaw') sharded.thaw(next);
-  else if (step === 'commit') sharded.commit(next);
-  else sharded.ready(next);
+export function apply(sharded: ShardedNode, { step, next, reshard }: ReshardStep): void {
+  if (step === 'freeze') sharded.freeze(next, reshard);
+  else if (step === 'thaw') sharded.thaw(reshard);
+  else if (step === 'commit') sharded.commit(next, reshard);
+  else sharded.ready(next, reshard);
 }
 
 /** Waits until the reachable members of a shard report the same delivered clock; returns them. */
@@ -136,14 +149,14 @@ async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits
   throw new ExpectedError(`reshard: the members of shard ${members.join(', ')} did not agree on their writes in time; nothing changed`, 503);
 }
 
-async function exportFrom(sharded: ShardedNode, client: ShardClient, limits: Limits, source: Address, next: ShardMap): Promise<KvEvent[]> {
+async function exportFrom(sharded: ShardedNode, client: ShardClient, limits: Limits, source: Address, next: ShardMap, reshard: string): Promise<KvEvent[]> {
   const out: KvEvent[] = [];
   const limit = limits.snapshotChunkKeysMax;
   for (let offset = 0; ; offset += limit) {
     const page =
       source === sharded.self
-        ? sharded.exportPage(next, offset, limit)
-        : await client.call(source, 'POST', shardPaths.export, { next, offset, limit }, callTimeoutMs, (body) => parseExportReply(body, limits));
+        ? sharded.exportPage(next, reshard, offset, limit)
+        : await client.call(source, 'POST', shardPaths.export, { next, reshard, offset, limit }, callTimeoutMs, (body) => parseExportReply(body, limits));
     if (page === undefined) throw new ExpectedError('reshard: the freeze ended before the keys were exported; nothing changed', 503);
     out.push(...page.events);
     if (offset + limit >= page.total) return out;
@@ -151,7 +164,7 @@ async function exportFrom(sharded: ShardedNode, client: ShardClient, limits: Lim
 }
 
 /** Sends a shard's arriving entries, a page at a time, to its members (the next one when one fails), until all are written. */
-async function importInto(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], events: readonly KvEvent[]): Promise<void> {
+async function importInto(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], events: readonly KvEvent[], reshard: string): Promise<void> {
   const deadline = Date.now() + importTimeoutMs;
   const limit = limits.snapshotChunkKeysMax;
   let attempt = 0;
@@ -159,8 +172,8 @@ async function importInto(sharded: ShardedNode, client: ShardClient, limits: Lim
     const page = events.slice(offset, offset + limit);
     const member = members[attempt % members.length]!;
     try {
-      if (member === sharded.self) await sharded.importEvents(page);
-      else await client.call(member, 'POST', shardPaths.import, { events: page }, importTimeoutMs, () => undefined);
+      if (member === sharded.self) await importHere(sharded, page, reshard);
+      else await client.call(member, 'POST', shardPaths.import, { events: page, reshard }, importTimeoutMs, () => undefined);
       offset += limit;
     } catch (error) {
       attempt++;
@@ -168,4 +181,17 @@ async function importInto(sharded: ShardedNode, client: ShardClient, limits: Lim
       await sleep(pollIntervalMs * 4);
     }
   }
+}
+
+/**
+ * Entries arriving by `reshard`, written at this node: only while that reshard is the one whose
+ * keys arrive here (409 once it is ready, or another took over its moves: a late page must not
+ * overwrite what clients wrote since).
+ */
+export async function importHere(sharded: ShardedNode, events: readonly KvEvent[], reshard: string): Promise<void> {
+  if (!sharded.takesImportsOf(reshard)) throw new ExpectedError(`not taking keys for reshard ${reshard} (it is over here, or another took over)`, 409);
+  for (const event of events) {
+    if (shardOfKey(sharded.map, event.key) !== sharded.shard) throw new ExpectedError(`key ${JSON.stringify(event.key)} is not this shard's (map epoch ${sharded.map.epoch})`, 409);
+  }
+  await sharded.importEvents(events);
 }

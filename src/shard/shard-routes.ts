@@ -11,7 +11,7 @@ import type { Logger } from '../node/logger.ts';
 import { bodyObject, jsonBody } from '../http/body.ts';
 import type { OnFatal } from '../http/errors.ts';
 import { spreadMap } from './map-spread.ts';
-import { apply, runReshard } from './reshard.ts';
+import { apply, importHere, runReshard } from './reshard.ts';
 import { forwardStreamPath } from '../../events/forward-frames.ts';
 import { serveForwardStream } from './forward-stream-route.ts';
 import type { ShardClient } from './shard-client.ts';
@@ -148,7 +148,7 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
 
   router.put(shardPaths.map, clusterOnly, controlBody, (ctx) => {
     const state = parseShardMapState(bodyObject(ctx), limits);
-    const adopted = state.map !== null && sharded.adopt(state.map, 'spread', state.view);
+    const adopted = state.map !== null && sharded.adopt(state.map, 'spread', state.view, state.byReshard === true);
     ctx.body = { adopted, epoch: sharded.map.epoch };
   });
 
@@ -157,24 +157,20 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
   });
 
   router.post(shardPaths.reshard, clusterOnly, controlBody, (ctx) => {
-    const { step, next } = parseReshardStep(bodyObject(ctx), limits);
-    apply(sharded, step, next);
+    apply(sharded, parseReshardStep(bodyObject(ctx), limits));
     ctx.body = { epoch: sharded.map.epoch };
   });
 
   router.post(shardPaths.export, clusterOnly, controlBody, (ctx) => {
     const request = parseExportRequest(bodyObject(ctx), limits);
-    const page = sharded.exportPage(request.next, request.offset, request.limit);
+    const page = sharded.exportPage(request.next, request.reshard, request.offset, request.limit);
     if (page === undefined) throw new ExpectedError(`not frozen for the reshard to epoch ${request.next.epoch}`, 409);
     ctx.body = page;
   });
 
   router.post(shardPaths.import, clusterOnly, controlBody, async (ctx) => {
-    const { events } = parseImportRequest(bodyObject(ctx), limits);
-    for (const event of events) {
-      if (sharded.shardOf(event.key) !== sharded.shard) throw new ExpectedError(`key ${JSON.stringify(event.key)} is not this shard's (map epoch ${sharded.map.epoch})`, 409);
-    }
-    await sharded.importEvents(events);
+    const { events, reshard } = parseImportRequest(bodyObject(ctx), limits);
+    await importHere(sharded, events, reshard);
     ctx.body = { imported: events.length };
   });
 }

@@ -23,9 +23,13 @@ interface OwnChange {
   readonly why: string;
 }
 
-/** Between two maps of the same epoch, the one every node follows: the greater as text (any order all nodes compute alike would do). */
-function winsTie(map: ShardMap, current: ShardMap): boolean {
-  return layoutOf(map) > layoutOf(current);
+/**
+ * Between two maps of the same epoch, the one every node follows: a reshard's (keys moved under
+ * it) over any other change's; else the greater as text (any order all nodes compute alike would do).
+ */
+function winsTie(candidate: { map: ShardMap; byReshard: boolean }, current: { map: ShardMap; byReshard: boolean }): boolean {
+  if (candidate.byReshard !== current.byReshard) return candidate.byReshard;
+  return layoutOf(candidate.map) > layoutOf(current.map);
 }
 
 /**
@@ -97,7 +101,11 @@ export class ShardedNode implements NodeHost {
   private readonly cluster = new Set<Address>();
   private readonly options: ShardedNodeOptions;
   /** The reshard (its next map, by epoch and layout) whose freeze is on: writes answer 503. */
-  private frozen: { readonly epoch: number; readonly layout: string; readonly timer: TimerHandle } | undefined;
+  private frozen: { readonly epoch: number; readonly reshard: string; readonly timer: TimerHandle } | undefined;
+  /** The reshard whose keys are arriving here (committed, not ready): the only one whose imports are taken. */
+  private arrivingBy: string | undefined;
+  /** The map followed was made by a reshard's commit (adopt: it wins ties). */
+  private mapByReshard = false;
   /**
    * After a commit and until ready: the maps before it; keys that moved into this shard under any
    * of them are not here yet. More than one when a reshard never reached ready (its coordinator
@@ -148,7 +156,7 @@ export class ShardedNode implements NodeHost {
   }
 
   state(): ShardMapState {
-    return { map: this.shardMap, view: this.view() };
+    return { map: this.shardMap, view: this.view(), byReshard: this.mapByReshard };
   }
 
   status(): GroupStatus {
@@ -244,8 +252,8 @@ export class ShardedNode implements NodeHost {
    * the node that made it (change()).
    * Changing shard ends this group life and starts another in the new group. Returns whether it was adopted.
    */
-  adopt(map: ShardMap, why: string, view: readonly Address[] = []): boolean {
-    if (map.epoch < this.shardMap.epoch || (map.epoch === this.shardMap.epoch && !winsTie(map, this.shardMap))) {
+  adopt(map: ShardMap, why: string, view: readonly Address[] = [], byReshard = false): boolean {
+    if (map.epoch < this.shardMap.epoch || (map.epoch === this.shardMap.epoch && !winsTie({ map, byReshard }, { map: this.shardMap, byReshard: this.mapByReshard }))) {
       for (const address of view) this.cluster.add(address);
       return false;
     }
@@ -258,6 +266,7 @@ export class ShardedNode implements NodeHost {
     const before = this.shardMap;
     const groupBefore = this.groupIn(before);
     this.shardMap = map;
+    this.mapByReshard = byReshard;
     for (const shard of map.shards) for (const member of shard.members) this.cluster.add(member);
     const groupAfter = this.groupIn(map);
     this.options.log.info({ event: 'shard-map', epoch: map.epoch, why, shard: this.shard ?? null, map: map.shards }, 'shard map adopted');
@@ -301,16 +310,16 @@ export class ShardedNode implements NodeHost {
   // ------------------------------------------------------------------ a reshard's steps, as a participant
 
   /**
-   * Refuses writes for the reshard to `next`. Two changes of the map must not race to the same
-   * epoch: a freeze for another layout, or for an epoch that is not the next one here, is refused
-   * (409), and the reshard that asked backs off; the same freeze again is accepted.
+   * Refuses writes for `reshard`, to `next`. Two changes of the map must not race to the same
+   * epoch: a freeze for another reshard (even one to the same map: two coordinators finishing the
+   * same stalled reshard), or for an epoch that is not the next one here, is refused (409), and the
+   * reshard that asked backs off; the same freeze again is accepted.
    */
-  freeze(next: ShardMap): void {
+  freeze(next: ShardMap, reshard: string): void {
     if (next.epoch !== this.shardMap.epoch + 1) {
       throw new ExpectedError(`another change of the shard map came first (this node follows epoch ${this.shardMap.epoch}); try again`, 409);
     }
-    const layout = layoutOf(next);
-    if (this.frozen !== undefined && this.frozen.layout !== layout) throw new ExpectedError('another reshard is in progress; try again later', 409);
+    if (this.frozen !== undefined && this.frozen.reshard !== reshard) throw new ExpectedError('another reshard is in progress; try again later', 409);
     // Keys of a committed reshard are still arriving: it is running, unless it has been at it so
     // long that its coordinator must have died (then this reshard finishes its moves: see reshard.ts).
     if (this.arriving.length > 0 && this.options.clock.now() - this.arrivingSince < unfinishedReshardMs) {
@@ -318,11 +327,11 @@ export class ShardedNode implements NodeHost {
     }
     this.frozen?.timer.cancel();
     const timer = this.options.timers.after(freezeTimeoutMs, () => {
-      if (this.frozen?.layout !== layout) return;
+      if (this.frozen?.reshard !== reshard) return;
       this.frozen = undefined;
-      this.options.log.warn({ event: 'reshard-freeze-expired', epoch: next.epoch }, 'a reshard froze writes and never committed: writes go on');
+      this.options.log.warn({ event: 'reshard-freeze-expired', epoch: next.epoch, reshard }, 'a reshard froze writes and never committed: writes go on');
     });
-    this.frozen = { epoch: next.epoch, layout, timer };
+    this.frozen = { epoch: next.epoch, reshard, timer };
     this.exportCache = undefined;
   }
 
@@ -331,19 +340,20 @@ export class ShardedNode implements NodeHost {
     return this.frozen !== undefined || this.arriving.length > 0;
   }
 
-  thaw(next: ShardMap): void {
-    if (this.frozen?.layout !== layoutOf(next)) return;
+  thaw(reshard: string): void {
+    if (this.frozen?.reshard !== reshard) return;
     this.frozen.timer.cancel();
     this.frozen = undefined;
   }
 
-  /** Adopts the next map; keys arriving here wait for `ready`. Writes of other keys go on. */
-  commit(next: ShardMap): void {
+  /** Adopts the next map; keys arriving here wait for `ready`, and only `reshard`'s imports are taken. Writes of other keys go on. */
+  commit(next: ShardMap, reshard: string): void {
     const before = this.shardMap;
     const groupBefore = this.groupIn(before);
-    if (this.adopt(next, 'reshard')) {
+    if (this.adopt(next, 'reshard', [], true)) {
       this.arriving.push(before);
       this.arrivingSince = this.options.clock.now();
+      this.arrivingBy = reshard;
       const shard = this.shard;
       // A node that stays in its group holds, until ready, the keys it had under every map not yet
       // finished (a reshard that never reached ready left keys here that this one moves on) and the keys arriving.
@@ -352,16 +362,23 @@ export class ShardedNode implements NodeHost {
         this.current.core.keepOnlyKeys((key) => maps.some((map) => shardOfKey(map, key) === shard));
       }
     }
-    if (this.frozen !== undefined && this.frozen.layout === layoutOf(next)) {
+    if (this.frozen?.reshard === reshard) {
       this.frozen.timer.cancel();
       this.frozen = undefined;
     }
   }
 
+  /** Whether entries arriving by `reshard` are taken here: it committed here, no other took over, and it is not ready yet. */
+  takesImportsOf(reshard: string): boolean {
+    return this.arrivingBy === reshard;
+  }
+
   /** The keys have arrived: serve them, and forget the keys that left this shard. */
-  ready(next: ShardMap): void {
-    if (next.epoch !== this.shardMap.epoch) return;
+  ready(next: ShardMap, reshard: string): void {
+    // Another reshard took over this one's moves (it stalled): only the other's ready ends them.
+    if (next.epoch !== this.shardMap.epoch || (this.arrivingBy !== undefined && this.arrivingBy !== reshard)) return;
     this.arriving = [];
+    this.arrivingBy = undefined;
     this.exportCache = undefined;
     const shard = this.shard;
     if (shard === undefined) return;
@@ -373,8 +390,8 @@ export class ShardedNode implements NodeHost {
    * The entries (winning put or tombstone) of the keys that leave this shard under `next`, sorted
    * by key, a page at a time. Only while frozen for `next`: no write can change them meanwhile.
    */
-  exportPage(next: ShardMap, offset: number, limit: number): { events: readonly KvEvent[]; total: number } | undefined {
-    if (this.frozen?.layout !== layoutOf(next)) return undefined;
+  exportPage(next: ShardMap, reshard: string, offset: number, limit: number): { events: readonly KvEvent[]; total: number } | undefined {
+    if (this.frozen?.reshard !== reshard) return undefined;
     const shard = this.shard;
     if (this.exportCache?.epoch !== next.epoch) {
       const leaving = shard === undefined ? [] : this.current.core.entriesOf((key) => shardOfKey(next, key) !== shard);
