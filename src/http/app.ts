@@ -45,13 +45,21 @@ export function createApp({ node, host: givenHost, sharding, limits, log, cluste
   const describeStorage = storage === undefined ? undefined : () => storage.describe();
   const metrics = installObservability(app, router, host, describeStorage);
   app.use(errorMiddleware(log, onFatal));
+  const kvs =
+    sharding === undefined
+      ? undefined
+      : new ShardedKvs({
+          sharded: sharding.sharded,
+          limits,
+          links: new ForwardLinks({ client: sharding.client, answerTimeoutMs: sharding.forwardTimeoutMs, lineBytesMax: limits.peerBodyBytesMax }),
+          onForwarded: (ok, seconds) => metrics.forwarded(ok, seconds),
+        });
+  if (kvs !== undefined) app.use(kvs.refusalsNameTheirShard());
   // Peer bodies are read by the /internal routes themselves, after the cluster token is checked.
   app.use((ctx, next) => (ctx.path.startsWith(`${internalPrefix}/`) ? next() : clientBody(ctx, next)));
-  if (sharding === undefined) {
+  if (sharding === undefined || kvs === undefined) {
     registerViewRoutes(router, host, limits, clusterOnly);
   } else {
-    const links = new ForwardLinks({ client: sharding.client, answerTimeoutMs: sharding.forwardTimeoutMs, lineBytesMax: limits.peerBodyBytesMax });
-    const kvs = new ShardedKvs({ sharded: sharding.sharded, limits, links, onForwarded: (ok, seconds) => metrics.forwarded(ok, seconds) });
     app.use(kvs.middleware());
     registerShardRoutes(router, { ...sharding, limits, log, clusterOnly, kvs, onFatal });
   }

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { forwardStreamPath, type ForwardRequestFrame } from '../../events/forward-frames.ts';
+import { shardPaths } from '../../events/shard-messages.ts';
 import type { Address } from '../../events/ids.ts';
 import type { KvsAnswer } from '../http/kvs-routes.ts';
 import { isPlainObject } from '../../events/parse-event.ts';
@@ -48,8 +49,20 @@ export class ForwardLinks {
       return await stream.send(request);
     } catch (error) {
       if (stream.status !== 404 && stream.status !== 405) throw error;
+      // No stream route: an older sharded node, or a node that runs unsharded (restarted without
+      // finding its map). The latter would take the request as its own: nothing is sent to it.
+      if (!(await this.isSharded(member))) throw new ShardCallError(`${member} does not run as a node of a sharded store`, stream.status, true);
       this.unsupportedUntil.set(member, performance.now() + streamRetryAfterMs);
       return this.sendAsRequest(member, request);
+    }
+  }
+
+  private async isSharded(member: Address): Promise<boolean> {
+    try {
+      const state = await this.options.client.call(member, 'GET', shardPaths.map, undefined, this.options.answerTimeoutMs, (body) => body);
+      return isPlainObject(state) && state.map !== null && state.map !== undefined;
+    } catch {
+      return false;
     }
   }
 

@@ -4,7 +4,7 @@ import type { Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
 import { membersOf } from '../../events/shard-map.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
-import { kvsRequestOf, serveKvs, type KvsAnswer, type KvsRequest } from '../http/kvs-routes.ts';
+import { keyOf, kvsRequestOf, serveKvs, type KvsAnswer, type KvsRequest } from '../http/kvs-routes.ts';
 import type { ForwardLinks } from './forward-links.ts';
 import { forwardOrder, UnansweredMembers } from './forward-targets.ts';
 import { forwardedHeader, ShardCallError } from './shard-client.ts';
@@ -65,6 +65,29 @@ export class ShardedKvs {
     const body: Record<string, unknown> = { ...answer.body, 'shard-id': shard };
     if (body[metadataField] !== undefined) body[metadataField] = sharded.withoutGoneGroups(body[metadataField] as VectorClock);
     return { status: answer.status, body };
+  }
+
+  /**
+   * Mounted before the body is read: a refusal met on the way to serve() (a body that is not JSON,
+   * too large, of an unknown encoding) names the key's shard too, as docs/API.md promises of every
+   * /kvs answer. A key that does not decode has no shard: its 400 goes as it is.
+   */
+  refusalsNameTheirShard(): Middleware {
+    return async (ctx, next) => {
+      if (!ctx.path.startsWith('/kvs/')) return next();
+      try {
+        await next();
+      } catch (error) {
+        if (!(error instanceof ExpectedError) || !error.expose || (error.details !== undefined && 'shard-id' in error.details)) throw error;
+        let key: string;
+        try {
+          key = keyOf(ctx);
+        } catch {
+          throw error;
+        }
+        throw new ExpectedError(error.message, error.status, true, { ...error.details, 'shard-id': this.options.sharded.shardOf(key) });
+      }
+    };
   }
 
   /** Koa's way in: a client's request, or an older node's plain forwarded one (its hops in a header). */

@@ -30,9 +30,10 @@ interface Member {
 /**
  * A member whose serve() answers `{"result": "served", key}`; a key `slow<ms>` is answered that many
  * ms later, `refuse` with a 409, `crash` closes every connection (the member dies mid-request).
- * `no-stream`: an older member, with no stream route, serving /kvs/<key> as plain requests.
+ * `no-stream`: an older member, with no stream route, serving /kvs/<key> as plain requests;
+ * `unsharded`: a node with no stream route that runs unsharded (its map is null).
  */
-async function startMember(behaviour: 'normal' | 'no-stream' = 'normal'): Promise<Member> {
+async function startMember(behaviour: 'normal' | 'no-stream' | 'unsharded' = 'normal'): Promise<Member> {
   const served: ForwardRequestFrame[] = [];
   const counts = { streams: 0, plain: 0 };
   let server: Server;
@@ -56,6 +57,9 @@ async function startMember(behaviour: 'normal' | 'no-stream' = 'normal'): Promis
       return serveForwardStream(ctx, { lineBytesMax: 64 * 1024, serve, log, onFatal: (error) => { throw error; } });
     });
   }
+  router.get('/internal/shard/map', (ctx) => {
+    ctx.body = { map: behaviour === 'unsharded' ? null : { epoch: 1, shards: [] }, view: [] };
+  });
   router.all(/^\/kvs\/.*/, bodyParser(), (ctx) => {
     counts.plain++;
     ctx.body = { result: 'served plainly', key: decodeURIComponent(ctx.path.slice(5)), hops: ctx.get('x-kvs-forwarded') };
@@ -146,6 +150,21 @@ test('a member without the stream route (an older version) gets plain requests, 
     assert.equal(answer, { status: 200, body: { result: 'served plainly', key: 'a key/with %', hops: '1' } });
     await links.send(member.address, frame('again'));
     assert.is(member.counts.plain, 2, 'both as plain requests');
+  } finally {
+    links.close();
+    client.close();
+    await member.close();
+  }
+});
+
+test('a node without the stream route that runs unsharded gets nothing: not sent, so the next member is tried, a write included', async () => {
+  const member = await startMember('unsharded');
+  const { links, client } = forwarder();
+  try {
+    const refused = await links.send(member.address, frame('k', 'PUT')).catch((error: unknown) => error);
+    assert.instance(refused, ShardCallError);
+    assert.ok((refused as ShardCallError).notSent);
+    assert.is(member.counts.plain, 0, 'no /kvs request reached it');
   } finally {
     links.close();
     client.close();

@@ -9,8 +9,9 @@ import { reshard as nextMap, shardOfKey, parseShardMap, type ShardMap } from '..
 import { startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
 import { get, put, request } from '../support/http.ts';
 import { addressesFor } from './common.ts';
+import type { Address } from '../../events/ids.ts';
 
-const nodes = addressesFor('reshard-fencing', 33, 4);
+const nodes = addressesFor('reshard-fencing', 33, 4) as Address[];
 const replicas: ReplicaProcess[] = [];
 
 test.after(async () => {

@@ -96,7 +96,7 @@ test('600 keys PUT with chained metadata at node n % 6, each read at node (n + 1
   }
 });
 
-test('HEAD answers as GET at every node, and a refused request names its shard too', async () => {
+test('HEAD answers as GET at every node, and a refused request names its shard too (a bad body included)', async () => {
   const shardOfKey0 = (await get(nodes[0]!, 'key0', metadata)).body['shard-id'];
   for (const address of nodes) {
     assert.is((await request('HEAD', address, '/kvs/key0')).status, 200, `HEAD key0 at ${address}`);
@@ -104,6 +104,9 @@ test('HEAD answers as GET at every node, and a refused request names its shard t
     const refused = await request('PUT', address, '/kvs/key0', { 'causal-metadata': metadata });
     assert.is(refused.status, 400, `PUT without a value at ${address}`);
     assert.is(refused.body['shard-id'], shardOfKey0, `the 400 at ${address} names the shard: ${JSON.stringify(refused.body)}`);
+    const notJson = await request('PUT', address, '/kvs/key0', undefined, { rawBody: '{"value": ' });
+    assert.is(notJson.status, 400, `a body that is not JSON at ${address}`);
+    assert.is(notJson.body['shard-id'], shardOfKey0, `a refusal before the body is read names the shard too: ${JSON.stringify(notJson.body)}`);
   }
 });
 
