@@ -188,6 +188,11 @@ export function addMember(map: ShardMap, id: number, address: Address): ShardMap
   );
 }
 
+/** The same shards at the next epoch: a change of the cluster's nodes alone (a node of no shard removed), which a newer map carries to every node. */
+export function nextEpoch(map: ShardMap): ShardMap {
+  return freezeMap(map.epoch + 1, map.shards.map((shard) => shard.members), sinceOf(map));
+}
+
 /** A node that left the view leaves its shard (epoch + 1); the same map when it was in none. */
 export function removeNode(map: ShardMap, address: Address): ShardMap {
   if (shardOfNode(map, address) === undefined) return map;

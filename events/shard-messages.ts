@@ -34,6 +34,8 @@ export interface ShardMapState {
    * have moved under it. Absent: false (older nodes).
    */
   readonly byReshard?: boolean;
+  /** The node that sent it (absent: an older node, whose whole view is merged as before). */
+  readonly from?: Address;
 }
 
 export interface GroupStatus {
@@ -105,7 +107,12 @@ export function parseShardMapState(input: unknown, limits: Limits): ShardMapStat
     throw new ValidationError(`view must be an array of at most ${limits.viewMembersMax} addresses`);
   }
   if (body.byReshard !== undefined && typeof body.byReshard !== 'boolean') throw new ValidationError('byReshard must be a boolean');
-  return { map, view: body.view.map((address) => parseAddress(address, 'view member')), byReshard: body.byReshard === true };
+  return {
+    map,
+    view: body.view.map((address) => parseAddress(address, 'view member')),
+    byReshard: body.byReshard === true,
+    ...(body.from === undefined ? {} : { from: parseAddress(body.from, 'from') }),
+  };
 }
 
 export function parseGroupStatus(input: unknown, limits: Limits): GroupStatus {

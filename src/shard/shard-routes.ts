@@ -148,7 +148,7 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
 
   router.put(shardPaths.map, clusterOnly, controlBody, (ctx) => {
     const state = parseShardMapState(bodyObject(ctx), limits);
-    const adopted = state.map !== null && sharded.adopt(state.map, 'spread', state.view, state.byReshard === true);
+    const adopted = state.map !== null && sharded.adopt(state.map, 'spread', state.view, state.byReshard === true, state.from);
     ctx.body = { adopted, epoch: sharded.map.epoch };
   });
 

@@ -1,7 +1,7 @@
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
-import { compareAddresses, groupOfShard, groupsOf, membersOf, removeNode, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
+import { compareAddresses, groupOfShard, groupsOf, membersOf, nextEpoch, removeNode, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
 import type { GroupStatus, ShardMapState } from '../../events/shard-messages.ts';
 import { mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { groupOf, type ReplicaId } from '../../events/ids.ts';
@@ -27,7 +27,7 @@ interface OwnChange {
  * Between two maps of the same epoch, the one every node follows: a reshard's (keys moved under
  * it) over any other change's; else the greater as text (any order all nodes compute alike would do).
  */
-function winsTie(candidate: { map: ShardMap; byReshard: boolean }, current: { map: ShardMap; byReshard: boolean }): boolean {
+export function winsTie(candidate: { map: ShardMap; byReshard: boolean }, current: { map: ShardMap; byReshard: boolean }): boolean {
   if (candidate.byReshard !== current.byReshard) return candidate.byReshard;
   return layoutOf(candidate.map) > layoutOf(current.map);
 }
@@ -156,7 +156,7 @@ export class ShardedNode implements NodeHost {
   }
 
   state(): ShardMapState {
-    return { map: this.shardMap, view: this.view(), byReshard: this.mapByReshard };
+    return { map: this.shardMap, view: this.view(), byReshard: this.mapByReshard, from: this.self };
   }
 
   status(): GroupStatus {
@@ -228,7 +228,11 @@ export class ShardedNode implements NodeHost {
   /** A node left the view (DELETE /view by a client): it leaves the cluster and its shard. */
   removeFromCluster(address: Address): boolean {
     if (!this.cluster.delete(address)) return false;
-    this.change((map) => removeNode(map, address), 'node removed');
+    // A node of no shard leaves the map as it is, but the view travels only with a newer map: the next epoch.
+    this.change((map) => {
+      const next = removeNode(map, address);
+      return next === map ? nextEpoch(map) : next;
+    }, 'node removed');
     return true;
   }
 
@@ -252,9 +256,11 @@ export class ShardedNode implements NodeHost {
    * the node that made it (change()).
    * Changing shard ends this group life and starts another in the new group. Returns whether it was adopted.
    */
-  adopt(map: ShardMap, why: string, view: readonly Address[] = [], byReshard = false): boolean {
+  adopt(map: ShardMap, why: string, view: readonly Address[] = [], byReshard = false, from?: Address): boolean {
     if (map.epoch < this.shardMap.epoch || (map.epoch === this.shardMap.epoch && !winsTie({ map, byReshard }, { map: this.shardMap, byReshard: this.mapByReshard }))) {
-      for (const address of view) this.cluster.add(address);
+      // A node announcing itself (or gossiping) with a map no newer joins the cluster; the rest of
+      // its view does not: a node a client removed would come back with any node whose VIEW lists it.
+      for (const address of from === undefined ? view : [from]) this.cluster.add(address);
       return false;
     }
     // A newer map comes with its sender's cluster, which replaces this one: a node a client removed

@@ -208,12 +208,17 @@ test('two add-members at once at different nodes: both nodes end in their shards
   expectAnswer(await request('GET', ninth, '/shard/node-shard-id'), 200, { 'node-shard-id': 2 });
 });
 
-test('a node a client removes from the view (DELETE /view) leaves every node\'s view and its shard, and stays out', async () => {
+test('a node a client removes from the view (DELETE /view) leaves every node\'s view and its shard, and stays out, a node restarted with it in its VIEW included', async () => {
   const gone = nodes[5]!;
   await replicas.find((replica) => replica.address === gone)!.kill('SIGKILL');
   const removed = await request('DELETE', nodes[0]!, '/view', { 'socket-address': gone });
   assert.is(removed.status, 200, JSON.stringify(removed.body));
   const left = all.filter((address) => address !== gone);
+  // A node restarted with a VIEW that still lists the removed node does not bring it back either.
+  const restarted = nodes[4]!;
+  const index = replicas.findIndex((replica) => replica.address === restarted);
+  await replicas[index]!.kill('SIGKILL');
+  replicas[index] = await startReplica({ address: restarted, view: nodes });
   await sleep(4500); // past two rounds of map gossip (every 2 s): nothing brings it back
   for (const address of left) {
     const view = (await request('GET', address, '/view')).body.view as string[];
