@@ -12,6 +12,7 @@ import { LatencyHistogram, type HistogramJson } from './latency-histogram.ts';
 import { encodeBatch } from './record-codec.ts';
 import { recover, type RecoveryReport } from './recovery.ts';
 import { segmentName, snapshotName } from './segment-files.ts';
+import { preallocationEnd, writeZeros } from './segment-preallocation.ts';
 import { prepareSnapshot, writeSnapshotFile, type PreparedSnapshot } from './snapshot-file.ts';
 import { attempt, describeIoFailure, ioError, StorageIoError } from './storage-errors.ts';
 
@@ -94,6 +95,8 @@ interface Batch {
   readonly data: Buffer;
   readonly position: number;
   readonly lastIndex: number;
+  /** FSYNC=batch: the zeros written after it to grow the segment (segment-preallocation.ts) end here; written again with it. */
+  readonly zeroedTo?: number;
 }
 
 interface Segment {
@@ -104,7 +107,12 @@ interface Segment {
   created: boolean;
   /** FSYNC=batch: the directory entry is durable. */
   dirSynced: boolean;
+  /** Where its records end. */
   bytes: number;
+  /** FSYNC=batch: the file's size, grown ahead of the records with zeros (segment-preallocation.ts). */
+  allocated: number;
+  /** The disk could not take the zeros once: not tried again for this segment. */
+  growthFailed: boolean;
 }
 
 interface Waiter {
@@ -546,7 +554,7 @@ export class DurableLog implements Storage {
   }
 
   private newSegment(number: number): Segment {
-    return { number, name: segmentName(number), handle: undefined, created: false, dirSynced: false, bytes: 0 };
+    return { number, name: segmentName(number), handle: undefined, created: false, dirSynced: false, bytes: 0, allocated: 0, growthFailed: false };
   }
 
   /** Creates the current segment file if it is not yet (FSYNC=batch: and makes its directory entry durable). */
@@ -556,6 +564,8 @@ export class DurableLog implements Storage {
       const flags = segment.created ? 'w' : 'wx';
       segment.created = true;
       segment.handle = await attempt('creating', segment.name, () => this.fs.open(join(this.dir, segment.name), flags));
+      segment.allocated = 0;
+      segment.growthFailed = false;
       this.segmentBytes.set(segment.number, 0);
     }
     if (this.fsyncMode === 'batch' && !segment.dirSynced) {
@@ -568,16 +578,43 @@ export class DurableLog implements Storage {
   private async writeBatch(batch: Batch): Promise<void> {
     const handle = await this.openSegment();
     await attempt('writing', this.segment.name, () => writeFully(handle, batch.data, batch.position));
+    const end = batch.position + batch.data.length;
+    let zeroedTo: number | undefined;
+    if (this.fsyncMode === 'batch' && end > this.segment.allocated && !this.segment.growthFailed) {
+      // Past the zeros written ahead: grow the file a step further, so the next fdatasyncs find no size to commit.
+      zeroedTo = await this.grow(handle, end);
+    }
     this.inFlight = undefined;
-    this.segment.bytes = Math.max(this.segment.bytes, batch.position + batch.data.length);
-    this.segmentBytes.set(this.segment.number, this.segment.bytes);
+    this.segment.bytes = Math.max(this.segment.bytes, end);
+    this.segmentBytes.set(this.segment.number, Math.max(this.segment.bytes, this.segment.allocated));
     this.writtenIndex = Math.max(this.writtenIndex, batch.lastIndex);
     if (this.fsyncMode === 'batch') {
-      this.retained.push(batch);
+      this.retained.push(zeroedTo === undefined ? batch : { ...batch, zeroedTo });
       this.retainedBytes += batch.data.length;
     } else {
       this.advanceDurable(this.writtenIndex);
     }
+  }
+
+  /**
+   * Writes zeros from `end` to the next step (segment-preallocation.ts); returns where they end, or
+   * undefined when the disk could not take them: the records it holds are written all the same, so
+   * they are not refused for it (a nearly full disk); the partial zeros are cut off and this segment
+   * grows with its records from then on.
+   */
+  private async grow(handle: FileLike, end: number): Promise<number | undefined> {
+    const to = preallocationEnd(end, this.segmentBytesMax);
+    try {
+      await writeZeros(handle, end, to);
+    } catch {
+      this.segment.growthFailed = true;
+      // A failed cut leaves zeros, which recovery reads as the clean end; diskBytes then misses them.
+      await handle.truncate(end).catch(() => undefined);
+      this.segment.allocated = end;
+      return undefined;
+    }
+    this.segment.allocated = to;
+    return to;
   }
 
   /** fdatasync of the current segment: answers every flush waiting for what it covers (group commit). */
@@ -602,13 +639,27 @@ export class DurableLog implements Storage {
   /** After a failed fdatasync the kernel may have dropped those pages: write them again before syncing again. */
   private async rewriteRetained(): Promise<void> {
     const handle = this.segment.handle!;
-    for (const batch of this.retained) await attempt('writing', this.segment.name, () => writeFully(handle, batch.data, batch.position));
+    for (const batch of this.retained) {
+      await attempt('writing', this.segment.name, () => writeFully(handle, batch.data, batch.position));
+      // Not past `allocated`: a rotation may have cut the zeros off since.
+      const zeroedTo = Math.min(batch.zeroedTo ?? 0, this.segment.allocated);
+      await attempt('writing', this.segment.name, () => writeZeros(handle, batch.position + batch.data.length, zeroedTo));
+    }
     this.rewriteNeeded = false;
   }
 
   /** Closes the current segment (FSYNC=batch: fsynced first) and makes the next one current. */
   private async rotate(): Promise<void> {
     const segment = this.segment;
+    const grown = segment.handle;
+    if (this.fsyncMode === 'batch' && grown !== undefined && segment.allocated > segment.bytes) {
+      // Only the newest segment may end in the zeros it was grown with (recovery reads zeros anywhere else as
+      // damage): cut them off, made durable by the fdatasync below.
+      await attempt('truncating', segment.name, () => grown.truncate(segment.bytes));
+      segment.allocated = segment.bytes;
+      this.segmentBytes.set(segment.number, segment.bytes);
+      this.syncNeeded = true;
+    }
     if (this.fsyncMode === 'batch' && (this.rewriteNeeded || this.syncNeeded || this.retainedBytes > 0)) {
       if (this.rewriteNeeded) await this.rewriteRetained();
       await this.sync();
@@ -712,6 +763,11 @@ export class DurableLog implements Storage {
     }
     const handle = this.segment.handle;
     this.segment.handle = undefined;
+    if (handle !== undefined && this.segment.allocated > this.segment.bytes) {
+      // The zeros grown ahead are of no use to a closed segment; left there (a failure, a crash before this is on
+      // disk) they read as its clean end.
+      await handle.truncate(this.segment.bytes).catch(() => undefined);
+    }
     await handle?.close().catch(() => undefined);
     await this.lock.release();
   }

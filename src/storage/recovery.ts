@@ -5,6 +5,7 @@ import type { StoredSnapshot, StoredState } from '../node/storage.ts';
 import { removeFile, writeFully, type FileSystem } from './file-system.ts';
 import { decodeBatch, readRecord, recordHeaderBytes, type RecordRead } from './record-codec.ts';
 import { listDataDir, segmentName, snapshotName } from './segment-files.ts';
+import { zeroTailAt } from './segment-preallocation.ts';
 import { decodeSnapshot, SnapshotDamage } from './snapshot-file.ts';
 import { attempt } from './storage-errors.ts';
 
@@ -173,18 +174,15 @@ export async function recover(fs: FileSystem, dir: string, options: RecoveryOpti
         continue;
       }
       kept = offset;
-      if (index === lastWithBytes && isTorn(data, offset)) {
+      if (index === lastWithBytes && zeroTailAt(data, offset)) {
+        // The zeros the newest segment is grown with, ahead of its records (segment-preallocation.ts): the clean
+        // end, not a torn record (an older segment was cut back before the next one was made: zeros there are
+        // damage). Cut off so the file's size is its records again.
+        await cutOff(fs, path, name, offset);
+      } else if (index === lastWithBytes && isTorn(data, offset)) {
         tornTail = { file: name, offset, bytesCut: data.length - offset };
         log.warn({ event: 'storage-torn-tail', file: name, offset, bytesCut: data.length - offset }, `torn last record in ${name} at ${offset}: cut off`);
-        await attempt('truncating', name, async () => {
-          const handle = await fs.open(path, 'r+');
-          try {
-            await handle.truncate(offset);
-            await handle.datasync();
-          } finally {
-            await handle.close();
-          }
-        });
+        await cutOff(fs, path, name, offset);
       } else {
         const reason = reasonOf(read);
         const keptAs = `${name}.damaged-at-${offset}`;
@@ -231,14 +229,19 @@ function quarantineSuffix(fs: FileSystem, dir: string, name: string, data: Buffe
         await handle.close();
       }
     });
-    await attempt('truncating', name, async () => {
-      const handle = await fs.open(join(dir, name), 'r+');
-      try {
-        await handle.truncate(offset);
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-    });
+    await cutOff(fs, join(dir, name), name, offset);
   };
+}
+
+/** Cuts the file at `path` (named `name` in errors) back to `offset` bytes, durably. */
+async function cutOff(fs: FileSystem, path: string, name: string, offset: number): Promise<void> {
+  await attempt('truncating', name, async () => {
+    const handle = await fs.open(path, 'r+');
+    try {
+      await handle.truncate(offset);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  });
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,6 +9,7 @@ import type { StoredSnapshot } from '../../src/node/storage.ts';
 import { DurableLog, type DurableLogOptions, type OpenedLog } from '../../src/storage/durable-log.ts';
 import { encodeBatch } from '../../src/storage/record-codec.ts';
 import { segmentName, snapshotName } from '../../src/storage/segment-files.ts';
+import { preallocationStepBytes } from '../../src/storage/segment-preallocation.ts';
 import { DataDirLockedError } from '../../src/storage/storage-errors.ts';
 import { callsOf, captureLog, deferred, faultyFs, flushed, origin, put, removeTempDirs, tempDir, until, type CapturedLog } from './durable-log-fixtures.ts';
 
@@ -115,6 +116,74 @@ test('FSYNC=off: flush is answered once write() returned, with no fdatasync', as
   const expected = range(1, 20).reduce((n, event) => n + encodeBatch([event])[0]!.length, 0);
   assert.is(statSync(join(dir, segmentName(1))).size, expected);
   await storage.close();
+});
+
+test('FSYNC=batch grows a segment with zeros ahead of its records; after a crash they read as its clean end, and are cut', async () => {
+  const dir = tempDir();
+  const { storage } = await open(dir);
+  const events = range(1, 30);
+  appendAll(storage, events, 4);
+  assert.is(await flushed(storage), undefined);
+  const path = join(dir, segmentName(1));
+  let records = 0;
+  for (let i = 0; i < events.length; i += 4) records += encodeBatch(events.slice(i, i + 4))[0]!.length;
+  assert.is(statSync(path).size, preallocationStepBytes, 'grown a step ahead');
+  assert.is(storage.describe().diskBytes, preallocationStepBytes, 'describe() counts the file as it is on disk');
+  // A crash now leaves the file as it is: copy the DATA_DIR while the log still has it open.
+  const crashed = tempDir();
+  cpSync(dir, crashed, { recursive: true });
+  await storage.close();
+  assert.is(statSync(path).size, records, 'close() cuts the zeros off');
+
+  const captured = captureLog();
+  const reopened = await open(crashed, {}, captured);
+  assert.equal(reopened.state.events, events);
+  assert.is(reopened.recovery.tornTail, null, 'zeros are not a torn record');
+  assert.equal(reopened.recovery.damage, []);
+  assert.is(reopened.incarnationSource, 'read');
+  assert.is(statSync(join(crashed, segmentName(1))).size, records, 'recovery cuts the zeros off');
+  assert.not.ok(captured.lines.some((line) => line.event === 'storage-torn-tail' || line.event === 'storage-damage'));
+  await reopened.storage.close();
+});
+
+test('a rotated segment is cut back to its records; zeros at the end of an older segment are damage, not its end', async () => {
+  const dir = tempDir();
+  const { storage } = await open(dir, { segmentBytesMax: 8192 });
+  const events = range(1, 120);
+  for (const event of events) {
+    storage.append([event]);
+    assert.is(await flushed(storage), undefined);
+  }
+  const segments = readdirSync(dir).filter((name) => name.startsWith('segment-')).sort();
+  assert.ok(segments.length >= 2, segments.join(' '));
+  const first = readFileSync(join(dir, segments[0]!));
+  assert.ok(first.length > 0 && first.length < 8192 && first.at(-1) !== 0, `${segments[0]} holds its records only (${first.length} bytes)`);
+  await storage.close();
+  writeFileSync(join(dir, segments[0]!), Buffer.concat([first, Buffer.alloc(100)]));
+  const reopened = await open(dir);
+  assert.equal(reopened.recovery.damage.map((d) => [d.file, d.offset]), [[segments[0], first.length]]);
+  await reopened.storage.close();
+});
+
+test('a disk that cannot take the zeros a segment grows with: the records are written and acknowledged all the same', async () => {
+  const dir = tempDir();
+  const { fs, control } = faultyFs();
+  let writes = 0;
+  // The second write to the segment is the first batch's zeros: it fails half-way (a nearly full disk).
+  control.fail = (op, file) => (op === 'write' && file.startsWith('segment-') && ++writes === 2 ? 'ENOSPC' : undefined);
+  const { storage } = await open(dir, { fs });
+  storage.append(range(1, 3));
+  assert.is(await flushed(storage), undefined);
+  storage.append(range(4, 6));
+  assert.is(await flushed(storage), undefined);
+  assert.is(storage.unavailable, undefined);
+  const records = encodeBatch(range(1, 3))[0]!.length + encodeBatch(range(4, 6))[0]!.length;
+  assert.is(statSync(join(dir, segmentName(1))).size, records, 'the partial zeros cut off, not tried again');
+  assert.is(storage.describe().diskBytes, records);
+  await storage.close();
+  const reopened = await open(dir);
+  assert.equal(reopened.state.events, range(1, 6));
+  await reopened.storage.close();
 });
 
 test('a torn last record, cut at every byte offset: the records before come back, the file is cut, the report says torn', async () => {
@@ -519,8 +588,8 @@ test('describe() is plain JSON: dir, mode, bytes, segments, last snapshot, fsync
   assert.is(description.dir, dir);
   assert.is(description.fsync, 'batch');
   assert.is(description.segments, 1);
-  assert.is(description.diskBytes, statSync(join(dir, segmentName(1))).size);
-  assert.is(description.bytesSinceSnapshot, description.diskBytes);
+  assert.is(description.diskBytes, statSync(join(dir, segmentName(1))).size, 'the file as it is, zeros grown ahead included');
+  assert.is(description.bytesSinceSnapshot, encodeBatch(range(1, 3))[0]!.length, 'the records only');
   assert.is(description.queuedBytes, 0);
   assert.is(description.lastSnapshot, null);
   assert.is(description.unavailable, null);
