@@ -77,9 +77,10 @@ export const kvsMethods: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE'])
 /**
  * `/kvs/<key>`: exactly the statuses and bodies of docs/API.md; a refusal is thrown (an
  * ExpectedError, answered by errorAnswer). The checks run in the order the contract's answers
- * assume: key, body, value, metadata.
+ * assume: key, body, value, metadata, then `admit` (a sharded node's 503 while a reshard moves the
+ * key: bad input is a 400 first, whatever the store is doing).
  */
-export async function serveKvs(host: NodeHost, limits: Limits, request: KvsRequest): Promise<KvsAnswer> {
+export async function serveKvs(host: NodeHost, limits: Limits, request: KvsRequest, admit?: () => void): Promise<KvsAnswer> {
   const { key } = request;
   switch (request.method) {
     case 'PUT': {
@@ -88,6 +89,7 @@ export async function serveKvs(host: NodeHost, limits: Limits, request: KvsReque
       const body = objectOf(request.body);
       const value = valueOf(body, limits);
       const metadata = metadataOf(request, body, limits);
+      admit?.();
       const result = await answered<WriteResult | undefined>((done) => host.node.write(key, value, metadata, done));
       if (result === undefined) throw new InvariantViolation('a put made no event');
       const existed = result.previous?.type === 'put';
@@ -95,12 +97,14 @@ export async function serveKvs(host: NodeHost, limits: Limits, request: KvsReque
     }
     case 'GET': {
       const metadata = metadataOf(request, objectOf(request.body), limits);
+      admit?.();
       const { found, metadata: after } = await answered<ReadResult>((done) => host.node.read(key, metadata, done));
       if (found === undefined) return { status: 404, body: { error: 'Key does not exist', [metadataField]: formatCausalMetadata(after) } };
       return { status: 200, body: { result: 'found', value: found.type === 'put' ? found.value : null, [metadataField]: formatCausalMetadata(after) } };
     }
     case 'DELETE': {
       const metadata = metadataOf(request, objectOf(request.body), limits);
+      admit?.();
       const result = await answered<WriteResult | undefined>((done) => host.node.write(key, undefined, metadata, done));
       if (result === undefined) {
         return { status: 404, body: { error: 'Key does not exist', [metadataField]: formatCausalMetadata(host.node.core.read(key, metadata).metadata) } };

@@ -55,8 +55,9 @@ export class ShardedKvs {
     }
     let answer: KvsAnswer;
     try {
-      if (sharded.arrivingKey(request.key) || (request.method !== 'GET' && sharded.writesFrozen)) throw resharding();
-      answer = await serveKvs(sharded, limits, request);
+      answer = await serveKvs(sharded, limits, request, () => {
+        if (sharded.arrivingKey(request.key) || (request.method !== 'GET' && sharded.writesFrozen)) throw resharding();
+      });
     } catch (error) {
       // A refusal names its shard too, as a forwarded one does.
       if (error instanceof ExpectedError && error.expose) throw new ExpectedError(error.message, error.status, true, { ...error.details, 'shard-id': shard });

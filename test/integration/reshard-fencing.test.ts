@@ -34,6 +34,8 @@ test('a second reshard to the same map is refused while the first holds the free
   assert.is((await request('POST', nodes[1]!, '/internal/shard/export', { next, reshard: 'B', offset: 0, limit: 10 })).status, 409, 'B may not export');
   await everywhere('thaw', next, 'B');
   assert.is((await put(nodes[1]!, 'k', 'v', null)).status, 503, "B's thaw did not end A's freeze: writes still wait");
+  const malformed = await request('PUT', nodes[1]!, '/kvs/k', { 'causal-metadata': null });
+  assert.is(malformed.status, 400, `bad input is a 400 before a reshard's 503: ${JSON.stringify(malformed.body)}`);
   assert.is((await request('POST', nodes[1]!, '/internal/shard/export', { next, reshard: 'A', offset: 0, limit: 10 })).status, 200, 'A exports');
   await everywhere('thaw', next, 'A');
   assert.is((await put(nodes[1]!, 'k', 'v', null)).status, 201, "A's thaw ends it");
