@@ -72,6 +72,18 @@ const MiB = 1024 * 1024;
 const writeBytesMax = 4 * MiB;
 /** Steps of one pump run before it yields with setImmediate (each step awaits I/O anyway). */
 const stepsPerRun = 10_000;
+/**
+ * FSYNC=batch: event-loop turns the pump lets pass (setImmediate) once a flush waits on what is
+ * written, before it fdatasyncs; records appended meanwhile are written first and join the same
+ * fdatasync. Why: on a busy node every fdatasync costs far more than its syscall (each group's
+ * answers, push replies and wake-ups; measured: doubling the fdatasyncs per write added ~25% CPU
+ * per write to a 3-replica cluster), while a turn takes only as long as the work already waiting
+ * in it (about nothing when idle), so the groups grow with the load and the latency hardly moves.
+ * Measured (3 replicas, 48 writers, paired runs): 4 turns gave 0.137 -> 0.106 fdatasyncs per
+ * write, -11% server CPU per write, +10% writes/s. Nothing is answered earlier than before: a flush
+ * is still answered only by an fdatasync that covers it.
+ */
+const turnsBeforeSync = 4;
 
 interface RecordsOp {
   readonly kind: 'records';
@@ -175,7 +187,8 @@ function answer(done: (error: Error | undefined) => void, error: Error | undefin
  *   (positional writes), never blocking the event loop. Every op (batch, snapshot) gets an index;
  *   the disk always holds a prefix of the ops, so recovery never sees a gap this process made.
  * - flush() waits for everything appended before it. FSYNC=batch: the pump fdatasyncs once for all
- *   the flushes waiting (group commit: flushes queued during an fsync are answered by the next one);
+ *   the flushes waiting (group commit: flushes queued during an fsync, or in the few event-loop
+ *   turns it lets pass first (turnsBeforeSync), are answered by the next one);
  *   off: answered once write() has returned.
  * - snapshot() rotates the segment, writes snapshot-<n>.json (temp, fsync, rename, directory
  *   fsync), then deletes the segments and snapshots it covers. Anything queued and not yet being
@@ -217,6 +230,8 @@ export class DurableLog implements Storage {
   private retainedBytes = 0;
   private rewriteNeeded = false;
   private syncNeeded = false;
+  /** Turns let pass since the last fdatasync (see turnsBeforeSync). */
+  private turnsWaited = 0;
   private readonly waiters = new Fifo<Waiter>();
 
   private failure: string | undefined;
@@ -515,6 +530,12 @@ export class DurableLog implements Storage {
       return true;
     }
     if (this.needsSync()) {
+      if (this.turnsWaited < turnsBeforeSync && !this.closing && !this.syncNeeded) {
+        this.turnsWaited++;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        return true;
+      }
+      this.turnsWaited = 0;
       await this.sync();
       return true;
     }
