@@ -113,8 +113,10 @@ const clockSum = (event: LogEvent) => Object.values(event.clock).reduce((sum, co
  * Polls GET /debug/log and prints each event once, in an order consistent with causality. Events
  * are tracked per origin (`origin#seq` names one event everywhere), so a failover to another
  * replica neither repeats nor skips what both have. A replica folds events every replica has into
- * its snapshot after a while (about COMPACTION_INTERVAL_MS); events folded away between two polls
- * cannot be shown, and a note on stderr says how many. Stops after `count` events or on Ctrl-C.
+ * its snapshot, and while someone reads its log it still shows them for a few seconds after; events
+ * gone between two polls anyway (a poll stalled that long, or a failover to a replica that had no
+ * reader) cannot be shown, and a note on stderr says how many, which count towards `count`.
+ * Stops after `count` events or on Ctrl-C.
  */
 async function watchLog(client: KvsClient, command: Extract<Command, { name: 'watch-log' }>, json: boolean, io: Io): Promise<number> {
   const stop = new AbortController();
@@ -128,12 +130,15 @@ async function watchLog(client: KvsClient, command: Extract<Command, { name: 'wa
     if (!command.all) for (const [origin, seq] of Object.entries(page.clock)) seen.set(origin, seq);
     io.err(`watching the operation log of ${page.replica} every ${command.intervalMs} ms (Ctrl-C stops)`);
     for (;;) {
-      const fresh = await newEvents(client, page, seen, io);
+      const { fresh, missing } = await newEvents(client, page, seen, io);
       for (const event of fresh) {
         io.out(json ? show(event) : describeEvent(event));
         printed++;
         if (command.count !== undefined && printed >= command.count) return exitCodes.ok;
       }
+      // Events that could not be shown happened all the same: they count, so --count still ends.
+      printed += missing;
+      if (command.count !== undefined && printed >= command.count) return exitCodes.ok;
       if (stop.signal.aborted) return exitCodes.ok;
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -153,10 +158,14 @@ async function watchLog(client: KvsClient, command: Extract<Command, { name: 'wa
   }
 }
 
-/** The events of `page` not printed yet (fetching per origin if the page was cut at its limit), in causal order. */
-async function newEvents(client: KvsClient, page: DebugLog, seen: Map<string, number>, io: Io): Promise<LogEvent[]> {
+/**
+ * The events of `page` not printed yet (fetching per origin if the page was cut at its limit), in
+ * causal order, and how many new events were folded away before they could be read.
+ */
+async function newEvents(client: KvsClient, page: DebugLog, seen: Map<string, number>, io: Io): Promise<{ fresh: LogEvent[]; missing: number }> {
   const fresh: LogEvent[] = [];
-  const truncated = page.events.length < page.logLength;
+  let missingAll = 0;
+  const truncated = page.more;
   for (const [origin, seq] of Object.entries(page.clock)) {
     const since = seen.get(origin) ?? 0;
     if (seq <= since) continue;
@@ -164,10 +173,12 @@ async function newEvents(client: KvsClient, page: DebugLog, seen: Map<string, nu
     const mine = events.filter((event) => event.origin === origin && event.seq > since && event.seq <= seq);
     const missing = seq - since - new Set(mine.map((event) => event.seq)).size;
     if (missing > 0) io.err(`(${missing} event(s) of ${origin} were already folded into the snapshot and cannot be shown)`);
+    missingAll += missing;
     fresh.push(...mine);
     seen.set(origin, seq);
   }
-  return fresh.sort((a, b) => clockSum(a) - clockSum(b) || a.origin.localeCompare(b.origin) || a.seq - b.seq);
+  fresh.sort((a, b) => clockSum(a) - clockSum(b) || a.origin.localeCompare(b.origin) || a.seq - b.seq);
+  return { fresh, missing: missingAll };
 }
 
 function describeEvent(event: LogEvent): string {

@@ -109,7 +109,10 @@ export interface DebugLog {
   /** The answering replica's delivered clock. */
   readonly clock: Record<string, number>;
   readonly logLength: number;
+  /** Events folded out of the log in the last few seconds come first, then the log's. */
   readonly events: readonly LogEvent[];
+  /** The page was cut at its limit: more events match. */
+  readonly more: boolean;
   /** The replica that answered. */
   readonly replica: string;
 }
@@ -289,9 +292,9 @@ export class KvsClient {
     for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value));
     const search = params.toString() === '' ? '' : `?${params}`;
     const answer = await this.#request('GET', `/debug/log${search}`, undefined);
-    const { clock, events, logLength } = answer.body;
+    const { clock, events, logLength, more } = answer.body;
     if (answer.status !== 200 || typeof clock !== 'object' || clock === null || !Array.isArray(events)) throw unexpected(answer);
-    return { clock: clock as Record<string, number>, events: events as LogEvent[], logLength: Number(logLength), replica: answer.replica };
+    return { clock: clock as Record<string, number>, events: events as LogEvent[], logLength: Number(logLength), more: more === true, replica: answer.replica };
   }
 
   /**

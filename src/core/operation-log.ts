@@ -59,13 +59,14 @@ export class OperationLog {
     return log.events.slice(from, Math.min(log.events.length, from + max));
   }
 
-  /** Drops held events at or below `stable` (seq per origin). */
-  compact(stable: VectorClock): number {
+  /** Drops held events at or below `stable` (seq per origin), showing each to `folded` if given. */
+  compact(stable: VectorClock, folded?: (event: KvEvent) => void): number {
     let dropped = 0;
     for (const [origin, log] of this.origins) {
       const upTo = Math.min(stable[origin] ?? 0, log.floor + log.events.length - log.start);
       if (upTo <= log.floor) continue;
       const count = upTo - log.floor;
+      if (folded !== undefined) for (let i = log.start; i < log.start + count; i++) folded(log.events[i]!);
       log.start += count;
       log.floor = upTo;
       dropped += count;

@@ -20,6 +20,7 @@ import { OperationLog } from './operation-log.ts';
 import { PendingBuffer } from './pending-buffer.ts';
 import type { ProtocolSettings } from './protocol-settings.ts';
 import { PushPipeline } from './push-pipeline.ts';
+import { RecentlyFolded } from './recently-folded.ts';
 import { compareIncarnations, RetiredLives } from './retired-lives.ts';
 import { ServedSnapshots } from './served-snapshots.ts';
 import { snapshotChunkEntries, type SnapshotSource } from './snapshot-source.ts';
@@ -119,6 +120,8 @@ export class Replica {
   private readonly servedSnapshots: ServedSnapshots;
   private snapshotCounter = 0;
   private readonly stability = new Stability(emptyClock);
+  /** Events that just left the log, kept a few seconds for readers of the log (recently-folded.ts). */
+  private readonly recentlyFolded = new RecentlyFolded();
   private joining: Joining | undefined;
   /** The start-up pull is over and this life was announced: requests may be served. */
   private announced = false;
@@ -1065,7 +1068,8 @@ export class Replica {
       (base, over) => this.coversWithRetired(base, over),
       mergeClocks(this.deliveredClock, this.undelivered()),
     );
-    const dropped = this.log.compact(this.stability.frontier);
+    const folded = this.recentlyFolded.keeping(now) ? (event: KvEvent) => this.recentlyFolded.add(event, now) : undefined;
+    const dropped = this.log.compact(this.stability.frontier, folded);
     this.compactedEvents += dropped;
     if (tombstonesBelow !== undefined) {
       const before = this.kv.tombstones;
@@ -1247,7 +1251,18 @@ export class Replica {
 
   // ---------------------------------------------------------------- inspection
 
+  /** The events held in the log, each origin's in seq order. */
   *logEvents(filter?: { origin?: ReplicaId; key?: string }): Generator<KvEvent> {
+    yield* this.log.events(filter);
+  }
+
+  /**
+   * The events in the log, after those folded out of it in the last few seconds, each origin's in
+   * seq order. Reading marks a reader: folded events are kept for its next read (recently-folded.ts).
+   */
+  *readLog(now: number, filter?: { origin?: ReplicaId; key?: string }): Generator<KvEvent> {
+    this.recentlyFolded.noteReader(now);
+    yield* this.recentlyFolded.events(now, filter);
     yield* this.log.events(filter);
   }
 

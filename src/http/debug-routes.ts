@@ -44,9 +44,13 @@ export function registerDebugRoutes(router: Router, host: NodeHost, clockEntries
     if (!Number.isSafeInteger(sinceSeq) || sinceSeq < 0) throw new ValidationError('since must be an integer >= 0 (a seq)');
     if (!Number.isSafeInteger(max) || max < 1 || max > logPageEventsMax) throw new ValidationError(`limit must be 1..${logPageEventsMax}`);
     const events: KvEvent[] = [];
-    for (const event of host.node.core.logEvents(filter)) {
+    let more = false;
+    for (const event of host.node.readLog(filter)) {
       if (event.seq <= sinceSeq || event.seq <= (sinceClock?.[event.origin] ?? 0)) continue;
-      if (events.length >= max) break;
+      if (events.length >= max) {
+        more = true;
+        break;
+      }
       events.push(event);
     }
     const state = host.node.describe();
@@ -57,6 +61,7 @@ export function registerDebugRoutes(router: Router, host: NodeHost, clockEntries
       snapshotKeys: state.liveKeys + state.tombstones,
       peers: state.peers.map((peer) => ({ address: peer.address, knownDelivered: peer.knownDelivered })),
       events,
+      more,
     };
   });
 }

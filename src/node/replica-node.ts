@@ -1,4 +1,4 @@
-import type { Address } from '../../events/ids.ts';
+import type { Address, ReplicaId } from '../../events/ids.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
@@ -334,6 +334,11 @@ export class ReplicaNode {
       this.answerLatePushes();
       this.armLateAnswerTimer();
     });
+  }
+
+  /** The operation log as `GET /debug/log` shows it: what was folded out of it lately, then what it holds. */
+  readLog(filter?: { origin?: ReplicaId; key?: string }): Generator<KvEvent> {
+    return this.core.readLog(this.clock.now(), filter);
   }
 
   describe(): ReplicaDescription {

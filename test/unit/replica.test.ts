@@ -697,6 +697,22 @@ test('compact() drops events every replica in the view has delivered, and no oth
   assert.is(c.logLength, 2);
 });
 
+test('readLog() still shows what compaction folded a moment ago, when someone reads the log', () => {
+  const rs = [replica(A), replica(B), replica(C)];
+  const [a] = rs as [Replica, Replica, Replica];
+  a.write('unwatched', 1, emptyClock);
+  exchangeAll(rs, 0);
+  assert.is(a.compact(0), 1);
+  assert.equal([...a.readLog(0)], [], 'folded before anyone read the log: gone');
+  a.write('watched', 2, a.clock);
+  exchangeAll(rs, 10);
+  assert.is(a.compact(20), 1);
+  assert.is(a.logLength, 0);
+  assert.equal([...a.logEvents()], []);
+  assert.equal([...a.readLog(30)].map((event) => event.key), ['watched'], 'folded after a read: still shown');
+  assert.equal([...a.readLog(5020)], [], 'for 5 seconds');
+});
+
 test('compact() forgets a stable tombstone, but only once nothing that loses to it can still arrive', () => {
   const rs = [replica(A), replica(B), replica(C)];
   const [a, b, c] = rs as [Replica, Replica, Replica];
