@@ -88,7 +88,7 @@ export class ReplicaNode {
   /** A flush of everything delivered is in flight; another is wanted once it ends. */
   private flushing = false;
   private flushAgain = false;
-  /** A flush of our own writes failed; a retry is armed. */
+  /** A flush failed; a retry is armed. */
   private storeRetry: TimerHandle | undefined;
   /** Storage holds the events delivered up to this deliveredCount (the last flush that ended well started there). */
   private storedDelivered: number;
@@ -200,8 +200,8 @@ export class ReplicaNode {
       if (value === undefined && !tombstoneAlways && this.core.read(key, metadata).found === undefined) return done({ ok: true, value: undefined });
       const result = this.core.write(key, value, metadata);
       this.onLocalWrite?.(result.event);
+      // Delivered here within core.write(): the flush of everything delivered (storeDelivered) stores it too.
       const seq = result.event.seq;
-      this.storeOwn(seq);
       // Parked before waking the waiters: a write waiting on this one may run within check().
       const parked = this.core.awaitAck(seq, this.clock.now());
       if (parked) this.unacknowledged.set(seq, (error) => done(error === undefined ? { ok: true, value: result } : { ok: false, error }));
@@ -215,7 +215,10 @@ export class ReplicaNode {
 
   /**
    * Asks storage to keep everything delivered so far, one flush at a time (group commit does the
-   * rest); once it has, peers are told what it holds (a write counts as held by this replica only then).
+   * rest); once it has, peers are told what it holds (a write counts as held by this replica only
+   * then), and our own writes among it may leave and be acknowledged (one flush for all of them, not
+   * one per write). When it cannot, our writes it held are answered 503 (their outcome is unknown to
+   * the client, as after a timeout) and storing is retried until it succeeds: only then do they leave.
    */
   private storeDelivered(): void {
     if (this.stopped) return;
@@ -229,43 +232,30 @@ export class ReplicaNode {
     this.storage.flush((error) => {
       this.flushing = false;
       if (this.stopped) return;
+      const ownSeq = clock[this.core.id] ?? 0;
       if (error === undefined) {
         this.core.storedUpTo(clock);
+        this.core.ownStoredUpTo(ownSeq);
         this.storedDelivered = Math.max(this.storedDelivered, delivered);
         this.answerLatePushes();
+        this.afterInput();
+      } else {
+        const refusal = new StorageUnavailable(this.storage.unavailable ?? error.message);
+        for (const [waiting, answer] of this.unacknowledged) {
+          if (waiting > ownSeq) continue;
+          this.unacknowledged.delete(waiting);
+          answer(refusal);
+        }
       }
       if (this.flushAgain) {
         this.flushAgain = false;
         this.storeDelivered();
       } else if (error !== undefined) {
-        this.timers.after(storeRetryMs, () => this.storeDelivered());
+        this.storeRetry ??= this.timers.after(storeRetryMs, () => {
+          this.storeRetry = undefined;
+          this.storeDelivered();
+        });
       }
-    });
-  }
-
-  /**
-   * Asks storage to keep our own events up to `seq`; once it has, the core may send and acknowledge
-   * them. When it cannot, the writes waiting are answered 503 (their outcome is unknown to the
-   * client, as after a timeout) and storing is retried until it succeeds: only then do they leave.
-   */
-  private storeOwn(seq: number): void {
-    this.storage.flush((error) => {
-      if (this.stopped) return;
-      if (error === undefined) {
-        this.core.ownStoredUpTo(seq);
-        this.afterInput();
-        return;
-      }
-      const refusal = new StorageUnavailable(this.storage.unavailable ?? error.message);
-      for (const [waiting, answer] of this.unacknowledged) {
-        if (waiting > seq) continue;
-        this.unacknowledged.delete(waiting);
-        answer(refusal);
-      }
-      this.storeRetry ??= this.timers.after(storeRetryMs, () => {
-        this.storeRetry = undefined;
-        this.storeOwn(this.core.clock[this.core.id] ?? 0);
-      });
     });
   }
 

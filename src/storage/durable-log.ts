@@ -9,7 +9,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { readOrCreateMeta, writeMeta } from './data-dir-meta.ts';
 import { nodeFileSystem, removeFile, syncDirectory, writeFully, type FileLike, type FileSystem } from './file-system.ts';
 import { LatencyHistogram, type HistogramJson } from './latency-histogram.ts';
-import { encodeBatch } from './record-codec.ts';
+import { batchPayloads, encodeRecordInto, recordHeaderBytes } from './record-codec.ts';
 import { recover, type RecoveryReport } from './recovery.ts';
 import { segmentName, snapshotName } from './segment-files.ts';
 import { preallocationEnd, writeZeros } from './segment-preallocation.ts';
@@ -70,6 +70,8 @@ export interface DurableLogDescription {
 const MiB = 1024 * 1024;
 /** Most bytes gathered into one write(). */
 const writeBytesMax = 4 * MiB;
+/** Size of the buffer gathered records are encoded into, reused once what it holds is fsynced (see arenaSlice). */
+const arenaBytes = 256 * 1024;
 /** Steps of one pump run before it yields with setImmediate (each step awaits I/O anyway). */
 const stepsPerRun = 10_000;
 /**
@@ -89,7 +91,10 @@ const turnsBeforeSync = 4;
 interface RecordsOp {
   readonly kind: 'records';
   readonly index: number;
-  readonly records: readonly Buffer[];
+  /** The JSON payload of each record, and its UTF-8 bytes: encoded (record-codec.ts) only when gathered, into one buffer for the write. */
+  readonly payloads: readonly string[];
+  readonly payloadBytes: readonly number[];
+  /** The records' bytes, headers included. */
   readonly bytes: number;
 }
 
@@ -234,6 +239,9 @@ export class DurableLog implements Storage {
   /** Turns let pass since the last fdatasync (see turnsBeforeSync). */
   private turnsWaited = 0;
   private readonly waiters = new Fifo<Waiter>();
+  /** See arenaSlice(). */
+  private arena = Buffer.allocUnsafeSlow(arenaBytes);
+  private arenaUsed = 0;
 
   private failure: string | undefined;
   /** The highest op index dropped (or not queued) for lack of room; a snapshot above it clears the overflow. */
@@ -371,12 +379,13 @@ export class DurableLog implements Storage {
       this.overflowThrough = index;
       return;
     }
-    const records = encodeBatch(events);
+    const payloads = batchPayloads(events);
+    const payloadBytes = payloads.map((json) => Buffer.byteLength(json));
     let bytes = 0;
-    for (const record of records) bytes += record.length;
+    for (const length of payloadBytes) bytes += recordHeaderBytes + length;
     this.bytesSinceSnapshot += bytes;
     if (this.heldBytes() + bytes > this.queueBytesMax) return this.overflow(index);
-    this.queue.push({ kind: 'records', index, records, bytes });
+    this.queue.push({ kind: 'records', index, payloads, payloadBytes, bytes });
     this.queuedBytes += bytes;
     this.kick();
   }
@@ -560,19 +569,40 @@ export class DurableLog implements Storage {
       await this.rotate();
       return;
     }
-    const buffers: Buffer[] = [];
+    const ops: RecordsOp[] = [];
     let total = 0;
     let lastIndex = first.index;
     for (let op = this.queue.peek(); op?.kind === 'records'; op = this.queue.peek()) {
       if (total > 0 && (total + op.bytes > writeBytesMax || this.segment.bytes + total + op.bytes > this.segmentBytesMax)) break;
       this.queue.shift();
-      for (const record of op.records) buffers.push(record);
+      ops.push(op);
       total += op.bytes;
       lastIndex = op.index;
     }
     this.queuedBytes -= total;
-    const data = buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers, total);
+    const data = this.arenaSlice(total);
+    let offset = 0;
+    for (const op of ops) for (let i = 0; i < op.payloads.length; i++) offset = encodeRecordInto(data, offset, op.payloads[i]!, op.payloadBytes[i]!);
     this.inFlight = { data, position: this.segment.bytes, lastIndex };
+  }
+
+  /**
+   * `bytes` of the arena, the buffer gathered records are encoded into (one allocation for many
+   * groups, not a Buffer per append). Its slices are kept while in flight or retained (not yet
+   * fsynced); once neither holds any, it is used from its start again. When it has no room, a new
+   * one replaces it (the old one lives on in the slices still kept); what is larger than an arena
+   * gets a buffer of its own.
+   */
+  private arenaSlice(bytes: number): Buffer {
+    if (bytes > arenaBytes) return Buffer.allocUnsafeSlow(bytes);
+    if (this.inFlight === undefined && this.retained.length === 0) this.arenaUsed = 0;
+    if (this.arenaUsed + bytes > this.arena.length) {
+      this.arena = Buffer.allocUnsafeSlow(arenaBytes);
+      this.arenaUsed = 0;
+    }
+    const slice = this.arena.subarray(this.arenaUsed, this.arenaUsed + bytes);
+    this.arenaUsed += bytes;
+    return slice;
   }
 
   private newSegment(number: number): Segment {

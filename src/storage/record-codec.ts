@@ -24,29 +24,41 @@ export const recordPayloadMax = 1024 * 1024 * 1024;
 export function encodeRecord(json: string): Buffer {
   const length = Buffer.byteLength(json);
   const record = Buffer.allocUnsafe(recordHeaderBytes + length);
-  record.write(json, recordHeaderBytes, 'utf8');
-  record.writeUInt32LE(length, 0);
-  record.writeUInt32LE(crc32c(record, 0, recordHeaderBytes, record.length), 4);
+  encodeRecordInto(record, 0, json, length);
   return record;
 }
 
-/** The records of one appended batch: usually one; a batch over recordPayloadSoftMax is cut between events. */
-export function encodeBatch(events: readonly KvEvent[], payloadSoftMax = recordPayloadSoftMax): Buffer[] {
-  const records: Buffer[] = [];
+/** Writes the record around `json` (`length` its UTF-8 bytes) into `target` at `offset`; returns where it ends. */
+export function encodeRecordInto(target: Buffer, offset: number, json: string, length: number): number {
+  const start = offset + recordHeaderBytes;
+  target.write(json, start, length, 'utf8');
+  target.writeUInt32LE(length, offset);
+  target.writeUInt32LE(crc32c(target, 0, start, start + length), offset + 4);
+  return start + length;
+}
+
+/** The JSON payloads of the records of one appended batch: usually one; a batch over `payloadSoftMax` is cut between events. */
+export function batchPayloads(events: readonly KvEvent[], payloadSoftMax = recordPayloadSoftMax): string[] {
+  const payloads: string[] = [];
   let parts: string[] = [];
   let length = 2;
   for (const event of events) {
     const json = JSON.stringify(event);
     if (parts.length > 0 && length + json.length + 1 > payloadSoftMax) {
-      records.push(encodeRecord(`[${parts.join(',')}]`));
+      payloads.push(`[${parts.join(',')}]`);
       parts = [];
       length = 2;
     }
     parts.push(json);
     length += json.length + 1;
   }
-  if (parts.length > 0) records.push(encodeRecord(`[${parts.join(',')}]`));
-  return records;
+  if (parts.length > 0) payloads.push(`[${parts.join(',')}]`);
+  return payloads;
+}
+
+/** The records of one appended batch: usually one; a batch over recordPayloadSoftMax is cut between events. */
+export function encodeBatch(events: readonly KvEvent[], payloadSoftMax = recordPayloadSoftMax): Buffer[] {
+  return batchPayloads(events, payloadSoftMax).map(encodeRecord);
 }
 
 /** What is at one offset of a segment. */
