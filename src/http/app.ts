@@ -34,10 +34,20 @@ export interface AppOptions {
   readonly storage?: { describe(): DurableLogDescription };
 }
 
+/** Errors of a connection the client closed or reset. */
+const clientGoneCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+
 /** Builds the HTTP app without listening, so tests can drive it in-process. */
 export function createApp({ node, host: givenHost, sharding, limits, log, clusterToken, onFatal, storage }: AppOptions): Koa {
   const host = givenHost ?? fixedHost(node!);
   const app = new Koa();
+  // What Koa meets after the middleware, writing an answer, goes to the log, not to Koa's default
+  // handler, which prints bare stack traces on stderr: mostly a client that hung up first (a reset
+  // connection, common when load generators and proxies close theirs), which is not this replica's error.
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== undefined && clientGoneCodes.has(error.code)) log.debug({ event: 'client-gone', code: error.code }, 'the client closed the connection before its answer was written');
+    else log.error({ event: 'error', err: error }, 'error while answering');
+  });
   const router = new Router();
   const clusterOnly = requireClusterToken(clusterToken);
   const clientBody = jsonBody(limits.bodyBytesMax);

@@ -3,7 +3,7 @@
 // and a broken invariant is handed to onFatal instead of being answered as if nothing happened.
 import Koa from 'koa';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -229,6 +229,31 @@ test('an ordinary unexpected error on the push stream cuts the exchange and is l
   });
   assert.is(app.fatal.length, fatalBefore);
   assert.is(app.logLines.slice(logBefore).filter((line) => line.msg === 'unexpected error').length, 1);
+});
+
+test('a client that resets its connection while its answer is pending is no error: nothing on stderr, nothing logged as one', async () => {
+  const waiting = await startInProcessApp({ env: { CAUSAL_WAIT_MS: '1000' } });
+  const printed: unknown[] = [];
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => void printed.push(args);
+  try {
+    const socket = connect(waiting.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`GET /kvs/k HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${unsatisfiable.length}\r\n\r\n${unsatisfiable}`);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the read now waits for its dependencies
+    socket.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 1300)); // past the causal wait: the 503 meets the closed connection
+    // Koa's default handler printed "Error: read ECONNRESET" with its stack here.
+    assert.equal(printed, []);
+    assert.equal(waiting.logLines.filter((line) => (line.level as number) >= 50), []);
+    // Anything else met while answering is logged as an error, still not printed bare.
+    waiting.app.emit('error', new Error('something else'));
+    assert.equal(printed, []);
+    assert.equal(waiting.logLines.filter((line) => line.msg === 'error while answering').map((line) => (line.err as { message: string }).message), ['something else']);
+  } finally {
+    console.error = consoleError;
+    await waiting.close();
+  }
 });
 
 test('errorAnswer: every expected error by its own status and message; anything else 500; invariants apart', () => {
