@@ -1,5 +1,6 @@
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { ReplicaId } from '../../events/ids.ts';
+import { Fifo } from './fifo.ts';
 
 /** How long a folded event stays readable. */
 const retainMs = 5000;
@@ -20,13 +21,12 @@ const bytesMax = 32 * 1024 * 1024;
  * log (a read in the last `readerIdleMs`): a store nobody watches pays nothing.
  */
 export class RecentlyFolded {
-  private entries: { readonly at: number; readonly event: KvEvent; readonly bytes: number }[] = [];
-  private head = 0;
+  private readonly entries = new Fifo<{ readonly at: number; readonly event: KvEvent; readonly bytes: number }>();
   private bytes = 0;
   private readerSeenAt = -Infinity;
 
   get length(): number {
-    return this.entries.length - this.head;
+    return this.entries.length;
   }
 
   /** A reader of the log came by: keep folded events for its next poll. */
@@ -50,22 +50,16 @@ export class RecentlyFolded {
   /** The events kept, each origin's in seq order. */
   *events(now: number, filter?: { origin?: ReplicaId; key?: string }): Generator<KvEvent> {
     this.evict(now);
-    for (let i = this.head; i < this.entries.length; i++) {
-      const { event } = this.entries[i]!;
+    for (const { event } of this.entries) {
       if ((filter?.origin === undefined || filter.origin === event.origin) && (filter?.key === undefined || filter.key === event.key)) yield event;
     }
   }
 
   private evict(now: number): void {
-    while (this.length > 0) {
-      const oldest = this.entries[this.head]!;
-      if (now - oldest.at < retainMs && this.length <= eventsMax && this.bytes <= bytesMax) break;
+    for (let oldest = this.entries.peek(); oldest !== undefined; oldest = this.entries.peek()) {
+      if (now - oldest.at < retainMs && this.entries.length <= eventsMax && this.bytes <= bytesMax) break;
+      this.entries.shift();
       this.bytes -= oldest.bytes;
-      this.head++;
-    }
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
     }
   }
 }

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { parseIncarnation } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import { defaultLimits } from '../../events/limits.ts';
+import { Fifo } from '../core/fifo.ts';
 import type { Logger } from '../node/logger.ts';
 import type { Storage, StoredSnapshot, StoredState } from '../node/storage.ts';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
@@ -136,42 +137,6 @@ interface Segment {
 interface Waiter {
   readonly target: number;
   readonly done: (error: Error | undefined) => void;
-}
-
-/** A FIFO with O(1) shift, for queues that may hold many thousands of items. */
-class Fifo<T> {
-  private items: T[] = [];
-  private head = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head++];
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-
-  /** Removes and returns every item. */
-  drain(): T[] {
-    const all = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
-    return all;
-  }
 }
 
 function answer(done: (error: Error | undefined) => void, error: Error | undefined): void {
