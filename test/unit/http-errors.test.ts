@@ -15,6 +15,7 @@ import { ViewFullError } from '../../src/core/view-full-error.ts';
 import { errorAnswer } from '../../src/http/errors.ts';
 import { servePushStream } from '../../src/http/push-stream-route.ts';
 import { DependenciesNotSatisfied } from '../../src/node/dependencies-not-satisfied.ts';
+import { waitFor } from '../support/http.ts';
 import { rawRequest, startInProcessApp, type InProcessApp, type RawRequest } from '../support/in-process.ts';
 
 interface Case {
@@ -232,17 +233,27 @@ test('an ordinary unexpected error on the push stream cuts the exchange and is l
 });
 
 test('a client that resets its connection while its answer is pending is no error: nothing on stderr, nothing logged as one', async () => {
-  const waiting = await startInProcessApp({ env: { CAUSAL_WAIT_MS: '1000' } });
+  const waiting = await startInProcessApp({ env: { CAUSAL_WAIT_MS: '10000' } });
   const printed: unknown[] = [];
   const consoleError = console.error;
   console.error = (...args: unknown[]) => void printed.push(args);
+  const node = waiting.node as unknown as { read: (...args: unknown[]) => void };
+  const read = node.read.bind(node);
+  let reading = false;
+  node.read = (...args) => {
+    reading = true;
+    read(...args);
+  };
+  const reported: NodeJS.ErrnoException[] = [];
+  waiting.app.on('error', (error: NodeJS.ErrnoException) => reported.push(error));
   try {
     const socket = connect(waiting.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.write(`GET /kvs/k HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${unsatisfiable.length}\r\n\r\n${unsatisfiable}`);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the read now waits for its dependencies
+    await waitFor('the read to wait for its dependencies', () => reading, 5000, 5);
     socket.resetAndDestroy();
-    await new Promise((resolve) => setTimeout(resolve, 1300)); // past the causal wait: the 503 meets the closed connection
+    await waitFor('Koa to report the reset connection', () => reported.length > 0, 5000, 5);
+    assert.is(reported[0]!.code, 'ECONNRESET');
     // Koa's default handler printed "Error: read ECONNRESET" with its stack here.
     assert.equal(printed, []);
     assert.equal(waiting.logLines.filter((line) => (line.level as number) >= 50), []);
@@ -252,6 +263,7 @@ test('a client that resets its connection while its answer is pending is no erro
     assert.equal(waiting.logLines.filter((line) => line.msg === 'error while answering').map((line) => (line.err as { message: string }).message), ['something else']);
   } finally {
     console.error = consoleError;
+    delete (node as { read?: unknown }).read;
     await waiting.close();
   }
 });
