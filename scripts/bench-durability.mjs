@@ -1,21 +1,29 @@
 // What DATA_DIR costs, and whether the disk follows the live keys.
 //
-//   node scripts/bench-durability.mjs     (BENCH_SECONDS=6 BENCH_REPEAT=5 BENCH_CONNECTIONS=48 BENCH_OVERWRITES=1000000)
+//   node scripts/bench-durability.mjs     (BENCH_WRITERS=16,48,96,192 BENCH_SECONDS=6 BENCH_REPEAT=3 BENCH_CONNECTIONS=48 BENCH_OVERWRITES=1000000)
 //
 // 1. Write throughput: the same 3-replica cluster (dist/kvs.mjs on 127.0.0.1, free ports) and the
 //    same write load (autocannon, random keys of 1,000, every client carrying its causal metadata)
 //    in memory (no DATA_DIR) and with DATA_DIR (FSYNC=batch, a temporary directory each), a fresh
 //    cluster per run, interleaved in one run (the order alternates per repeat, so drift cancels
-//    out). Reports each run, the medians and their ratio (target: disk/memory >= 0.7), the median
-//    of the ratios of each repeat's back-to-back pair (on a shared machine the speed drifts between
-//    repeats; within a pair much less), the server CPU time per write (the three replicas together,
-//    from /proc), and for the disk runs the fsyncs per write (group commit) and the fsync latency
-//    from /debug/state (p50 and p99 as the upper bound of their histogram bucket, and the mean).
-// 2. Disk after BENCH_OVERWRITES overwrites of 1,000 keys (DATA_DIR, FSYNC=batch): each replica's
-//    bytes on disk (from /debug/state, checked against the files at the end) every tenth of the
-//    writes, and the most seen at any poll (every 250 ms: a snapshot comes every few MiB, so the
-//    tenths alone would alias a saw-tooth into a slope), and how many snapshots were written. It must
-//    follow the live keys, not the writes: snapshots replace the segments they cover.
+//    out), at each number of closed-loop writers in BENCH_WRITERS. Why a sweep: group commit makes
+//    the cost of durability depend on the load. An fdatasync (and the push answers and wake-ups of
+//    its group) costs the same whether it covers 3 writes or 30, and with few writers the latency
+//    of two fdatasyncs in series (the replica's, then a peer's) bounds a closed loop; with more, the
+//    groups grow and the cost per write falls. Each mode's capacity is the most writes/s it reaches
+//    over the sweep (its peak), and "capacity with DATA_DIR / capacity in memory" is the figure the
+//    0.7 target is read against; the ratio at each load is reported beside it, lowest loads first.
+//    Per run: writes/s, latency p50/p99, the server CPU time per write (the three replicas
+//    together, from /proc), and for the disk runs the fsyncs per write (group commit) and the fsync
+//    latency from /debug/state (p50 and p99 as the upper bound of their histogram bucket, and the
+//    mean). Per load: the medians, their ratio and the median of the ratios of each repeat's
+//    back-to-back pair (on a shared machine the speed drifts between repeats; within a pair much less).
+// 2. Disk after BENCH_OVERWRITES overwrites of 1,000 keys (DATA_DIR, FSYNC=batch, BENCH_CONNECTIONS
+//    writers): each replica's bytes on disk (from /debug/state, checked against the files at the
+//    end) every tenth of the writes, and the most seen at any poll (every 250 ms: a snapshot comes
+//    every few MiB, so the tenths alone would alias a saw-tooth into a slope), and how many
+//    snapshots were written. It must follow the live keys, not the writes: snapshots replace the
+//    segments they cover.
 // Not a test; it asserts nothing and prints tables. Every process it starts is stopped by PID
 // (also on errors and SIGINT), and its temporary directories are removed.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -27,7 +35,9 @@ import { cpuMeter, freePort, linksUp, metadataCarryingClient, ServerProcesses } 
 import { median } from './bench-stats.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 6);
-const repeat = Number(process.env.BENCH_REPEAT ?? 5);
+const repeat = Number(process.env.BENCH_REPEAT ?? 3);
+const writerCounts = (process.env.BENCH_WRITERS ?? '16,48,96,192').split(',').map(Number);
+if (writerCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_WRITERS is a list of positive integers, e.g. 16,48,96');
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 48);
 const overwrites = Number(process.env.BENCH_OVERWRITES ?? 1_000_000);
 const keys = 1000;
@@ -78,6 +88,7 @@ function writeLoad(autocannon, addresses, options) {
   return autocannon({
     url: addresses.map((address) => `http://${address}`),
     connections,
+    // the sweep sets its own in options
     requests: [{ method: 'GET', path: '/health' }], // replaced per client in setupClient
     setupClient: metadataCarryingClient('PUT', keys),
     ...options,
@@ -118,48 +129,86 @@ function filesBytes(dir) {
   return bytes;
 }
 
-async function throughput(autocannon, bundle) {
-  console.log(`\n## write throughput: 3 replicas, ${connections} writers, 1,000 keys, ${seconds} s per run, ${repeat} repeats (memory and DATA_DIR interleaved)\n`);
-  console.log('| repeat | mode | writes/s | p50 ms | p99 ms | non-2xx | server CPU us/write | fsyncs/write | fsync p50 ms | fsync p99 ms | fsync mean ms |');
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  const rates = { memory: [], disk: [] };
-  const cpu = { memory: [], disk: [] };
-  const pairRatios = [];
-  const fsyncP99 = [];
-  for (let r = 1; r <= repeat; r++) {
-    const order = r % 2 === 1 ? ['memory', 'disk'] : ['disk', 'memory'];
-    for (const mode of order) {
-      const cluster = await startCluster(bundle, mode === 'disk');
-      try {
-        await writeLoad(autocannon, cluster.addresses, { duration: warmupSeconds });
-        const before = mode === 'disk' ? mergeFsyncs((await Promise.all(cluster.addresses.map(debugState))).map((s) => s.storage.fsyncs)) : undefined;
-        const cpuMs = cpuMeter(cluster.children.map((child) => child.pid));
-        const result = await writeLoad(autocannon, cluster.addresses, { duration: seconds });
-        const cpuPerWrite = (cpuMs() * 1000) / result.requests.total;
-        const rate = result.requests.total / result.duration;
-        rates[mode].push(rate);
-        cpu[mode].push(cpuPerWrite);
-        let fsyncCells = ['-', '-', '-', '-'];
-        if (before !== undefined) {
-          const after = mergeFsyncs((await Promise.all(cluster.addresses.map(debugState))).map((s) => s.storage.fsyncs));
-          const window = { boundsMs: after.boundsMs, counts: after.counts.map((c, i) => c - before.counts[i]), count: after.count - before.count, sumMs: after.sumMs - before.sumMs };
-          const p99 = bucketQuantile(window, 0.99);
-          fsyncP99.push(p99);
-          fsyncCells = [(window.count / result.requests.total).toFixed(3), fmtMs(bucketQuantile(window, 0.5)), fmtMs(p99), (window.sumMs / window.count).toFixed(2)];
-        }
-        console.log(`| ${r} | ${mode === 'disk' ? 'DATA_DIR, FSYNC=batch' : 'memory'} | ${rate.toFixed(0)} | ${result.latency.p50} | ${result.latency.p99} | ${result.non2xx} | ${cpuPerWrite.toFixed(0)} | ${fsyncCells.join(' | ')} |`);
-      } finally {
-        await stopCluster(cluster);
-      }
+/** One run: a fresh cluster in `mode`, warmed up, then `writers` closed-loop writers for `seconds`. */
+async function throughputRun(autocannon, bundle, mode, writers) {
+  const cluster = await startCluster(bundle, mode === 'disk');
+  try {
+    await writeLoad(autocannon, cluster.addresses, { duration: warmupSeconds, connections: writers });
+    const fsyncs = async () => mergeFsyncs((await Promise.all(cluster.addresses.map(debugState))).map((s) => s.storage.fsyncs));
+    const before = mode === 'disk' ? await fsyncs() : undefined;
+    const cpuMs = cpuMeter(cluster.children.map((child) => child.pid));
+    const result = await writeLoad(autocannon, cluster.addresses, { duration: seconds, connections: writers });
+    const run = {
+      rate: result.requests.total / result.duration,
+      cpuPerWrite: (cpuMs() * 1000) / result.requests.total,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      failed: result.non2xx + result.errors,
+      fsync: undefined,
+    };
+    if (before !== undefined) {
+      const after = await fsyncs();
+      const window = { boundsMs: after.boundsMs, counts: after.counts.map((c, i) => c - before.counts[i]), count: after.count - before.count, sumMs: after.sumMs - before.sumMs };
+      run.fsync = { perWrite: window.count / result.requests.total, p50: bucketQuantile(window, 0.5), p99: bucketQuantile(window, 0.99), meanMs: window.sumMs / window.count };
     }
-    pairRatios.push(rates.disk.at(-1) / rates.memory.at(-1));
+    return run;
+  } finally {
+    await stopCluster(cluster);
   }
-  const memory = median(rates.memory);
-  const disk = median(rates.disk);
-  console.log(`\nmedian writes/s: memory ${memory.toFixed(0)}, DATA_DIR (FSYNC=batch) ${disk.toFixed(0)}; ratio disk/memory ${(disk / memory).toFixed(2)} (target >= 0.7)`);
-  console.log(`per repeat (back-to-back pairs), disk/memory writes/s: ${pairRatios.map((r) => r.toFixed(2)).join(', ')}; median ${median(pairRatios).toFixed(2)}`);
-  console.log(`median server CPU per write (3 replicas): memory ${median(cpu.memory).toFixed(0)} us, DATA_DIR ${median(cpu.disk).toFixed(0)} us; ratio ${(median(cpu.disk) / median(cpu.memory)).toFixed(2)}`);
-  console.log(`fsync p99 per disk run (bucket upper bound, ms, all three replicas): ${fsyncP99.map(fmtMs).join(', ')}`);
+}
+
+async function throughput(autocannon, bundle) {
+  console.log(`\n## write throughput: 3 replicas, ${writerCounts.join(' / ')} writers, 1,000 keys, ${seconds} s per run, ${repeat} repeats per load (memory and DATA_DIR interleaved)\n`);
+  console.log('| writers | repeat | mode | writes/s | p50 ms | p99 ms | failed | server CPU us/write | fsyncs/write | fsync p50 ms | fsync p99 ms | fsync mean ms |');
+  console.log('| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const loads = [];
+  for (const writers of writerCounts) {
+    const runs = { memory: [], disk: [] };
+    const pairRatios = [];
+    for (let r = 1; r <= repeat; r++) {
+      const order = r % 2 === 1 ? ['memory', 'disk'] : ['disk', 'memory'];
+      for (const mode of order) {
+        const run = await throughputRun(autocannon, bundle, mode, writers);
+        runs[mode].push(run);
+        const f = run.fsync;
+        const fsyncCells = f === undefined ? ['-', '-', '-', '-'] : [f.perWrite.toFixed(3), fmtMs(f.p50), fmtMs(f.p99), f.meanMs.toFixed(2)];
+        console.log(
+          `| ${writers} | ${r} | ${mode === 'disk' ? 'DATA_DIR, FSYNC=batch' : 'memory'} | ${run.rate.toFixed(0)} | ${run.p50} | ${run.p99} | ${run.failed} | ${run.cpuPerWrite.toFixed(0)} | ${fsyncCells.join(' | ')} |`,
+        );
+      }
+      pairRatios.push(runs.disk.at(-1).rate / runs.memory.at(-1).rate);
+    }
+    const of = (mode, field) => median(runs[mode].map((run) => run[field]));
+    loads.push({
+      writers,
+      memory: of('memory', 'rate'),
+      disk: of('disk', 'rate'),
+      pairRatio: median(pairRatios),
+      pairRatios,
+      cpu: { memory: of('memory', 'cpuPerWrite'), disk: of('disk', 'cpuPerWrite') },
+      p50: { memory: of('memory', 'p50'), disk: of('disk', 'p50') },
+      fsyncsPerWrite: median(runs.disk.map((run) => run.fsync.perWrite)),
+      fsyncP99: runs.disk.map((run) => run.fsync.p99),
+    });
+  }
+  console.log('\n### per load (medians over the repeats)\n');
+  console.log('| writers | memory writes/s | DATA_DIR writes/s | ratio of medians | pair ratios (median) | CPU us/write memory / DATA_DIR | p50 ms memory / DATA_DIR | fsyncs/write | fsync p99 ms per run |');
+  console.log('| ---: | ---: | ---: | ---: | --- | --- | --- | ---: | --- |');
+  for (const load of loads) {
+    console.log(
+      `| ${load.writers} | ${load.memory.toFixed(0)} | ${load.disk.toFixed(0)} | ${(load.disk / load.memory).toFixed(2)} | ${load.pairRatios.map((r) => r.toFixed(2)).join(', ')} (${load.pairRatio.toFixed(2)}) | ` +
+        `${load.cpu.memory.toFixed(0)} / ${load.cpu.disk.toFixed(0)} | ${load.p50.memory} / ${load.p50.disk} | ${load.fsyncsPerWrite.toFixed(3)} | ${load.fsyncP99.map(fmtMs).join(', ')} |`,
+    );
+  }
+  const peak = (mode) => loads.reduce((best, load) => (load[mode] > best[mode] ? load : best));
+  const memoryPeak = peak('memory');
+  const diskPeak = peak('disk');
+  console.log(
+    `\ncapacity (the most writes/s over the sweep, medians): memory ${memoryPeak.memory.toFixed(0)} at ${memoryPeak.writers} writers, ` +
+      `DATA_DIR (FSYNC=batch) ${diskPeak.disk.toFixed(0)} at ${diskPeak.writers} writers; ratio ${(diskPeak.disk / memoryPeak.memory).toFixed(2)} (target >= 0.7)`,
+  );
+  const highest = loads.at(-1);
+  if (memoryPeak === highest || diskPeak === highest) console.log(`(a peak at the highest load, ${highest.writers} writers: a larger one may reach more; add it to BENCH_WRITERS)`);
 }
 
 async function diskFollowsKeys(autocannon, bundle) {
