@@ -1,6 +1,6 @@
 // What DATA_DIR costs, and whether the disk follows the live keys.
 //
-//   node scripts/bench-durability.mjs     (BENCH_WRITERS=16,48,96,192 BENCH_SECONDS=6 BENCH_REPEAT=3 BENCH_CONNECTIONS=48 BENCH_OVERWRITES=1000000)
+//   node scripts/bench-durability.mjs     (BENCH_WRITERS=16,48,96,192,384 BENCH_SECONDS=6 BENCH_REPEAT=3 BENCH_CONNECTIONS=48 BENCH_OVERWRITES=1000000)
 //
 // 1. Write throughput: the same 3-replica cluster (dist/kvs.mjs on 127.0.0.1, free ports) and the
 //    same write load (autocannon, random keys of 1,000, every client carrying its causal metadata)
@@ -14,7 +14,8 @@
 //    over the sweep (its peak), and "capacity with DATA_DIR / capacity in memory" is the figure the
 //    0.7 target is read against; the ratio at each load is reported beside it, lowest loads first.
 //    Per run: writes/s, latency p50/p99, the server CPU time per write (the three replicas
-//    together, from /proc), and for the disk runs the fsyncs per write (group commit) and the fsync
+//    together, from /proc), their I/O system calls and context switches per write (/proc: on this
+//    VM these, more than the bytes, are what an fdatasync group costs), and for the disk runs the fsyncs per write (group commit) and the fsync
 //    latency from /debug/state (p50 and p99 as the upper bound of their histogram bucket, and the
 //    mean). Per load: the medians, their ratio and the median of the ratios of each repeat's
 //    back-to-back pair (on a shared machine the speed drifts between repeats; within a pair much less).
@@ -31,12 +32,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildBenchBundles } from './bench-bundles.mjs';
-import { cpuMeter, freePort, linksUp, metadataCarryingClient, ServerProcesses } from './bench-processes.mjs';
+import { cpuMeter, freePort, kernelWorkMeter, linksUp, metadataCarryingClient, ServerProcesses } from './bench-processes.mjs';
 import { median } from './bench-stats.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 6);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
-const writerCounts = (process.env.BENCH_WRITERS ?? '16,48,96,192').split(',').map(Number);
+const writerCounts = (process.env.BENCH_WRITERS ?? '16,48,96,192,384').split(',').map(Number);
 if (writerCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_WRITERS is a list of positive integers, e.g. 16,48,96');
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 48);
 const overwrites = Number(process.env.BENCH_OVERWRITES ?? 1_000_000);
@@ -136,11 +137,16 @@ async function throughputRun(autocannon, bundle, mode, writers) {
     await writeLoad(autocannon, cluster.addresses, { duration: warmupSeconds, connections: writers });
     const fsyncs = async () => mergeFsyncs((await Promise.all(cluster.addresses.map(debugState))).map((s) => s.storage.fsyncs));
     const before = mode === 'disk' ? await fsyncs() : undefined;
-    const cpuMs = cpuMeter(cluster.children.map((child) => child.pid));
+    const pids = cluster.children.map((child) => child.pid);
+    const cpuMs = cpuMeter(pids);
+    const kernelWork = kernelWorkMeter(pids);
     const result = await writeLoad(autocannon, cluster.addresses, { duration: seconds, connections: writers });
+    const kernel = kernelWork();
     const run = {
       rate: result.requests.total / result.duration,
       cpuPerWrite: (cpuMs() * 1000) / result.requests.total,
+      syscallsPerWrite: kernel === null ? null : kernel.syscalls / result.requests.total,
+      switchesPerWrite: kernel === null ? null : kernel.switches / result.requests.total,
       p50: result.latency.p50,
       p99: result.latency.p99,
       failed: result.non2xx + result.errors,
@@ -159,8 +165,8 @@ async function throughputRun(autocannon, bundle, mode, writers) {
 
 async function throughput(autocannon, bundle) {
   console.log(`\n## write throughput: 3 replicas, ${writerCounts.join(' / ')} writers, 1,000 keys, ${seconds} s per run, ${repeat} repeats per load (memory and DATA_DIR interleaved)\n`);
-  console.log('| writers | repeat | mode | writes/s | p50 ms | p99 ms | failed | server CPU us/write | fsyncs/write | fsync p50 ms | fsync p99 ms | fsync mean ms |');
-  console.log('| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| writers | repeat | mode | writes/s | p50 ms | p99 ms | failed | server CPU us/write | I/O syscalls/write | context switches/write | fsyncs/write | fsync p50 ms | fsync p99 ms | fsync mean ms |');
+  console.log('| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const loads = [];
   for (const writers of writerCounts) {
     const runs = { memory: [], disk: [] };
@@ -173,7 +179,7 @@ async function throughput(autocannon, bundle) {
         const f = run.fsync;
         const fsyncCells = f === undefined ? ['-', '-', '-', '-'] : [f.perWrite.toFixed(3), fmtMs(f.p50), fmtMs(f.p99), f.meanMs.toFixed(2)];
         console.log(
-          `| ${writers} | ${r} | ${mode === 'disk' ? 'DATA_DIR, FSYNC=batch' : 'memory'} | ${run.rate.toFixed(0)} | ${run.p50} | ${run.p99} | ${run.failed} | ${run.cpuPerWrite.toFixed(0)} | ${fsyncCells.join(' | ')} |`,
+          `| ${writers} | ${r} | ${mode === 'disk' ? 'DATA_DIR, FSYNC=batch' : 'memory'} | ${run.rate.toFixed(0)} | ${run.p50} | ${run.p99} | ${run.failed} | ${run.cpuPerWrite.toFixed(0)} | ${run.syscallsPerWrite?.toFixed(2) ?? '-'} | ${run.switchesPerWrite?.toFixed(2) ?? '-'} | ${fsyncCells.join(' | ')} |`,
         );
       }
       pairRatios.push(runs.disk.at(-1).rate / runs.memory.at(-1).rate);
@@ -207,6 +213,8 @@ async function throughput(autocannon, bundle) {
     `\ncapacity (the most writes/s over the sweep, medians): memory ${memoryPeak.memory.toFixed(0)} at ${memoryPeak.writers} writers, ` +
       `DATA_DIR (FSYNC=batch) ${diskPeak.disk.toFixed(0)} at ${diskPeak.writers} writers; ratio ${(diskPeak.disk / memoryPeak.memory).toFixed(2)} (target >= 0.7)`,
   );
+  // The peaks may come from loads measured minutes apart; the pairs at one load are seconds apart.
+  console.log(`back-to-back pairs at ${diskPeak.writers} writers (where DATA_DIR peaks), disk/memory writes/s: median ${diskPeak.pairRatio.toFixed(2)}`);
   const highest = loads.at(-1);
   if (memoryPeak === highest || diskPeak === highest) console.log(`(a peak at the highest load, ${highest.writers} writers: a larger one may reach more; add it to BENCH_WRITERS)`);
 }

@@ -25,7 +25,11 @@
 //      "above idle": the same less the idle cluster's CPU rate over that interval (at a few hundred
 //      writes/s the probes of a 6-node group are a large part of it).
 //      Forwarded: requests forwarded to another shard (kvs_forwarded_request_seconds, all nodes),
-//      per write, and their mean time at the forwarding node.
+//      per write, and their mean time at the forwarding node. I/O system calls (reads and writes
+//      of sockets and files) and context switches of every node process per write, from /proc:
+//      where a system call or a wake-up is dear (this VM), they are most of the CPU per write, and
+//      they show what forwarding adds (a forwarded request is a write and a read at two nodes,
+//      batched only with requests that arrive together) against what a smaller group saves.
 //   2. Forwarding (2x3 only, each repeat, on the same cluster once the write load has stopped):
 //      one client writes BENCH_PROBE_KEYS keys at a member of their shard, then sends BENCH_GETS
 //      GETs of them to a random member of the key's shard (local) and as many to a random node of
@@ -57,7 +61,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tsImport } from 'tsx/esm/api';
 import { buildBenchBundles } from './bench-bundles.mjs';
 import { KeepAliveConnection } from './bench-http-connection.mjs';
-import { cpuMeter, metadataCarryingClient, ServerProcesses } from './bench-processes.mjs';
+import { cpuMeter, kernelWorkMeter, metadataCarryingClient, ServerProcesses } from './bench-processes.mjs';
 import { KEYS, intEnv } from './bench-settings.mjs';
 import { median, percentiles, round } from './bench-stats.mjs';
 import { fmt } from './bench-report.mjs';
@@ -180,9 +184,11 @@ async function measureWrites(autocannon, cluster) {
   await sleep(1000); // the warm-up's last requests, dropped by autocannon, finish at the nodes outside the measured interval
   const forwardedBefore = await forwardedSoFar(cluster.addresses);
   const cpu = cpuMeter(cluster.pids);
+  const kernelWork = kernelWorkMeter(cluster.pids);
   const started = performance.now();
   const result = await writeLoad(autocannon, cluster, seconds);
   const cpuMs = cpu();
+  const kernel = kernelWork();
   const wallMs = performance.now() - started;
   const forwardedAfter = await forwardedSoFar(cluster.addresses);
   const writes = result['2xx'];
@@ -193,6 +199,8 @@ async function measureWrites(autocannon, cluster) {
     busyCpuUsPerWrite: cpuMs === null || writes === 0 ? null : ((cpuMs - idleCores * wallMs) * 1000) / writes,
     idleCores,
     forwardedPerWrite: writes === 0 ? null : forwarded / writes,
+    syscallsPerWrite: kernel === null || writes === 0 ? null : kernel.syscalls / writes,
+    switchesPerWrite: kernel === null || writes === 0 ? null : kernel.switches / writes,
     forwardMs: forwarded === 0 ? null : ((forwardedAfter.secondsSum - forwardedBefore.secondsSum) * 1000) / forwarded,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
@@ -312,7 +320,7 @@ async function main() {
         writes[name].push(run);
         log(
           `${name} (repeat ${r + 1}/${repeat}): ${fmt(run.writesPerSecond, 0)} writes/s, ${fmt(run.cpuUsPerWrite, 0)} us CPU/write, idle ${fmt(run.idleCores, 2)} cores, ` +
-            `forwarded/write ${fmt(run.forwardedPerWrite, 2)}, non-2xx ${run.non2xx}, errors ${run.errors}`,
+            `forwarded/write ${fmt(run.forwardedPerWrite, 2)}, I/O syscalls/write ${fmt(run.syscallsPerWrite, 2)}, switches/write ${fmt(run.switchesPerWrite, 2)}, non-2xx ${run.non2xx}, errors ${run.errors}`,
         );
         if (name === '2x3') {
           const probe = await measureForwarding(cluster);
@@ -345,8 +353,8 @@ async function main() {
   const ratioTo = (name, field, runs) => runs[name].map((run, i) => (runs[BASELINE]?.[i]?.[field] ? run[field] / runs[BASELINE][i][field] : null)).filter((v) => v !== null);
   console.log(`\n## sharding: ${layoutNames.join(', ')}; ${os.cpus().length} CPUs; medians of ${repeat} repeat(s); ratios vs ${LAYOUTS[BASELINE].title}\n`);
   console.log(`Writes: ${connections} closed-loop clients (keep-alive, round-robin over the nodes, each chaining its metadata), random keys of ${KEYS}, ${seconds} s after ${warmupSeconds} s warm-up.\n`);
-  console.log('| layout | writes/s | ratio | cluster CPU us/write | ratio | idle cluster CPU (cores) | CPU us/write above idle | ratio | forwarded/write | forward ms (mean) | non-2xx |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| layout | writes/s | ratio | cluster CPU us/write | ratio | idle cluster CPU (cores) | CPU us/write above idle | ratio | forwarded/write | forward ms (mean) | I/O syscalls/write | context switches/write | non-2xx |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const name of layoutNames) {
     const runs = writes[name];
     const m = (field) => median(runs.map((run) => run[field]));
@@ -355,7 +363,7 @@ async function main() {
     const bRatios = ratioTo(name, 'busyCpuUsPerWrite', writes);
     console.log(
       `| ${LAYOUTS[name].title} | ${fmt(m('writesPerSecond'), 0)} | ${fmt(median(wRatios), 2)}${range(wRatios)} | ${fmt(m('cpuUsPerWrite'), 0)} | ${fmt(median(cRatios), 2)}${range(cRatios)} | ` +
-        `${fmt(m('idleCores'), 2)} | ${fmt(m('busyCpuUsPerWrite'), 0)} | ${fmt(median(bRatios), 2)}${range(bRatios)} | ${fmt(m('forwardedPerWrite'), 2)} | ${fmt(m('forwardMs'), 1)} | ${runs.reduce((n, run) => n + run.non2xx + run.errors, 0)} |`,
+        `${fmt(m('idleCores'), 2)} | ${fmt(m('busyCpuUsPerWrite'), 0)} | ${fmt(median(bRatios), 2)}${range(bRatios)} | ${fmt(m('forwardedPerWrite'), 2)} | ${fmt(m('forwardMs'), 1)} | ${fmt(m('syscallsPerWrite'), 2)} | ${fmt(m('switchesPerWrite'), 2)} | ${runs.reduce((n, run) => n + run.non2xx + run.errors, 0)} |`,
     );
   }
   if (forwarding.length > 0) {
