@@ -25,7 +25,7 @@ import { compareIncarnations, RetiredLives } from './retired-lives.ts';
 import { ServedSnapshots } from './served-snapshots.ts';
 import { snapshotChunkEntries, type SnapshotSource } from './snapshot-source.ts';
 import { Stability } from './stability.ts';
-import { WriteAcks } from './write-acks.ts';
+import { WriteAcks, type ParkOutcome, type TakenWrites } from './write-acks.ts';
 import { ViewFullError } from './view-full-error.ts';
 
 export interface ReplicaConfig {
@@ -168,7 +168,7 @@ export class Replica {
     this.settings = config.settings;
     this.pending = new PendingBuffer(config.limits.pendingEventsMax);
     this.servedSnapshots = new ServedSnapshots(servedSnapshotsMax, config.settings.servedSnapshotTtlMs);
-    this.writeAcks = new WriteAcks(config.limits.causalWaitersMax, config.settings.writeAckTimeoutMs);
+    this.writeAcks = new WriteAcks(config.limits.causalWaitersMax, config.settings.writeAckTimeoutMs, ownStoreWaitMs);
     this.retired = new RetiredLives(4 * config.limits.viewMembersMax);
     this.nextCompactionAt = config.now + config.settings.compactionIntervalMs;
     for (const address of config.initialView) {
@@ -446,16 +446,17 @@ export class Replica {
   }
 
   /**
-   * Parks our write `seq` until another replica holds it or its deadline passes (the answer then
-   * goes out anyway: the write is already delivered here). False when it is to be answered at once.
+   * Parks our write `seq` until another replica holds it or its peer wait is over (the answer then
+   * goes out anyway: the write is delivered here), but never answered before our storage holds it
+   * (see WriteAcks). 'answer' or 'unstored': to be answered at once, successfully or not.
    */
-  awaitAck(seq: number, now: number): boolean {
-    return this.writeAcks.park(seq, seq, this.ownWritesSettledUpTo(), now);
+  awaitAck(seq: number, now: number): ParkOutcome {
+    return this.writeAcks.park(seq, seq, this.ownWritesSettledUpTo(), this.ownStoredSeq, now);
   }
 
-  /** Our parked writes that may be answered now, by seq, in order. */
-  takeAcknowledged(now: number): readonly number[] {
-    return this.writeAcks.size === 0 ? noSeqs : this.writeAcks.take(this.ownWritesSettledUpTo(), now);
+  /** Our parked writes that may be answered now, by seq, in order: acknowledged, or not stored in time. */
+  takeAcknowledged(now: number): TakenWrites<number> {
+    return this.writeAcks.size === 0 ? noWritesTaken : this.writeAcks.take(this.ownWritesSettledUpTo(), this.ownStoredSeq, now);
   }
 
   // ---------------------------------------------------------------- messages from peers
@@ -1234,7 +1235,7 @@ export class Replica {
   /** When poll() may next have something to do, if nothing else happens before. */
   nextWakeAt(now: number): number {
     let wake = Math.min(now + this.settings.probeIntervalMs, this.nextCompactionAt);
-    const ackDue = this.writeAcks.nextDeadline();
+    const ackDue = this.writeAcks.nextDeadline(this.ownStoredSeq);
     if (ackDue !== undefined) wake = Math.min(wake, ackDue);
     for (const peer of this.peers.values()) {
       const probeDue = peer.member === 'removed' ? undefined : peer.detector.dueAt();
@@ -1324,7 +1325,13 @@ export interface ReplicaDescription {
   }[];
 }
 
-const noSeqs: readonly number[] = Object.freeze([]);
+const noWritesTaken: TakenWrites<number> = Object.freeze({ acknowledged: Object.freeze([]), unstored: Object.freeze([]) });
+/**
+ * How long our write may wait for our own storage to hold it before it is answered 503 (the disk
+ * is stalled): a client is never told a write succeeded that a crash here could still lose, and
+ * never waits on a hung disk for ever.
+ */
+export const ownStoreWaitMs = 5000;
 const noFields = Object.freeze({});
 
 function unreachable(value: never): never {

@@ -4,7 +4,7 @@ import type { KvEvent } from '../../events/kv-event.ts';
 import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
 import { exchangeOf, type Outcome, type PeerMessage, type ReplyOf, type RpcName } from '../../events/peer-rpc.ts';
 import type { VectorClock } from '../../events/vector-clock.ts';
-import { Replica, type ReadResult, type ReplicaDescription, type Send, type WriteResult } from '../core/replica.ts';
+import { ownStoreWaitMs, Replica, type ReadResult, type ReplicaDescription, type Send, type WriteResult } from '../core/replica.ts';
 import type { Clock } from './clock.ts';
 import type { NodeConfig } from './node-config.ts';
 import { DependenciesNotSatisfied } from './dependencies-not-satisfied.ts';
@@ -204,9 +204,11 @@ export class ReplicaNode {
       const seq = result.event.seq;
       // Parked before waking the waiters: a write waiting on this one may run within check().
       const parked = this.core.awaitAck(seq, this.clock.now());
-      if (parked) this.unacknowledged.set(seq, (error) => done(error === undefined ? { ok: true, value: result } : { ok: false, error }));
+      if (parked === 'parked') this.unacknowledged.set(seq, (error) => done(error === undefined ? { ok: true, value: result } : { ok: false, error }));
       this.causalWaiters.check();
-      if (!parked) done({ ok: true, value: result });
+      if (parked === 'answer') done({ ok: true, value: result });
+      // Delivered here, but too many writes wait for storage to take them: the outcome is unknown, as after a timeout.
+      if (parked === 'unstored') done({ ok: false, error: new StorageUnavailable(`${this.core.writesAwaitingAck} writes are waiting for the disk; try again`) });
       this.afterInput();
     };
     if (this.dependenciesHere(metadata)) return proceed();
@@ -358,10 +360,18 @@ export class ReplicaNode {
 
   private answerAcknowledged(): void {
     if (this.core.writesAwaitingAck === 0) return;
-    for (const seq of this.core.takeAcknowledged(this.clock.now())) {
+    const taken = this.core.takeAcknowledged(this.clock.now());
+    for (const seq of taken.acknowledged) {
       const answer = this.unacknowledged.get(seq);
       this.unacknowledged.delete(seq);
       answer?.();
+    }
+    if (taken.unstored.length === 0) return;
+    const stalled = new StorageUnavailable(this.storage.unavailable ?? `the disk has not taken the write within ${ownStoreWaitMs} ms`);
+    for (const seq of taken.unstored) {
+      const answer = this.unacknowledged.get(seq);
+      this.unacknowledged.delete(seq);
+      answer?.(stalled);
     }
   }
 

@@ -2,10 +2,11 @@
 // says so), at most pushAnswerWaitMaxMs later, and never by a node that stopped meanwhile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { PushReply, PushRequest } from '../../events/peer-messages.ts';
 import { clockCovers, emptyClock } from '../../events/vector-clock.ts';
-import { Replica } from '../../src/core/replica.ts';
+import { ownStoreWaitMs, Replica } from '../../src/core/replica.ts';
 import { createLogger } from '../../src/node/logger.ts';
 import { pushAnswerWaitMaxMs, ReplicaNode } from '../../src/node/replica-node.ts';
 import type { Storage } from '../../src/node/storage.ts';
@@ -15,7 +16,7 @@ import { addresses, testLimits, testSettings } from './support.ts';
 const [A, B, C] = [addresses[0]!, addresses[1]!, addresses[2]!];
 
 /** Node B over virtual time, its storage's flushes answered only when the test says (or at once, `immediate`). */
-function world(immediate = false) {
+function world(immediate = false, view: readonly Address[] = [A, B, C], limits = testLimits) {
   const queue = new EventQueue();
   let now = 0;
   const flushes: ((error: Error | undefined) => void)[] = [];
@@ -32,7 +33,7 @@ function world(immediate = false) {
     close: () => {},
   };
   const node = new ReplicaNode({
-    config: { socketAddress: B, view: [A, B, C], causalWaitMs: 1000, limits: testLimits, settings: testSettings },
+    config: { socketAddress: B, view, causalWaitMs: 1000, limits, settings: testSettings },
     incarnation: 'b1',
     boot: 'b1',
     clock: { now: () => now },
@@ -158,6 +159,66 @@ test('a node that stops does not answer the pushes still waiting (as a crash wou
   w.sync();
   w.runUntil(1000);
   assert.is(answered, 0);
+});
+
+// ------------------------------------------------------------------ client writes and storage
+
+/** B alone in its view (joined at once): its own storage is all that stands between a write and its answer. */
+function lone(limits = testLimits) {
+  const w = world(false, [B], limits);
+  w.node.start();
+  w.runUntil(0);
+  const answers: { ok: boolean; status?: number; message?: string }[] = [];
+  const write = (key: string): void =>
+    w.node.write(key, 1, emptyClock, (answer) =>
+      answers.push(answer.ok ? { ok: true } : { ok: false, status: (answer.error as { status?: number }).status, message: answer.error.message }),
+    );
+  /** Ends flushes until none is asked for (a flush asked for while one runs covers the writes since). */
+  const syncAll = (): void => {
+    for (let i = 0; i < 10 && w.flushes.length > 0; i++) w.sync();
+  };
+  return { ...w, answers, write, syncAll };
+}
+
+test('a write is not acknowledged before storage holds it, even past WRITE_ACK_TIMEOUT_MS; it is once the flush ends', () => {
+  const w = lone();
+  w.write('k');
+  w.runUntil(testSettings.writeAckTimeoutMs + 10);
+  assert.equal(w.answers, [], 'the fdatasync has not returned: no answer yet');
+  w.syncAll();
+  w.runUntil(testSettings.writeAckTimeoutMs + 11);
+  assert.equal(w.answers, [{ ok: true }]);
+});
+
+test('a write storage has not taken within ownStoreWaitMs is answered 503 storage unavailable, never ok', () => {
+  const w = lone();
+  w.write('k1');
+  w.runUntil(100);
+  w.write('k2');
+  w.runUntil(ownStoreWaitMs - 1);
+  assert.equal(w.answers, []);
+  w.runUntil(ownStoreWaitMs + 100);
+  assert.equal(w.answers.map((a) => [a.ok, a.status]), [[false, 503], [false, 503]]);
+  assert.match(w.answers[0]!.message!, /^storage unavailable: the disk has not taken the write within 5000 ms/);
+  // The disk comes back: the next write is acknowledged once stored, as usual.
+  w.syncAll();
+  w.write('k3');
+  w.syncAll();
+  w.runUntil(ownStoreWaitMs + 200);
+  assert.is(w.answers.length, 3);
+  assert.equal(w.answers.at(-1), { ok: true });
+});
+
+test('with CAUSAL_WAITERS_MAX writes waiting for storage, the next is refused 503 at once, not acknowledged', () => {
+  const w = lone({ ...testLimits, causalWaitersMax: 2 });
+  w.write('k1');
+  w.write('k2');
+  w.write('k3');
+  assert.equal(w.answers.map((a) => [a.ok, a.status]), [[false, 503]]);
+  assert.match(w.answers[0]!.message!, /^storage unavailable: 2 writes are waiting for the disk; try again/);
+  w.syncAll();
+  w.runUntil(1);
+  assert.equal(w.answers.map((a) => a.ok), [false, true, true], 'the two parked ones are acknowledged once stored');
 });
 
 test.run();
