@@ -114,6 +114,12 @@ export function shardOfKey(map: ShardIdsOnly, key: string): number {
   return best;
 }
 
+/** Whether every key has the same shard under both maps: only the shard ids place keys (shardOfKey). */
+export function placesKeysAlike(a: ShardIdsOnly, b: ShardIdsOnly): boolean {
+  const ids = new Set(a.shards.map((shard) => shard.id));
+  return a.shards.length === b.shards.length && b.shards.every((shard) => ids.has(shard.id));
+}
+
 /** The ids, in order: `{"shard-ids": shardIds(map)}`. */
 export function shardIds(map: ShardMap): number[] {
   return map.shards.map((shard) => shard.id);

@@ -15,6 +15,12 @@ import type { ShardedNode } from './sharded-node.ts';
 const quiesceTimeoutMs = 10_000;
 const importTimeoutMs = 30_000;
 const callTimeoutMs = 5_000;
+/**
+ * How long one member may take to write one page of imports (each entry is acknowledged once two
+ * replicas hold it: a second or two): past it the next member is tried, so one that hangs cannot
+ * use up importTimeoutMs alone.
+ */
+const importCallTimeoutMs = 10_000;
 const pollIntervalMs = 50;
 /** Tries of a reshard whose freeze another map change refused (409). */
 const contendedAttemptsMax = 4;
@@ -112,10 +118,13 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
     await broadcast('thaw');
     throw new ExpectedError(`reshard: freezing and exporting took over ${commitBeforeMs / 1000} s; nothing changed, try again`, 503);
   }
-  await broadcast('commit');
+  const committed = await broadcast('commit');
+  const uncommitted = new Set(committed.unreached);
   for (const shard of next.shards) {
     const events = moving.get(shard.id)!;
-    if (events.length > 0) await importInto(sharded, client, limits, shard.members, events, reshard);
+    // The members the commit reached first: one it did not reach refuses imports (409) or does not answer.
+    const members = [...shard.members].sort((a, b) => Number(uncommitted.has(a)) - Number(uncommitted.has(b)));
+    if (events.length > 0) await importInto(sharded, client, limits, members, events, reshard);
   }
   await broadcast('ready');
   log.info({ event: 'reshard-done', epoch: next.epoch, moved: [...moving.values()].reduce((sum, events) => sum + events.length, 0), unreached }, 'reshard done');
@@ -163,7 +172,7 @@ async function exportFrom(sharded: ShardedNode, client: ShardClient, limits: Lim
   }
 }
 
-/** Sends a shard's arriving entries, a page at a time, to its members (the next one when one fails), until all are written. */
+/** Sends a shard's arriving entries, a page at a time, to its members in this order (the next one when one fails or takes over importCallTimeoutMs), until all are written or importTimeoutMs has passed. */
 async function importInto(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], events: readonly KvEvent[], reshard: string): Promise<void> {
   const deadline = Date.now() + importTimeoutMs;
   const limit = limits.snapshotChunkKeysMax;
@@ -173,7 +182,7 @@ async function importInto(sharded: ShardedNode, client: ShardClient, limits: Lim
     const member = members[attempt % members.length]!;
     try {
       if (member === sharded.self) await importHere(sharded, page, reshard);
-      else await client.call(member, 'POST', shardPaths.import, { events: page, reshard }, importTimeoutMs, () => undefined);
+      else await client.call(member, 'POST', shardPaths.import, { events: page, reshard }, Math.max(1, Math.min(importCallTimeoutMs, deadline - Date.now())), () => undefined);
       offset += limit;
     } catch (error) {
       attempt++;

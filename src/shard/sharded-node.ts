@@ -1,7 +1,7 @@
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
-import { compareAddresses, groupOfShard, groupsOf, membersOf, nextEpoch, removeNode, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
+import { compareAddresses, groupOfShard, groupsOf, membersOf, nextEpoch, placesKeysAlike, removeNode, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
 import type { GroupStatus, ShardMapState } from '../../events/shard-messages.ts';
 import { mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { groupOf, type ReplicaId } from '../../events/ids.ts';
@@ -114,6 +114,14 @@ export class ShardedNode implements NodeHost {
   private arriving: ShardMap[] = [];
   /** When the latest commit left keys arriving here (clock ms). */
   private arrivingSince = 0;
+  /**
+   * Maps of reshards this node learned of without their steps (gossip, PUT /internal/shard/map)
+   * while staying in its group: its life still holds their keys (a commit elsewhere that stalls is
+   * finished from them), until a ready here drops what is not this shard's.
+   */
+  private learnedWithoutSteps: ShardMap[] = [];
+  /** Set while commit() adopts its map: the commit keeps the keys itself. */
+  private committing = false;
   /** Moving entries, sorted by key, per reshard epoch: pages of one export are cut from the same list. */
   private exportCache: { readonly epoch: number; readonly events: readonly KvEvent[] } | undefined;
 
@@ -188,12 +196,12 @@ export class ShardedNode implements NodeHost {
     return this.frozen !== undefined;
   }
 
-  /** `key` moved into this shard in the reshard being finished and is not here yet: answered 503 until it is. */
   /** How long keys of a committed reshard have been arriving here (0: none are). */
   get arrivingForMs(): number {
     return this.arriving.length === 0 ? 0 : this.options.clock.now() - this.arrivingSince;
   }
 
+  /** `key` moved into this shard in the reshard being finished and is not here yet: answered 503 until it is. */
   arrivingKey(key: string): boolean {
     if (this.arriving.length === 0) return false;
     const shard = shardOfKey(this.shardMap, key);
@@ -290,10 +298,31 @@ export class ShardedNode implements NodeHost {
       for (const address of this.current.core.view()) {
         if (!members.has(address)) this.current.handle({ rpc: 'view-delete', request: { address } });
       }
+      if (!this.committing && !placesKeysAlike(before, map)) this.learnReshardWithoutSteps(before);
     }
     const lost = this.ownChange;
     if (lost !== undefined && map.epoch === lost.epoch && map !== before) this.remake(lost);
     return true;
+  }
+
+  /**
+   * A map whose reshard moved keys reached this node by gossip (it missed the freeze, commit and
+   * ready: it was cut off, say), and it stays in its group. Its group's other members may already
+   * hold the keys that arrived and take writes for them: this life must keep their events, or it
+   * would count them delivered and never hold them (keys answered 404 here, for good). It also keeps
+   * the keys it had (a reshard still running elsewhere may need them exported again), until a ready
+   * here drops what is not this shard's.
+   */
+  private learnReshardWithoutSteps(before: ShardMap): void {
+    this.learnedWithoutSteps.push(before);
+    this.keepKeysOf([...this.arriving, ...this.learnedWithoutSteps, this.shardMap]);
+    this.options.log.warn({ event: 'reshard-learned-without-steps', from: before.epoch, epoch: this.shardMap.epoch }, 'a reshard happened without this node: keeping the keys of both maps until the next one finishes here');
+  }
+
+  /** This life keeps (and takes events of) the keys this shard has under any of `maps`, and no others. */
+  private keepKeysOf(maps: readonly ShardMap[]): number {
+    const shard = this.shard!;
+    return this.current.core.keepOnlyKeys((key) => maps.some((map) => shardOfKey(map, key) === shard));
   }
 
   /** Makes a change of this node's again on the map that won over it (see change()). */
@@ -356,17 +385,20 @@ export class ShardedNode implements NodeHost {
   commit(next: ShardMap, reshard: string): void {
     const before = this.shardMap;
     const groupBefore = this.groupIn(before);
-    if (this.adopt(next, 'reshard', [], true)) {
+    this.committing = true;
+    let adopted: boolean;
+    try {
+      adopted = this.adopt(next, 'reshard', [], true);
+    } finally {
+      this.committing = false;
+    }
+    if (adopted) {
       this.arriving.push(before);
       this.arrivingSince = this.options.clock.now();
       this.arrivingBy = reshard;
-      const shard = this.shard;
       // A node that stays in its group holds, until ready, the keys it had under every map not yet
       // finished (a reshard that never reached ready left keys here that this one moves on) and the keys arriving.
-      if (shard !== undefined && this.groupIn(next) === groupBefore) {
-        const maps = [...this.arriving, next];
-        this.current.core.keepOnlyKeys((key) => maps.some((map) => shardOfKey(map, key) === shard));
-      }
+      if (this.shard !== undefined && this.groupIn(next) === groupBefore) this.keepKeysOf([...this.arriving, ...this.learnedWithoutSteps, next]);
     }
     if (this.frozen?.reshard === reshard) {
       this.frozen.timer.cancel();
@@ -385,10 +417,11 @@ export class ShardedNode implements NodeHost {
     if (next.epoch !== this.shardMap.epoch || (this.arrivingBy !== undefined && this.arrivingBy !== reshard)) return;
     this.arriving = [];
     this.arrivingBy = undefined;
+    this.learnedWithoutSteps = [];
     this.exportCache = undefined;
     const shard = this.shard;
     if (shard === undefined) return;
-    const dropped = this.current.core.keepOnlyKeys((key) => shardOfKey(next, key) === shard);
+    const dropped = this.keepKeysOf([next]);
     this.options.log.info({ event: 'reshard-ready', epoch: next.epoch, shard, dropped }, 'reshard finished here');
   }
 
@@ -409,12 +442,21 @@ export class ShardedNode implements NodeHost {
 
   /**
    * Writes entries arriving in a reshard as events of this group (a put, or a tombstone), each
-   * depending on everything the old entry did; resolves once all are acknowledged.
+   * depending on everything the old entry did; resolves once all are acknowledged. An entry of a
+   * key this shard already had under every map before the reshard is not taken: the key did not
+   * move here, so this shard's own entry is the one that counts (clients may have written it since),
+   * and the exported one is a copy a member of another shard kept since an earlier reshard whose
+   * ready it missed. Written as a new event here, that old copy would win over the newer writes.
    */
   importEvents(events: readonly KvEvent[]): Promise<void> {
     const node = this.current;
+    const shard = this.shard;
+    const arrived = events.filter((event) => !this.arriving.every((before) => shardOfKey(before, event.key) === shard));
+    if (arrived.length < events.length) {
+      this.options.log.warn({ event: 'reshard-import-skipped', skipped: events.length - arrived.length }, 'entries of keys that did not move here were not imported (stale copies from another shard)');
+    }
     return Promise.all(
-      events.map(
+      arrived.map(
         (event) =>
           new Promise<void>((resolve, reject) =>
             node.write(event.key, event.type === 'put' ? event.value : undefined, ShardedNode.importMetadata(event), (answer) => (answer.ok ? resolve() : reject(answer.error)), true),

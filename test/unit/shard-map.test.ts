@@ -11,6 +11,7 @@ import {
   membersOf,
   notEnoughNodesMessage,
   parseShardMap,
+  placesKeysAlike,
   removeNode,
   reshard,
   shardIds,
@@ -476,6 +477,19 @@ test('a shard keeps the epoch it was formed at through joins, leaves and reshard
   assert.equal(again.shards.map((shard) => shard.since), [1, 1, again.epoch]);
   assert.equal([...groupsOf(again)], [groupOfShard(again, 1), groupOfShard(again, 2), groupOfShard(again, 3)]);
   assert.is.not(groupOfShard(again, 3), groupOfShard(grown, 3));
+});
+
+test('placesKeysAlike(): true exactly when the shard ids are the same set, whatever the members (add-member moves no key, a reshard to another count does)', () => {
+  const view = Array.from({ length: 6 }, (_, i) => `10.0.0.${i + 2}:8090` as Address);
+  const map = initialShardMap(view.slice(0, 4), 2);
+  const added = addMember(map, 1, view[4]!);
+  assert.ok(placesKeysAlike(map, added));
+  assert.ok(placesKeysAlike(map, { ...map, shards: [...map.shards].reverse() }), 'the order of the shards does not matter');
+  const three = reshard(added, view, 3);
+  assert.not.ok(placesKeysAlike(map, three));
+  const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+  assert.ok(keys.every((key) => shardOfKey(map, key) === shardOfKey(added, key)));
+  assert.ok(keys.some((key) => shardOfKey(map, key) !== shardOfKey(three, key)));
 });
 
 test.run();
