@@ -224,6 +224,9 @@ export class ReplicaNode {
    */
   private storeDelivered(): void {
     if (this.stopped) return;
+    // A snapshot installed from a peer is not in storage until drive() hands it over (and then
+    // flushes): a flush now would answer for a clock that holds its events, which storage has not got.
+    if (this.snapshotOwed) return;
     if (this.flushing) {
       this.flushAgain = true;
       return;

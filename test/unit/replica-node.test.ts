@@ -21,15 +21,24 @@ function world(immediate = false, view: readonly Address[] = [A, B, C], limits =
   let now = 0;
   const flushes: ((error: Error | undefined) => void)[] = [];
   const appended: KvEvent[] = [];
+  /** Storage calls in order: what a flush is asked after matters (it covers only what was handed over before). */
+  const calls: string[] = [];
   let unavailable: string | undefined;
   const storage: Storage = {
     get unavailable() {
       return unavailable;
     },
-    append: (events) => void appended.push(...events),
-    flush: (done) => (immediate ? done(undefined) : void flushes.push(done)),
+    append: (events) => {
+      calls.push('append');
+      appended.push(...events);
+    },
+    flush: (done) => {
+      calls.push('flush');
+      if (immediate) done(undefined);
+      else flushes.push(done);
+    },
     wantsSnapshot: () => false,
-    snapshot: () => {},
+    snapshot: () => void calls.push('snapshot'),
     close: () => {},
   };
   const node = new ReplicaNode({
@@ -62,7 +71,7 @@ function world(immediate = false, view: readonly Address[] = [A, B, C], limits =
   const sync = (): void => {
     for (const done of flushes.splice(0)) done(undefined);
   };
-  return { node, runUntil, sync, flushes, appended, setUnavailable: (reason: string | undefined) => (unavailable = reason) };
+  return { node, runUntil, sync, flushes, appended, calls, setUnavailable: (reason: string | undefined) => (unavailable = reason) };
 }
 
 /** Replica A's core, writing the events pushed to B (each test a new life of it, so B lacks nothing before them). */
@@ -159,6 +168,25 @@ test('a node that stops does not answer the pushes still waiting (as a crash wou
   w.sync();
   w.runUntil(1000);
   assert.is(answered, 0);
+});
+
+test('a snapshot installed from a peer goes to storage before any flush that would claim its events stored', () => {
+  const w = world();
+  const old = a.write('s1', 1, emptyClock).event;
+  w.node.handle({ rpc: 'snapshot-push', request: { from: A, incarnation: 'a1', snapshotId: 'a1-1', index: 0, last: true, clock: old.clock, view: [A, B, C], entries: [old] } });
+  // A push delivered in the same turn, before the node's next drive(): its flush must not run ahead of the snapshot.
+  const later = a.write('s2', 2, a.clock).event;
+  const answers: PushReply[] = [];
+  w.node.receive(pushOf([later]), (reply) => answers.push(reply));
+  for (let i = 0; i < 5; i++) {
+    w.sync();
+    w.runUntil(i);
+  }
+  const snapshotAt = w.calls.indexOf('snapshot');
+  assert.ok(snapshotAt >= 0, `the snapshot was handed to storage: ${w.calls.join(', ')}`);
+  assert.not.ok(w.calls.slice(0, snapshotAt).includes('flush'), `no flush before it: ${w.calls.join(', ')}`);
+  assert.is(answers.length, 1);
+  assert.ok(storedHolds(answers[0]!, later) && storedHolds(answers[0]!, old), 'stored once the flush after the snapshot ended');
 });
 
 // ------------------------------------------------------------------ client writes and storage
