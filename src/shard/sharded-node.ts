@@ -38,6 +38,8 @@ export function winsTie(candidate: { map: ShardMap; byReshard: boolean }, curren
  * in well under a second.
  */
 export const unfinishedReshardMs = 10_000;
+/** Most maps of reshards learned of without their steps whose keys a life keeps (learnReshardWithoutSteps). */
+const learnedMapsMax = 8;
 
 /** A freeze that no commit follows ends by itself after this long: a coordinator that died must not stop writes for good. */
 const freezeTimeoutMs = 30_000;
@@ -286,6 +288,7 @@ export class ShardedNode implements NodeHost {
     this.options.log.info({ event: 'shard-map', epoch: map.epoch, why, shard: this.shard ?? null, map: map.shards }, 'shard map adopted');
     if (groupAfter !== groupBefore) {
       const old = this.current;
+      this.learnedWithoutSteps = []; // the new life holds only the keys of the map it starts with
       this.current = this.newLife();
       this.current.onLocalWrite = old.onLocalWrite;
       this.current.onRemoteDelivery = old.onRemoteDelivery;
@@ -315,6 +318,8 @@ export class ShardedNode implements NodeHost {
    */
   private learnReshardWithoutSteps(before: ShardMap): void {
     this.learnedWithoutSteps.push(before);
+    // Bounded: the keys only of the oldest maps missed go first (copies no reshard exports any more: see importEvents).
+    if (this.learnedWithoutSteps.length > learnedMapsMax) this.learnedWithoutSteps.shift();
     this.keepKeysOf([...this.arriving, ...this.learnedWithoutSteps, this.shardMap]);
     this.options.log.warn({ event: 'reshard-learned-without-steps', from: before.epoch, epoch: this.shardMap.epoch }, 'a reshard happened without this node: keeping the keys of both maps until the next one finishes here');
   }
