@@ -108,24 +108,27 @@ export function* viewEntries(view: KvView): Generator<KvEvent> {
  * Joins a snapshot (the winners of another replica at `snapshotClock`) into `view` (this
  * replica's winners at `viewClock`). Both sides may have collected stable tombstones, so a key
  * missing on one side is not simply "unknown": if the side that lacks the key has delivered the
- * other side's version, it deleted it (and forgot the tombstone), and the delete wins.
+ * other side's version, it deleted it (and forgot the tombstone), and the delete wins. Whether a
+ * side delivered an event is `deliveredHere` / `deliveredThere` (by default: its clock covers the
+ * event's; a replica that retires ended lives answers with what it knew of them, see Replica).
  */
 export function mergeSnapshot(
   view: KvView,
   viewClock: VectorClock,
   snapshotEntries: Iterable<KvEvent>,
   snapshotClock: VectorClock,
-  covers: (clock: VectorClock, over: VectorClock) => boolean = clockCovers,
+  deliveredHere: (over: VectorClock) => boolean = (over) => clockCovers(viewClock, over),
+  deliveredThere: (over: VectorClock) => boolean = (over) => clockCovers(snapshotClock, over),
 ): KvView {
   const winners = new Map<string, KvEvent | undefined>();
   const seen = new Set<string>();
   for (const theirs of snapshotEntries) {
     seen.add(theirs.key);
     const ours = lookup(view, theirs.key);
-    if (ours === undefined ? !covers(viewClock, theirs.clock) : wins(theirs, ours)) winners.set(theirs.key, theirs);
+    if (ours === undefined ? !deliveredHere(theirs.clock) : wins(theirs, ours)) winners.set(theirs.key, theirs);
   }
   for (const ours of viewEntries(view)) {
-    if (!seen.has(ours.key) && covers(snapshotClock, ours.clock)) winners.set(ours.key, undefined);
+    if (!seen.has(ours.key) && deliveredThere(ours.clock)) winners.set(ours.key, undefined);
   }
   return withWinners(view, winners);
 }

@@ -205,6 +205,21 @@ export class Replica {
     return true;
   }
 
+  /** Whether this replica has delivered everything a clock names, judged by what it knows now (a copy: later retirements do not change it). */
+  private deliveredPredicate(): (over: VectorClock) => boolean {
+    const clock = this.deliveredClock;
+    const retired = new RetiredLives(Number.POSITIVE_INFINITY);
+    for (const { id, seq } of RetiredLives.entries(this.retired.toRecord())) retired.add(id, seq);
+    const group = this.group;
+    return (over) => {
+      for (const id in over) {
+        const seq = over[id as ReplicaId]!;
+        if ((clock[id as ReplicaId] ?? 0) < seq && !retired.satisfies(id as ReplicaId, seq) && groupOf(id as ReplicaId) === group) return false;
+      }
+      return true;
+    };
+  }
+
   /** The entries of `metadata` that belong to other groups (sharded store only): what a write made here hands on in `foreign`. */
   private foreignOf(metadata: VectorClock): VectorClock | undefined {
     if (this.group === '') return undefined;
@@ -666,11 +681,18 @@ export class Replica {
    * at join, and when a peer is too far behind for a log suffix. The delivered clock only grows.
    */
   installSnapshot(entries: readonly KvEvent[], clock: VectorClock, retired?: RetiredRecord): void {
+    // Whether this replica delivered an event is a question about what it knew before this
+    // snapshot: the lives the snapshot retired count as delivered for the snapshot's sender (it
+    // retired them once it had all their events), not for a replica that never saw them. An entry
+    // whose clock names only such lives would otherwise read as "delivered here, and deleted
+    // since", and a joiner (or a restart from a stored snapshot) would drop it.
+    const deliveredHere = this.deliveredPredicate();
     if (retired !== undefined) this.adoptRetired(retired, true);
-    if (this.covers(clock)) return;
+    if (this.covers(clock) && entries.every((entry) => deliveredHere(entry.clock))) return;
     for (const entry of entries) this.maxPlace = Math.max(this.maxPlace, placeOf(entry));
     const owned = this.ownsKey === undefined ? entries : entries.filter((entry) => this.ownsKey!(entry.key));
-    this.kv = mergeSnapshot(this.kv, this.deliveredClock, owned, clock, (base, over) => clockCovers(base, over) || this.coversRetiring(base, over));
+    // What the snapshot covers is read with its retirements taken: its sender had every event of the lives it retired.
+    this.kv = mergeSnapshot(this.kv, this.deliveredClock, owned, clock, deliveredHere, (over) => clockCovers(clock, over) || this.coversRetiring(clock, over));
     for (const id in clock) {
       const seq = clock[id as ReplicaId]!;
       if (this.retired.isRetired(id as ReplicaId)) continue;
