@@ -87,4 +87,50 @@ test('a late copy of a retired life\'s event is dropped, and old ids stay retire
   assert.not.ok(a.covers({ [replicaId(C, '003')]: 1 } as never), 'a later life is not');
 });
 
+// A replica that installs a snapshot (a joiner, or a restart from a stored snapshot) must keep an
+// entry whose clock names only lives the snapshot's sender retired: it never delivered them, so the
+// entry is not "delivered here and deleted since" (found by review: such keys were dropped, and
+// anti-entropy never repaired it, since the replica's clock covered everything).
+
+const valueAt = (r: Replica, key: string): unknown => {
+  const found = r.read(key, emptyClock).found;
+  return found?.type === 'put' ? found.value : undefined;
+};
+
+/** C's first life writes k = v, then C restarts; A and B retire the first life. */
+function keyOfRetiredLife(): { a: Replica; b: Replica; now: number } {
+  const a = replica(A, '001');
+  const b = replica(B, '001');
+  const c1 = replica(C, '001');
+  let now = 0;
+  c1.write('k', 'v', emptyClock);
+  for (; now < 50; now += 10) exchangeAll([a, b, c1], now);
+  const c2 = replica(C, '002');
+  c2.start(now);
+  for (; now < 5000; now += 50) exchangeAll([a, b, c2], now);
+  assert.is(a.clock[c1.id], undefined, 'A retired the old life');
+  assert.is(valueAt(a, 'k'), 'v');
+  return { a, b, now };
+}
+
+test('a replica that joins after a life was retired gets the keys that life wrote last', () => {
+  const { a, b, now: start } = keyOfRetiredLife();
+  // C restarts again (no DATA_DIR): its new life joins by pulling a snapshot.
+  const c3 = replica(C, '003');
+  c3.start(start);
+  for (let now = start; now < start + 3000; now += 50) exchangeAll([a, b, c3], now);
+  assert.ok(c3.joined);
+  assert.is(valueAt(b, 'k'), 'v');
+  assert.is(valueAt(c3, 'k'), 'v', 'the joiner has k, as every other replica');
+});
+
+test('a replica restored from a stored snapshot keeps the keys of lives it had retired', () => {
+  const { a } = keyOfRetiredLife();
+  const stored = a.storedSnapshot();
+  assert.ok(stored.entries.some((entry) => entry.key === 'k'), 'the stored snapshot holds k');
+  const restored = replica(A, '001');
+  restored.restore(stored, []);
+  assert.is(valueAt(restored, 'k'), 'v', 'restored A has k');
+});
+
 test.run();
