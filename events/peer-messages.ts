@@ -84,6 +84,12 @@ export interface SnapshotChunk extends PeerIdentity {
   readonly view: readonly Address[];
   readonly entries: readonly KvEvent[];
   readonly retired?: RetiredRecord;
+  /**
+   * The greatest place (conflict order: src/core/conflict-order.ts) of any event the sender ever
+   * delivered, collected tombstones included: the receiver's writes must be placed after it.
+   * Absent from older senders.
+   */
+  readonly maxPlace?: number;
 }
 
 /** Extension field of `PUT /view` and `DELETE /view` bodies when a replica (not a client) sends them. */
@@ -212,7 +218,15 @@ export function parseSnapshotChunk(input: unknown, limits: Limits): SnapshotChun
     view: body.view.map((address) => parseAddress(address, 'view member')),
     entries: body.entries.map((event) => parseEvent(event, limits.clockEntriesMax)),
     ...parseRetired(body.retired, limits),
+    ...parseMaxPlace(body.maxPlace),
   };
+}
+
+/** The optional `maxPlace` field of a snapshot chunk. */
+function parseMaxPlace(input: unknown): { maxPlace?: number } {
+  if (input === undefined) return {};
+  if (typeof input !== 'number' || !Number.isSafeInteger(input) || input < 0) throw new ValidationError('maxPlace must be an integer >= 0');
+  return { maxPlace: input };
 }
 
 /** The optional `kvs-peer` field of a view change; undefined when a client sent it. */

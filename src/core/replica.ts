@@ -396,17 +396,17 @@ export class Replica {
    * delivered again in their order (what cannot be delivered waits, as it would from a peer); all
    * of it counts as stored.
    */
-  restore(snapshot: { readonly clock: VectorClock; readonly entries: readonly KvEvent[]; readonly retired: unknown } | undefined, events: readonly KvEvent[]): void {
+  restore(snapshot: { readonly clock: VectorClock; readonly entries: readonly KvEvent[]; readonly retired: unknown; readonly maxPlace?: number } | undefined, events: readonly KvEvent[]): void {
     assert(this.joining === undefined, 'restored after start');
-    if (snapshot !== undefined) this.installSnapshot(snapshot.entries, snapshot.clock, (snapshot.retired ?? undefined) as RetiredRecord | undefined);
+    if (snapshot !== undefined) this.installSnapshot(snapshot.entries, snapshot.clock, (snapshot.retired ?? undefined) as RetiredRecord | undefined, snapshot.maxPlace);
     this.receiveEvents(events);
     this.ownStoredSeq = this.deliveredClock[this.id] ?? 0;
     this.storedClock = this.deliveredClock;
   }
 
   /** The whole state as storage keeps it. */
-  storedSnapshot(): { clock: VectorClock; entries: KvEvent[]; retired: RetiredRecord } {
-    return { clock: this.deliveredClock, entries: [...viewEntries(this.kv)], retired: this.retired.toRecord() };
+  storedSnapshot(): { clock: VectorClock; entries: KvEvent[]; retired: RetiredRecord; maxPlace: number } {
+    return { clock: this.deliveredClock, entries: [...viewEntries(this.kv)], retired: this.retired.toRecord(), maxPlace: this.maxPlace };
   }
 
   /** Starts joining: pull a snapshot from the first peer of the view that serves one, then announce. */
@@ -420,7 +420,7 @@ export class Replica {
   /** Installs a pulled snapshot, learns the sender's view, and announces this life to every known replica. */
   private finishJoin(snapshot: { entries: readonly KvEvent[]; last: SnapshotChunk } | undefined, now: number): void {
     if (snapshot !== undefined) {
-      this.installSnapshot(snapshot.entries, snapshot.last.clock, snapshot.last.retired);
+      this.installSnapshot(snapshot.entries, snapshot.last.clock, snapshot.last.retired, snapshot.last.maxPlace);
       this.learnView(snapshot.last.view, now, snapshot.last);
     }
     this.announce(now);
@@ -541,7 +541,7 @@ export class Replica {
       staged.nextIndex++;
       if (chunk.last) {
         this.stagedSnapshots.delete(chunk.from);
-        this.installSnapshot(staged.entries, chunk.clock, chunk.retired);
+        this.installSnapshot(staged.entries, chunk.clock, chunk.retired, chunk.maxPlace);
       }
     }
     return this.acceptedReply();
@@ -563,7 +563,7 @@ export class Replica {
 
   private chunkOf(source: SnapshotSource, index: number): SnapshotChunk {
     const { entries, last } = snapshotChunkEntries(source, index, this.limits.snapshotChunkKeysMax);
-    return { from: this.self, incarnation: this.incarnation, snapshotId: source.snapshotId, index, last, clock: source.clock, view: source.view, entries, ...source.retired };
+    return { from: this.self, incarnation: this.incarnation, snapshotId: source.snapshotId, index, last, clock: source.clock, view: source.view, entries, ...source.retired, maxPlace: source.maxPlace };
   }
 
   private heldDownReply(peer: Peer, now: number, requester: ReplicaId): PushReply {
@@ -680,7 +680,7 @@ export class Replica {
    * Joins a snapshot (another replica's winners at `clock`) into this replica's state. Used once
    * at join, and when a peer is too far behind for a log suffix. The delivered clock only grows.
    */
-  installSnapshot(entries: readonly KvEvent[], clock: VectorClock, retired?: RetiredRecord): void {
+  installSnapshot(entries: readonly KvEvent[], clock: VectorClock, retired?: RetiredRecord, maxPlace = 0): void {
     // Whether this replica delivered an event is a question about what it knew before this
     // snapshot: the lives the snapshot retired count as delivered for the snapshot's sender (it
     // retired them once it had all their events), not for a replica that never saw them. An entry
@@ -689,6 +689,9 @@ export class Replica {
     const deliveredHere = this.deliveredPredicate();
     if (retired !== undefined) this.adoptRetired(retired, true);
     if (this.covers(clock) && entries.every((entry) => deliveredHere(entry.clock))) return;
+    // The sender's bound too: a tombstone it collected is in no entry, and a write here that follows
+    // it must still be placed after it (else a replica that still holds the tombstone keeps it as the winner).
+    this.maxPlace = Math.max(this.maxPlace, maxPlace);
     for (const entry of entries) this.maxPlace = Math.max(this.maxPlace, placeOf(entry));
     const owned = this.ownsKey === undefined ? entries : entries.filter((entry) => this.ownsKey!(entry.key));
     // What the snapshot covers is read with its retirements taken: its sender had every event of the lives it retired.
@@ -741,6 +744,7 @@ export class Replica {
       view: this.view(),
       entries: [...viewEntries(this.kv)],
       retired: this.retiredField(),
+      maxPlace: this.maxPlace,
     };
   }
 

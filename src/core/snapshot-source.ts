@@ -11,6 +11,8 @@ export interface SnapshotSource {
   readonly entries: readonly KvEvent[];
   /** The lives retired at the cut, as the `retired` field of its chunks. */
   readonly retired: { readonly retired?: RetiredRecord };
+  /** The greatest place delivered at the cut, collected tombstones included (SnapshotChunk.maxPlace). */
+  readonly maxPlace: number;
 }
 
 /** Chunk `index` of a snapshot, at most `keysMax` entries. */

@@ -7,6 +7,8 @@ export interface StoredSnapshot {
   readonly entries: readonly KvEvent[];
   /** The record of retired replica lives (src/core/retired-lives.ts), as JSON; storage keeps it opaque. */
   readonly retired: unknown;
+  /** The greatest place delivered (SnapshotChunk.maxPlace); absent from snapshots written before it was kept. */
+  readonly maxPlace?: number;
 }
 
 /** What a DATA_DIR held at start: the newest valid snapshot and the events delivered after it, in delivery order. */

@@ -12,7 +12,7 @@ import { attempt } from './storage-errors.ts';
  * as one string (V8 strings stop near 512 MiB, and one JSON.stringify of a large state would block
  * the event loop):
  *
- *   {"format":"causal-kvs-snapshot/1","clock":{...},"entries":N,"retired":...}
+ *   {"format":"causal-kvs-snapshot/1","clock":{...},"entries":N,"retired":...,"maxPlace":P}
  *   {one entry: an event}            (N lines)
  *   {"crc32c":"e3069283","bytes":B}  the CRC-32C of the B bytes before this line
  *
@@ -32,7 +32,7 @@ export interface PreparedSnapshot {
 
 /** Called when snapshot() is: copies the list of entries (events are immutable) so later changes to the caller's array do not matter. */
 export function prepareSnapshot(snapshot: StoredSnapshot): PreparedSnapshot {
-  const header = JSON.stringify({ format, clock: snapshot.clock, entries: snapshot.entries.length, retired: snapshot.retired });
+  const header = JSON.stringify({ format, clock: snapshot.clock, entries: snapshot.entries.length, retired: snapshot.retired, maxPlace: snapshot.maxPlace });
   return { header, entries: [...snapshot.entries] };
 }
 
@@ -137,5 +137,7 @@ export function decodeSnapshot(data: Buffer, clockEntriesMax: number): StoredSna
     }
   }
   if (entries.length !== count) throw new SnapshotDamage(`${entries.length} entries where the header says ${count}`);
-  return { clock, entries, retired: header.retired };
+  const maxPlace = header.maxPlace;
+  if (maxPlace !== undefined && (typeof maxPlace !== 'number' || !Number.isSafeInteger(maxPlace) || maxPlace < 0)) throw new SnapshotDamage('header maxPlace is not an integer >= 0');
+  return { clock, entries, retired: header.retired, ...(maxPlace === undefined ? {} : { maxPlace }) };
 }

@@ -79,9 +79,12 @@ test('parseSnapshotChunk() accepts a chunk with entries and view', () => {
   assert.is(chunk.last, true);
   assert.equal(chunk.view, [from]);
   assert.is(chunk.entries.length, 1);
+  assert.is(chunk.maxPlace, undefined, 'absent from older senders');
+  assert.is(parseSnapshotChunk(rawChunk({ maxPlace: 42 }), testLimits).maxPlace, 42);
 });
 
 test('parseSnapshotChunk() refuses malformed chunks', () => {
+  for (const maxPlace of [-1, 0.5, '3', Number.MAX_SAFE_INTEGER + 2]) rejects(() => parseSnapshotChunk(rawChunk({ maxPlace }), testLimits), /maxPlace must be an integer >= 0/);
   rejects(() => parseSnapshotChunk(rawChunk({ snapshotId: '' }), testLimits), /snapshotId must be a short string/);
   rejects(() => parseSnapshotChunk(rawChunk({ snapshotId: 'x'.repeat(65) }), testLimits), /snapshotId must be a short string/);
   rejects(() => parseSnapshotChunk(rawChunk({ index: -1 }), testLimits), /index must be an integer >= 0/);

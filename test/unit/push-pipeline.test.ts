@@ -8,7 +8,7 @@ const self = id(0);
 const backOffMs = 500;
 const own = [put(0, 1, 'a', 1), put(0, 2, 'b', 2, { 0: 1 })];
 const other = put(1, 1, 'c', 3);
-const source: SnapshotSource = { snapshotId: 'a-1', clock: clock({ 0: 2, 1: 1 }), view: [addresses[0]!], entries: [...own, other], retired: {} };
+const source: SnapshotSource = { snapshotId: 'a-1', clock: clock({ 0: 2, 1: 1 }), view: [addresses[0]!], entries: [...own, other], retired: {}, maxPlace: 3 };
 
 test('a new pipeline is idle and may push at once', () => {
   const pipeline = new PushPipeline(100);

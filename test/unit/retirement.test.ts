@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
 import { emptyClock } from '../../events/vector-clock.ts';
 import { compareEvents, placeOf } from '../../src/core/conflict-order.ts';
+import { lookup } from '../../src/core/kv-view.ts';
 import { compareIncarnations } from '../../src/core/retired-lives.ts';
 import { Replica } from '../../src/core/replica.ts';
 import { addresses, exchangeAll, testLimits, testSettings } from './support.ts';
@@ -12,8 +13,8 @@ const [A, B, C] = [addresses[0]!, addresses[1]!, addresses[2]!];
 const settings = { ...testSettings, retireAfterMs: 1000, compactionIntervalMs: 100 };
 
 /** A replica as with no DATA_DIR: own writes count as stored at once. */
-function replica(self: Address, incarnation: string): Replica {
-  const r = new Replica({ self, incarnation, boot: incarnation, initialView: [A, B, C], limits: testLimits, settings, now: 0 });
+function replica(self: Address, incarnation: string, replicaSettings = settings): Replica {
+  const r = new Replica({ self, incarnation, boot: incarnation, initialView: [A, B, C], limits: testLimits, settings: replicaSettings, now: 0 });
   r.onDelivered = (events) => {
     const last = events.at(-1)!;
     if (last.origin === r.id) r.ownStoredUpTo(last.seq);
@@ -131,6 +132,34 @@ test('a replica restored from a stored snapshot keeps the keys of lives it had r
   const restored = replica(A, '001');
   restored.restore(stored, []);
   assert.is(valueAt(restored, 'k'), 'v', 'restored A has k');
+});
+
+test('a write after a delete, made by a replica that joined once the tombstone was collected elsewhere, is placed after the delete everywhere', () => {
+  const a = replica(A, '001');
+  // B's compaction runs much later than A's (each process has its own timers): it still holds the tombstone.
+  const b = replica(B, '001', { ...settings, compactionIntervalMs: 1_000_000 });
+  const c1 = replica(C, '001');
+  let now = 0;
+  let metadata = emptyClock;
+  for (let i = 0; i < 10; i++) metadata = c1.write('k', i, metadata).metadata;
+  for (; now < 50; now += 10) exchangeAll([a, b, c1], now);
+  const deleted = a.write('k', undefined, a.clock).event;
+  for (; now < 100; now += 10) exchangeAll([a, b, c1], now);
+  const c2 = replica(C, '002');
+  c2.start(now);
+  for (; now < 5000; now += 50) exchangeAll([a, b, c2], now);
+  assert.is(a.clock[c1.id], undefined, 'A retired the old life');
+  assert.is(lookup(a.viewSnapshot(), 'k'), undefined, 'A collected the tombstone');
+  assert.is(lookup(b.viewSnapshot(), 'k')?.type, 'delete', 'B still holds it');
+  // C restarts again: its new life pulls its snapshot from A, which holds no trace of the delete but its place bound.
+  const c3 = replica(C, '003');
+  c3.start(now);
+  for (const end = now + 50; now < end; now += 10) exchangeAll([a, b, c3], now);
+  assert.ok(c3.joined);
+  const written = c3.write('k', 'after-delete', c3.clock).event;
+  assert.ok(placeOf(written) > placeOf(deleted), `placed after the delete it follows: ${placeOf(written)} against ${placeOf(deleted)}`);
+  for (const end = now + 2000; now < end; now += 50) exchangeAll([a, b, c3], now);
+  for (const r of [a, b, c3]) assert.is(valueAt(r, 'k'), 'after-delete');
 });
 
 test.run();

@@ -14,10 +14,10 @@ const clockEntriesMax = 256;
 
 test.after(removeTempDirs);
 
-test('a snapshot reads back as written: clock, every entry in order, retired; several write chunks', async () => {
+test('a snapshot reads back as written: clock, every entry in order, retired, maxPlace; several write chunks', async () => {
   const dir = tempDir();
   const entries = Array.from({ length: 3000 }, (_, i) => (i % 10 === 0 ? del(i + 1, `key-${i}`) : put(i + 1, `key-${i}`, { text: 'é'.repeat(200), n: i })));
-  const snapshot: StoredSnapshot = { clock: Object.freeze({ [origin]: 3000, [other]: 7 }) as VectorClock, entries, retired: { lives: [1, 2] } };
+  const snapshot: StoredSnapshot = { clock: Object.freeze({ [origin]: 3000, [other]: 7 }) as VectorClock, entries, retired: { lives: [1, 2] }, maxPlace: 3012 };
   const bytes = await writeSnapshotFile(nodeFileSystem, dir, 12, prepareSnapshot(snapshot));
   const data = readFileSync(join(dir, snapshotName(12)));
   assert.is(data.length, bytes);

@@ -10,6 +10,7 @@ function source(count: number): SnapshotSource {
     clock: clock({ 0: count }),
     view: ['10.0.0.1:8090' as Address],
     retired: {},
+    maxPlace: count,
     entries: Array.from({ length: count }, (_, i) => put(0, i + 1, `k${i}`, i)),
   };
 }
