@@ -56,7 +56,8 @@ async function reshardWithout(nodes: Address[], missed: Address, before: ShardMa
   // What gossip does: another node's map reaches the node that missed the steps.
   const state = (await request('GET', others[0]!, '/internal/shard/map')).body;
   const adopted = await request('PUT', missed, '/internal/shard/map', state);
-  assert.is(adopted.body.adopted, true, JSON.stringify(adopted.body));
+  // The nodes' own gossip (every 2 s, to a node at random) may have brought it first: the same path.
+  assert.ok(adopted.body.adopted === true || adopted.body.epoch === next.epoch, JSON.stringify(adopted.body));
 }
 
 test('a member that learned the new map by gossip never stores the keys that moved into its shard', async () => {
