@@ -197,12 +197,7 @@ export class Replica {
    * left out (the slow path: only when plain covering fails).
    */
   private coversRetiring(base: VectorClock, clock: VectorClock): boolean {
-    if (this.retired.size === 0 && this.group === '') return false;
-    for (const id in clock) {
-      const seq = clock[id as ReplicaId]!;
-      if ((base[id as ReplicaId] ?? 0) < seq && !this.retired.satisfies(id as ReplicaId, seq) && groupOf(id as ReplicaId) === this.group) return false;
-    }
-    return true;
+    return coversRetiringWith(this.retired, this.group, base, clock);
   }
 
   /** Whether this replica has delivered everything a clock names, judged by what it knows now (a copy: later retirements do not change it). */
@@ -211,13 +206,7 @@ export class Replica {
     const retired = new RetiredLives(Number.POSITIVE_INFINITY);
     for (const { id, seq } of RetiredLives.entries(this.retired.toRecord())) retired.add(id, seq);
     const group = this.group;
-    return (over) => {
-      for (const id in over) {
-        const seq = over[id as ReplicaId]!;
-        if ((clock[id as ReplicaId] ?? 0) < seq && !retired.satisfies(id as ReplicaId, seq) && groupOf(id as ReplicaId) === group) return false;
-      }
-      return true;
-    };
+    return (over) => clockCovers(clock, over) || coversRetiringWith(retired, group, clock, over);
   }
 
   /** The entries of `metadata` that belong to other groups (sharded store only): what a write made here hands on in `foreign`. */
@@ -1359,6 +1348,16 @@ const noWritesTaken: TakenWrites<number> = Object.freeze({ acknowledged: Object.
  */
 export const ownStoreWaitMs = 5000;
 const noFields = Object.freeze({});
+
+/** `base` covers `clock` once the entries `retired` satisfies count as covered and other groups' entries are left out (Replica.coversRetiring). */
+function coversRetiringWith(retired: RetiredLives, group: string, base: VectorClock, clock: VectorClock): boolean {
+  if (retired.size === 0 && group === '') return false;
+  for (const id in clock) {
+    const seq = clock[id as ReplicaId]!;
+    if ((base[id as ReplicaId] ?? 0) < seq && !retired.satisfies(id as ReplicaId, seq) && groupOf(id as ReplicaId) === group) return false;
+  }
+  return true;
+}
 
 function unreachable(value: never): never {
   throw new InvariantViolation(`unhandled ${JSON.stringify(value)}`);

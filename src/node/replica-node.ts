@@ -364,18 +364,17 @@ export class ReplicaNode {
   private answerAcknowledged(): void {
     if (this.core.writesAwaitingAck === 0) return;
     const taken = this.core.takeAcknowledged(this.clock.now());
-    for (const seq of taken.acknowledged) {
-      const answer = this.unacknowledged.get(seq);
-      this.unacknowledged.delete(seq);
-      answer?.();
-    }
+    for (const seq of taken.acknowledged) this.settleWrite(seq, undefined);
     if (taken.unstored.length === 0) return;
     const stalled = new StorageUnavailable(this.storage.unavailable ?? `the disk has not taken the write within ${ownStoreWaitMs} ms`);
-    for (const seq of taken.unstored) {
-      const answer = this.unacknowledged.get(seq);
-      this.unacknowledged.delete(seq);
-      answer?.(stalled);
-    }
+    for (const seq of taken.unstored) this.settleWrite(seq, stalled);
+  }
+
+  /** Answers our parked write `seq`: acknowledged (no error) or refused. */
+  private settleWrite(seq: number, error: Error | undefined): void {
+    const answer = this.unacknowledged.get(seq);
+    this.unacknowledged.delete(seq);
+    answer?.(error);
   }
 
   /** Sends whatever the core wants sent now, and arranges to be called when it next may. */
