@@ -4,10 +4,9 @@
 // first member used to take the whole 30 s import budget, and the reshard answered 503 after commit).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reshard as nextMap, shardOfKey, parseShardMap } from '../../events/shard-map.ts';
-import { startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
-import { get, put, request, sleep } from '../support/http.ts';
-import type { Address } from '../../events/ids.ts';
+import { stopAll, type ReplicaProcess } from '../support/cluster.ts';
+import { get, put, request } from '../support/http.ts';
+import { heldByShard, keyMoving, sixShardedNodes } from '../support/reshard-setup.ts';
 
 const replicas: ReplicaProcess[] = [];
 test.after(async () => {
@@ -16,17 +15,12 @@ test.after(async () => {
 });
 
 test('a reshard whose first destination member hangs imports at another member and succeeds', async () => {
-  const nodes = [1, 2, 3, 4, 5, 6].map((i) => `127.0.80.${i}:${28000 + i}`) as Address[];
-  for (const address of nodes) replicas.push(await startReplica({ address, view: nodes, env: { SHARD_COUNT: '3' } }));
-  await sleep(1500);
-  const before = parseShardMap((await request('GET', nodes[1]!, '/internal/shard/map')).body.map);
-  const next = nextMap(before, nodes, 2);
-  const n1 = nodes[0]!; // the first member of shard 1: where reshard.ts importInto sends first
-  let key = 'in0';
-  for (let i = 1; !(shardOfKey(before, key) === 3 && shardOfKey(next, key) === 1); i++) key = `in${i}`;
+  // n1, the first member of shard 1, is where reshard.ts imported first before the fix.
+  const { nodes, n1, before, next } = await sixShardedNodes(replicas, 80, 3, 2);
+  const key = keyMoving('in', before, next, 3, 1);
   const w1 = await put(nodes[2]!, key, 'v1');
   assert.is(w1.status, 201, JSON.stringify(w1.body));
-  await sleep(500);
+  await heldByShard(before, key, w1.body['causal-metadata'], 'v1');
 
   process.kill(replicas[0]!.pid, 'SIGSTOP');
   const answer = await request('PUT', nodes[1]!, '/shard/reshard', { 'shard-count': 2 }, { timeoutMs: 60_000 });

@@ -7,9 +7,10 @@
 // calls to the first node failed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reshard as nextMap, shardOfKey, parseShardMap, type ShardMap } from '../../events/shard-map.ts';
-import { startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
-import { get, put, request, sleep, waitFor } from '../support/http.ts';
+import { shardOfKey, type ShardMap } from '../../events/shard-map.ts';
+import { stopAll, type ReplicaProcess } from '../support/cluster.ts';
+import { get, put, request, waitFor } from '../support/http.ts';
+import { heldByShard, keyMoving, sixShardedNodes } from '../support/reshard-setup.ts';
 import type { Address } from '../../events/ids.ts';
 
 const replicas: ReplicaProcess[] = [];
@@ -18,15 +19,6 @@ test.after(async () => {
 });
 
 const step = (address: string, name: string, next: ShardMap, reshard: string) => request('POST', address, '/internal/shard/reshard', { step: name, next, reshard });
-
-async function startNodes(nodes: Address[], count: number): Promise<void> {
-  for (const address of nodes) replicas.push(await startReplica({ address, view: nodes, env: { SHARD_COUNT: String(count) } }));
-  await sleep(1500);
-}
-
-async function mapAt(address: string): Promise<ShardMap> {
-  return parseShardMap((await request('GET', address, '/internal/shard/map')).body.map);
-}
 
 /** The reshard to `next`, by hand, at every node but `missed`: freeze, export, commit, import, ready. */
 async function reshardWithout(nodes: Address[], missed: Address, before: ShardMap, next: ShardMap, id: string): Promise<void> {
@@ -61,18 +53,12 @@ async function reshardWithout(nodes: Address[], missed: Address, before: ShardMa
 }
 
 test('a member that learned the new map by gossip never stores the keys that moved into its shard', async () => {
-  const nodes = [1, 2, 3, 4, 5, 6].map((i) => `127.0.77.${i}:${27700 + i}`) as Address[];
-  await startNodes(nodes, 3);
-  const before = await mapAt(nodes[1]!);
-  const next = nextMap(before, nodes, 2);
-  const n1 = nodes[0]!;
+  const { nodes, n1, before, next } = await sixShardedNodes(replicas, 77, 3, 2);
   assert.equal(before.shards[0]!.members, [nodes[0], nodes[3]]);
-  assert.ok(next.shards[0]!.members.includes(n1), 'n1 stays in shard 1');
-  let key = 'in0';
-  for (let i = 1; !(shardOfKey(before, key) === 3 && shardOfKey(next, key) === 1); i++) key = `in${i}`;
+  const key = keyMoving('in', before, next, 3, 1);
   const w1 = await put(nodes[2]!, key, 'v1');
   assert.is(w1.status, 201, JSON.stringify(w1.body));
-  await sleep(500);
+  await heldByShard(before, key, w1.body['causal-metadata'], 'v1'); // the hand-driven export does not quiesce
 
   await reshardWithout(nodes, n1, before, next, 'R1');
   assert.is((await request('GET', n1, '/shard/node-shard-id')).body['node-shard-id'], 1);
@@ -95,23 +81,17 @@ test('a member that learned the new map by gossip never stores the keys that mov
 });
 
 test("a member that missed ready re-exports a key that left its shard, over a client's later write", async () => {
-  const nodes = [1, 2, 3, 4, 5, 6].map((i) => `127.0.78.${i}:${27800 + i}`) as Address[];
-  await startNodes(nodes, 2);
-  const before = await mapAt(nodes[1]!);
-  const next = nextMap(before, nodes, 3);
-  const n1 = nodes[0]!;
-  assert.ok(next.shards[0]!.members.includes(n1), 'n1 stays in shard 1');
-  let key = 'out0';
-  for (let i = 1; !(shardOfKey(before, key) === 1 && shardOfKey(next, key) === 3); i++) key = `out${i}`;
+  const { nodes, n1, before, next } = await sixShardedNodes(replicas, 78, 2, 3);
+  const key = keyMoving('out', before, next, 1, 3);
   const w1 = await put(n1, key, 'old');
   assert.is(w1.status, 201, JSON.stringify(w1.body));
-  await sleep(500);
+  await heldByShard(before, key, w1.body['causal-metadata'], 'old');
 
   await reshardWithout(nodes, n1, before, next, 'R1');
   const dest = next.shards[2]!.members[0]!;
   const w2 = await put(dest, key, 'new', w1.body['causal-metadata']);
   assert.is(w2.status, 200, JSON.stringify(w2.body));
-  await sleep(500);
+  await heldByShard(next, key, w2.body['causal-metadata'], 'new');
 
   // An operator runs a reshard to the same count (docs/API.md: "An operator may run it"; a
   // later reshard to another count that keeps the key out of shard 1 does the same).
