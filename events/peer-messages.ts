@@ -36,12 +36,13 @@ export interface PushRequest extends PeerIdentity {
  * because it saw a failure on this link less than the hold-down time ago.
  */
 export type PushReply =
-  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock; readonly retired?: RetiredRecord; readonly undelivered?: VectorClock; readonly stored?: VectorClock })
+  | (PeerIdentity & { readonly type: 'accepted'; readonly clock: VectorClock; readonly retired?: RetiredRecord; readonly undelivered?: VectorClock; readonly undeliveredFrom?: VectorClock; readonly stored?: VectorClock })
   | (PeerIdentity & {
       readonly type: 'held-down';
       readonly clock: VectorClock;
       readonly retired?: RetiredRecord;
       readonly undelivered?: VectorClock;
+      readonly undeliveredFrom?: VectorClock;
       readonly stored?: VectorClock;
       readonly remainingMs: number;
       /** The highest of the sender's own events the receiver keeps in custody. */
@@ -68,6 +69,12 @@ export interface HealthReply extends PeerIdentity {
    * forgetting of tombstones (their origin may be gone and unable to report them).
    */
   readonly undelivered?: VectorClock;
+  /**
+   * Of the same writes, per origin the lowest seq: whether the next event of an ended life exists
+   * anywhere. When no replica holds it, that life's later events (and all that follow them) can
+   * never be delivered, and its entry can be retired. Absent from older replicas.
+   */
+  readonly undeliveredFrom?: VectorClock;
   /** What this replica's storage holds, when that is less than `clock` (a DATA_DIR still syncing). */
   readonly stored?: VectorClock;
 }
@@ -107,6 +114,13 @@ export interface ViewChangeOrigin extends PeerIdentity {
 export const viewChangeOriginField = 'kvs-peer';
 
 /** The optional `retired` field; bounded like the view it describes (four lives' worth of addresses per member). */
+function parseUndelivered(body: Record<string, unknown>, limits: Limits): { undelivered?: VectorClock; undeliveredFrom?: VectorClock } {
+  return {
+    ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
+    ...(body.undeliveredFrom === undefined ? {} : { undeliveredFrom: parseClock(body.undeliveredFrom, limits.clockEntriesMax, 'undeliveredFrom') }),
+  };
+}
+
 function parseRetired(input: unknown, limits: Limits): { retired?: RetiredRecord } {
   if (input === undefined) return {};
   const body = requireObject(input, 'retired');
@@ -158,7 +172,7 @@ export function parsePushReply(input: unknown, limits: Limits): PushReply {
   const clock = parseClock(body.clock, limits.clockEntriesMax);
   const retired = {
     ...parseRetired(body.retired, limits),
-    ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
+    ...parseUndelivered(body, limits),
     ...(body.stored === undefined ? {} : { stored: parseClock(body.stored, limits.clockEntriesMax, 'stored') }),
   };
   if (body.type === 'accepted') return { ...identity, type: 'accepted', clock, ...retired };
@@ -191,7 +205,7 @@ export function parseHealthReply(input: unknown, limits: Limits): HealthReply {
     status: 'ok' as const,
     clock: parseClock(body.clock, limits.clockEntriesMax),
     ...parseRetired(body.retired, limits),
-    ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
+    ...parseUndelivered(body, limits),
     ...(body.stored === undefined ? {} : { stored: parseClock(body.stored, limits.clockEntriesMax, 'stored') }),
   };
   return body.boot === undefined ? reply : { ...reply, boot: parseBoot(body.boot) };

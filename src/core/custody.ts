@@ -26,6 +26,14 @@ export class Custody {
     return this.held.at(-1);
   }
 
+  /** The lowest seq we hold for the peer above `delivered` (held events are gap-free), if any. */
+  heldFrom(delivered: number): number | undefined {
+    const first = this.held[0];
+    const last = this.held.at(-1);
+    if (first === undefined || last!.seq <= delivered) return undefined;
+    return Math.max(first.seq, delivered + 1);
+  }
+
   /** Keeps the sender's own events that follow what we hold or delivered, gap-free, within the bound. */
   keep(origin: ReplicaId, events: readonly KvEvent[], delivered: number): void {
     const tail = this.held.at(-1);

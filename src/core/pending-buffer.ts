@@ -65,6 +65,22 @@ export class PendingBuffer {
     this.byOrigin.delete(origin);
   }
 
+  /**
+   * Drops what waits for an event that will never be delivered (`doomed`: its causal past holds
+   * an event of a retired life beyond that life's final seq). A clock names all of an event's
+   * causal past, so an event that follows a doomed one from the same origin is doomed as well.
+   */
+  dropWhere(doomed: (event: KvEvent) => boolean): void {
+    for (const [origin, seqs] of this.byOrigin) {
+      for (const [seq, event] of seqs) {
+        if (!doomed(event)) continue;
+        seqs.delete(seq);
+        this.count--;
+      }
+      if (seqs.size === 0) this.byOrigin.delete(origin);
+    }
+  }
+
   /** Per origin, the highest seq waiting. */
   highestSeqs(): VectorClock {
     const out: Record<ReplicaId, number> = {};
@@ -72,8 +88,18 @@ export class PendingBuffer {
     return out;
   }
 
-  hasOrigin(origin: ReplicaId): boolean {
-    return this.byOrigin.has(origin);
+  /** Per origin, the lowest seq waiting: whether the next event of that origin exists here. */
+  lowestSeqs(): VectorClock {
+    const out: Record<ReplicaId, number> = {};
+    for (const [origin, seqs] of this.byOrigin) out[origin] = Math.min(...seqs.keys());
+    return out;
+  }
+
+  /** Every life named in the causal past of a waiting event: the lives whose events it waits for. */
+  namedLives(): Set<ReplicaId> {
+    const out = new Set<ReplicaId>();
+    for (const seqs of this.byOrigin.values()) for (const event of seqs.values()) for (const id in event.clock) out.add(id as ReplicaId);
+    return out;
   }
 
   origins(): Iterable<ReplicaId> {

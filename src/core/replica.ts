@@ -62,6 +62,8 @@ interface Peer {
   knownRetired: RetiredRecord | undefined;
   /** What the peer holds undelivered (custody, pending), as its last health answer stated. */
   undelivered: VectorClock | undefined;
+  /** Of the same, per origin the lowest seq (undefined from older replicas, which do not state it). */
+  undeliveredFrom: VectorClock | undefined;
   /** What the peer's storage holds, when its last answer said it was behind its delivered clock. */
   knownStored: VectorClock | undefined;
   readonly link: LinkState;
@@ -200,6 +202,20 @@ export class Replica {
     return coversRetiringWith(this.retired, this.group, base, clock);
   }
 
+  /**
+   * `base` covers `clock` leaving out every entry of a retired life, whatever its seq: how the
+   * writes that may still arrive are to be read. Such a life's events beyond its final seq were
+   * held somewhere once (pending, custody) and counted among them, but can never be delivered
+   * (retireEndedLives); neither can any event that follows one of them, whose own life is ended
+   * and retired in its turn.
+   */
+  private coversBesidesRetired(base: VectorClock, clock: VectorClock): boolean {
+    for (const id in clock) {
+      if ((base[id as ReplicaId] ?? 0) < clock[id as ReplicaId]! && !this.retired.isRetired(id as ReplicaId) && groupOf(id as ReplicaId) === this.group) return false;
+    }
+    return true;
+  }
+
   /** Whether this replica has delivered everything a clock names, judged by what it knows now (a copy: later retirements do not change it). */
   private deliveredPredicate(): (over: VectorClock) => boolean {
     const clock = this.deliveredClock;
@@ -242,11 +258,15 @@ export class Replica {
   }
 
   /** Beside every clock this replica states: its retired lives, and the writes it holds undelivered. */
-  private stateFields(): { retired?: RetiredRecord; undelivered?: VectorClock } {
+  private stateFields(): { retired?: RetiredRecord; undelivered?: VectorClock; undeliveredFrom?: VectorClock } {
     const undelivered = this.undelivered();
     const behind = this.storedClock !== this.deliveredClock;
     if (undelivered === emptyClock && this.retired.size === 0 && !behind) return noFields;
-    return { ...this.retiredField(), ...(undelivered === emptyClock ? {} : { undelivered }), ...(behind ? { stored: this.storedClock } : {}) };
+    return {
+      ...this.retiredField(),
+      ...(undelivered === emptyClock ? {} : { undelivered, undeliveredFrom: this.undeliveredFrom() }),
+      ...(behind ? { stored: this.storedClock } : {}),
+    };
   }
 
   /** Joined the cluster: the start-up pull is over (or there was no one to pull from). */
@@ -357,6 +377,23 @@ export class Replica {
       break;
     }
     return this.pending.size === 0 ? custody : mergeClocks(custody, this.pending.highestSeqs());
+  }
+
+  /** Writes held here undelivered, per origin the lowest seq above what is delivered. */
+  private undeliveredFrom(): VectorClock {
+    const out: Record<ReplicaId, number> = this.pending.size === 0 ? {} : { ...this.pending.lowestSeqs() };
+    for (const peer of this.peers.values()) {
+      const origin = peer.custody.heldLast()?.origin;
+      if (origin === undefined) continue;
+      const from = peer.custody.heldFrom(this.deliveredClock[origin] ?? 0);
+      if (from !== undefined) out[origin] = Math.min(out[origin] ?? from, from);
+    }
+    return out;
+  }
+
+  /** This replica holds event `seq` of life `id` undelivered (waiting, or in custody). */
+  private holdsUndelivered(id: ReplicaId, seq: number): boolean {
+    return this.pending.next(id, seq - 1) !== undefined || [...this.peers.values()].some((peer) => peer.custody.heldLast()?.origin === id && peer.custody.heldFrom(seq - 1) === seq);
   }
 
   /** What this replica keeps in custody for others: per origin, the highest seq held. */
@@ -603,8 +640,9 @@ export class Replica {
     const ready: KvEvent[] = [];
     for (const event of events) {
       if (event.seq <= (this.deliveredClock[event.origin] ?? 0)) continue;
-      // A retired life's events are all delivered (those that ever will be): a late copy is dropped.
-      if (this.retired.size > 0 && this.retired.isRetired(event.origin)) continue;
+      // A retired life's events are all delivered (those that ever will be): a late copy is dropped,
+      // and so is an event that follows one of its undelivered events (it never can be delivered).
+      if (this.retired.size > 0 && (this.retired.isRetired(event.origin) || this.needsBeyondRetired(event))) continue;
       // Deliverable at once: straight in, so a pending buffer full of events still waiting for
       // their past can never keep out the very events that past is made of.
       if (this.deliverable(event)) {
@@ -646,6 +684,16 @@ export class Replica {
       if ((this.deliveredClock[id as ReplicaId] ?? 0) < needed && !(id !== event.origin && this.retired.size > 0 && this.retired.satisfies(id as ReplicaId, needed))) return false;
     }
     return (this.deliveredClock[event.origin] ?? 0) === event.seq - 1;
+  }
+
+  /** The causal past of `event` holds an event of a retired life beyond that life's final seq: no replica will ever deliver it. */
+  private needsBeyondRetired(event: KvEvent): boolean {
+    for (const id in event.clock) {
+      if (id === event.origin) continue;
+      const final = this.retired.finalSeq(id as ReplicaId);
+      if (final !== undefined && event.clock[id as ReplicaId]! > final) return true;
+    }
+    return false;
   }
 
   /** Delivers every waiting event whose causal past is now delivered, repeatedly. */
@@ -885,6 +933,7 @@ export class Replica {
     this.learnIncarnation(peer, reply.incarnation, reply.clock, now);
     this.learnRetired(peer, reply.retired);
     peer.undelivered = reply.undelivered;
+    peer.undeliveredFrom = reply.undeliveredFrom;
     peer.knownStored = reply.stored;
     if (reply.type === 'held-down') {
       peer.pipeline.refused();
@@ -972,6 +1021,7 @@ export class Replica {
       this.learnIncarnation(peer, outcome.reply.incarnation, outcome.reply.clock, now, outcome.reply.boot);
       this.learnRetired(peer, outcome.reply.retired);
       peer.undelivered = outcome.reply.undelivered;
+      peer.undeliveredFrom = outcome.reply.undeliveredFrom;
       peer.knownStored = outcome.reply.stored;
       // Suspected replicas are probed on; one that answers again is taken back, with no operator.
       if (peer.member === 'suspected') this.membership.move(peer, 'member');
@@ -1002,6 +1052,7 @@ export class Replica {
         known: emptyClock,
         knownRetired: undefined,
         undelivered: undefined,
+        undeliveredFrom: undefined,
         knownStored: undefined,
         link: new LinkState(this.settings.linkHoldDownMs),
         detector: new FailureDetector(this.settings, now),
@@ -1081,7 +1132,7 @@ export class Replica {
       members,
       lagEventsMax,
       this.wholeClusterInView(),
-      (base, over) => this.coversWithRetired(base, over),
+      (base, over) => clockCovers(base, over) || this.coversBesidesRetired(base, over),
       mergeClocks(this.deliveredClock, this.undelivered()),
     );
     const folded = this.recentlyFolded.keeping(now) ? (event: KvEvent) => this.recentlyFolded.add(event, now) : undefined;
@@ -1118,17 +1169,24 @@ export class Replica {
   // ---------------------------------------------------------------- retiring the entries of ended lives
 
   /**
-   * Notes the lives in our clock that have ended: our own earlier lives, and earlier lives of the
-   * peers whose current incarnation we know. Lives at one address follow each other.
+   * Notes the lives that have ended: our own earlier lives, and earlier lives of the peers whose
+   * current incarnation we know (lives at one address follow each other). Not only those in our
+   * clock: also those whose events some member holds undelivered, and those that events waiting
+   * here wait for. A life may end before any replica delivered an event of it, and what waits for
+   * it, or was counted once in the stability join, waits until it is retired (at seq 0).
    */
-  private noteEndedLives(now: number): void {
-    for (const id in this.deliveredClock) {
-      if (this.ended.has(id as ReplicaId)) continue;
+  private noteEndedLives(now: number, members: readonly Peer[]): void {
+    const note = (id: ReplicaId): void => {
+      if (this.ended.has(id) || groupOf(id) !== this.group || (this.retired.size > 0 && this.retired.isRetired(id))) return;
       const slash = id.lastIndexOf('/');
       const address = id.slice(0, slash) as Address;
       const current = address === this.self ? this.incarnation : this.peers.get(address)?.incarnation;
-      if (current !== undefined && compareIncarnations(id.slice(slash + 1), current) < 0) this.ended.set(id as ReplicaId, now);
-    }
+      if (current !== undefined && compareIncarnations(id.slice(slash + 1), current) < 0) this.ended.set(id, now);
+    };
+    for (const id in this.deliveredClock) note(id as ReplicaId);
+    if (this.pending.size > 0) for (const id of this.pending.namedLives()) note(id);
+    for (const id in this.custodyHeld()) note(id as ReplicaId);
+    for (const peer of members) for (const id in peer.undelivered ?? emptyClock) note(id as ReplicaId);
   }
 
   /**
@@ -1136,24 +1194,32 @@ export class Replica {
    * (1) it ended at least retireAfterMs ago, so nothing of it is still in flight, retried or kept
    * in custody anywhere; (2) every replica we track is in the view, so none outside it can hold
    * more of its events; (3) every member has delivered exactly as much of it as we have (its final
-   * seq), or has retired it at that seq, and nothing of it waits here; and (4) all this held at two
-   * measures in a row. Every replica decides alone, and all decide on the same final seq, since
-   * they all see the same unanimous value. The conflict order does not depend on it (conflict-order.ts).
+   * seq), or has retired it at that seq; (4) no member, this one included, holds its next event
+   * undelivered (waiting for its causal past, or in custody); and (5) all this held at two measures
+   * in a row. Every replica decides alone, and all decide on the same final seq, since they all see
+   * the same unanimous value. The conflict order does not depend on it (conflict-order.ts).
+   *
+   * (4) is what makes retirement safe and sure to come. Safe: an event beyond the final seq that
+   * some replica holds may still become deliverable there, and a replica that delivered it after
+   * the others retired the life would disagree with them for good. Sure: when no replica holds the
+   * next event of an ended life, it is lost (the life is gone, and nothing of it is in flight), so
+   * its later events, and every event of any life that follows one of them, can never be
+   * delivered anywhere; retirement drops them (retire), which may leave another ended life with
+   * no next event held anywhere. Among the events held undelivered across the view, one that is
+   * first in causal order waits only for events no replica holds, so such drops always go on
+   * until nothing waits for a lost event: no waiting event blocks retirement or the collection of
+   * tombstones (Stability counts what waits) for good.
    */
   private retireEndedLives(now: number): void {
-    this.noteEndedLives(now);
-    if (this.ended.size === 0) return;
     const members = [...this.peers.values()].filter((peer) => peer.member === 'member');
+    this.noteEndedLives(now, members);
+    if (this.ended.size === 0) return;
     const settled = this.wholeClusterInView() && members.every((peer) => peer.incarnation !== undefined && peer.detector.misses === 0);
     const candidates = new Map<ReplicaId, number>();
     for (const [id, since] of this.ended) {
-      const final = this.deliveredClock[id];
-      if (final === undefined) {
-        this.ended.delete(id);
-        continue;
-      }
-      if (!settled || now - since < this.settings.retireAfterMs || this.pending.hasOrigin(id)) continue;
-      if (!members.every((peer) => this.peerKnows(peer, id) === final)) continue;
+      const final = this.deliveredClock[id] ?? 0;
+      if (!settled || now - since < this.settings.retireAfterMs || this.holdsUndelivered(id, final + 1)) continue;
+      if (!members.every((peer) => this.peerKnows(peer, id) === final && !peerHoldsUndelivered(peer, id, final + 1))) continue;
       if (this.retireCandidates.get(id) === final) this.retire(id, final);
       else candidates.set(id, final);
     }
@@ -1168,6 +1234,8 @@ export class Replica {
     this.deliveredClock = Object.freeze(rest) as VectorClock;
     this.log.dropOrigin(id);
     this.pending.dropOrigin(id);
+    // What waits for its events beyond the final seq waits for good (see retireEndedLives).
+    this.pending.dropWhere((event) => this.needsBeyondRetired(event));
     this.ended.delete(id);
     this.retireCandidates.delete(id);
   }
@@ -1175,14 +1243,16 @@ export class Replica {
   /**
    * Retires what a peer (or a snapshot) says it retired, where we have delivered exactly as much
    * of that life; otherwise the peer sends us a snapshot first (nextPush). A snapshot carries the
-   * effect of everything it retired, so from one every retirement is taken.
+   * effect of everything it retired, so from one every retirement is taken. What we hold of the
+   * life beyond that seq is dropped with it: the peer found no replica holding its next event, and
+   * delivering more of it here than it did there would set us apart for good.
    */
   private adoptRetired(record: RetiredRecord, fromSnapshot: boolean): void {
     for (const { id, seq } of RetiredLives.entries(record)) {
       if (this.retired.isRetired(id)) continue;
       assert(id !== this.id, `peers retired this live replica's entry ${id}`);
       const delivered = this.deliveredClock[id] ?? 0;
-      if (fromSnapshot ? delivered <= seq : delivered === seq && !this.pending.hasOrigin(id)) this.retire(id, seq);
+      if (fromSnapshot ? delivered <= seq : delivered === seq) this.retire(id, seq);
     }
   }
 
@@ -1348,6 +1418,12 @@ const noWritesTaken: TakenWrites<number> = Object.freeze({ acknowledged: Object.
  */
 export const ownStoreWaitMs = 5000;
 const noFields = Object.freeze({});
+
+/** The peer holds event `seq` of life `id` undelivered, as it last stated (an older replica states only its highest such seq). */
+function peerHoldsUndelivered(peer: Peer, id: ReplicaId, seq: number): boolean {
+  if (peer.undeliveredFrom === undefined) return (peer.undelivered?.[id] ?? 0) >= seq;
+  return peer.undeliveredFrom[id] === seq;
+}
 
 /** `base` covers `clock` once the entries `retired` satisfies count as covered and other groups' entries are left out (Replica.coversRetiring). */
 function coversRetiringWith(retired: RetiredLives, group: string, base: VectorClock, clock: VectorClock): boolean {

@@ -154,8 +154,13 @@ export class World {
       this.oracle.checkFinalState(group, this.keys.filter((key) => this.hostsFor(key).includes(group[0]!)), this.workload.metadata());
     }
     // Quiescent compaction: after a few probe and compaction rounds every replica knows every
-    // other has everything, so all events and all tombstones go, everywhere, and the views are identical.
-    this.runUntil(this.now + 4 * (this.settings.probeIntervalMs + this.settings.compactionIntervalMs));
+    // other has everything, so all events and all tombstones go, everywhere, and the views are
+    // identical. Events that wait for an event lost with a crashed life go when the lives they
+    // wait for are retired, a cascade of retirements at most, each some compaction rounds long.
+    const rounds = this.settings.probeIntervalMs + this.settings.compactionIntervalMs;
+    const quietUntil = this.now + 4 * rounds;
+    const compactedBy = this.now + this.settings.retireAfterMs + 12 * rounds;
+    while (this.now < quietUntil || (this.now < compactedBy && !this.groups.every((group) => this.oracle.compacted(group)))) this.runUntil(this.now + 100);
     for (const group of this.groups) this.oracle.checkCompacted(group, () => this.describeAll());
     for (const host of this.hosts) {
       const core = host.replica!;
@@ -296,7 +301,7 @@ export class World {
         if (replica === undefined) return `  ${host.address}: down`;
         const d = replica.describe(this.now);
         return (
-          `  ${host.address} ${d.id} joined=${replica.joined} clock=${JSON.stringify(d.clock)} view=${d.view.join(',')} pending=${d.pendingEvents} log=${d.logLength}\n` +
+          `  ${host.address} ${d.id} joined=${replica.joined} clock=${JSON.stringify(d.clock)} view=${d.view.join(',')} pending=${d.pendingEvents} log=${d.logLength} retired=${JSON.stringify(d.retiredLives)}\n` +
           `    contents=${JSON.stringify(readable(replica))}\n` +
           d.peers
             .map(

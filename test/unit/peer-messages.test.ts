@@ -68,6 +68,14 @@ test('parseHealthReply() needs status ok, an identity and a clock', () => {
   rejects(() => parseHealthReply('ok', testLimits), /^health reply must be a JSON object$/);
 });
 
+test('health and push replies carry the writes held undelivered: per origin the highest and the lowest seq', () => {
+  const held = { undelivered: { [id(1)]: 7 }, undeliveredFrom: { [id(1)]: 5 } };
+  assert.equal(parseHealthReply({ status: 'ok', from, incarnation: 'b1', clock: {}, ...held }, testLimits), { status: 'ok', from, incarnation: 'b1', clock: {}, ...held });
+  assert.equal(parsePushReply({ type: 'accepted', from, incarnation: 'b1', clock: {}, ...held }, testLimits), { type: 'accepted', from, incarnation: 'b1', clock: {}, ...held });
+  rejects(() => parseHealthReply({ status: 'ok', from, incarnation: 'b1', clock: {}, undeliveredFrom: { [id(1)]: 0 } }, testLimits), /undeliveredFrom entry .* must be a positive integer/);
+  rejects(() => parsePushReply({ type: 'accepted', from, incarnation: 'b1', clock: {}, undeliveredFrom: [] }, testLimits), /undeliveredFrom must be an object/);
+});
+
 function rawChunk(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { from, incarnation: 'b1', snapshotId: 'b1-1', index: 0, last: true, clock: { [id(1)]: 1 }, view: [from], entries: [event], ...overrides };
 }
