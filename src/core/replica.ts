@@ -1125,22 +1125,31 @@ export class Replica {
 
   /** Drops stable events from the log and stable tombstones from the view; returns how many events left the log. */
   compact(now: number): number {
-    const members = [...this.peers.values()].filter((peer) => peer.member === 'member').map((peer) => ({ ...peer, undelivered: peer.undelivered }));
+    // Retired lives count in the measure at what each member is known to have of them, so a
+    // tombstone of a retired life is stable once every member counted had it, like any other: not
+    // because the life is retired here. A retirement taken from a peer may be ahead of what we know
+    // of the others, and the join taken then may lack a write that loses to the tombstone.
+    const finals = this.retired.size === 0 ? [] : RetiredLives.entries(this.retired.toRecord()).filter(({ seq }) => seq > 0);
+    const delivered = withRetiredFinals(this.deliveredClock, finals, () => Number.POSITIVE_INFINITY);
+    const members = [...this.peers.values()]
+      .filter((peer) => peer.member === 'member')
+      .map((peer) => ({ ...peer, known: withRetiredFinals(peer.known, finals, (id) => this.peerKnows(peer, id)), undelivered: peer.undelivered }));
     const lagEventsMax = this.log.length > this.settings.logEventsMax ? this.settings.logEventsMax : undefined;
     const tombstonesBelow = this.stability.measure(
-      this.deliveredClock,
+      delivered,
       members,
       lagEventsMax,
       this.wholeClusterInView(),
       (base, over) => clockCovers(base, over) || this.coversBesidesRetired(base, over),
-      mergeClocks(this.deliveredClock, this.undelivered()),
+      mergeClocks(delivered, this.undelivered()),
     );
     const folded = this.recentlyFolded.keeping(now) ? (event: KvEvent) => this.recentlyFolded.add(event, now) : undefined;
     const dropped = this.log.compact(this.stability.frontier, folded);
     this.compactedEvents += dropped;
     if (tombstonesBelow !== undefined) {
       const before = this.kv.tombstones;
-      this.kv = dropStableTombstones(this.kv, tombstonesBelow, (origin, seq) => this.retired.satisfies(origin, seq));
+      // An earlier life at an address whose later life is retired is in no clock any more: it was retired before that one.
+      this.kv = dropStableTombstones(this.kv, tombstonesBelow, (origin) => this.retired.finalSeq(origin) === Number.POSITIVE_INFINITY);
       this.tombstonesCollected += before - this.kv.tombstones;
     }
     this.retireEndedLives(now);
@@ -1418,6 +1427,18 @@ const noWritesTaken: TakenWrites<number> = Object.freeze({ acknowledged: Object.
  */
 export const ownStoreWaitMs = 5000;
 const noFields = Object.freeze({});
+
+/** `clock` with the retired lives `finals` at what `knows` says is had of each, up to its final seq. */
+function withRetiredFinals(clock: VectorClock, finals: readonly { id: ReplicaId; seq: number }[], knows: (id: ReplicaId) => number): VectorClock {
+  if (finals.length === 0) return clock;
+  const out: Record<string, number> = { ...clock };
+  for (const { id, seq } of finals) {
+    const had = Math.min(seq, knows(id));
+    if (had > 0) out[id] = had;
+    else delete out[id];
+  }
+  return Object.freeze(out) as VectorClock;
+}
 
 /** The peer holds event `seq` of life `id` undelivered, as it last stated (an older replica states only its highest such seq). */
 function peerHoldsUndelivered(peer: Peer, id: ReplicaId, seq: number): boolean {
