@@ -45,6 +45,8 @@ export interface GroupStatus {
   /** Its group's delivered clock. */
   readonly clock: VectorClock;
   readonly joined: boolean;
+  /** The members of its group that answer its probes, itself included (absent: an older node). */
+  readonly live?: readonly Address[];
 }
 
 /**
@@ -119,7 +121,10 @@ export function parseGroupStatus(input: unknown, limits: Limits): GroupStatus {
   const body = object(input, 'group status');
   const shard = body.shard === null ? null : count(body.shard, 'shard', limits.viewMembersMax);
   if (typeof body.joined !== 'boolean') throw new ValidationError('joined must be a boolean');
-  return { epoch: count(body.epoch, 'epoch', Number.MAX_SAFE_INTEGER), shard, clock: parseClock(body.clock, limits.clockEntriesMax), joined: body.joined };
+  const status = { epoch: count(body.epoch, 'epoch', Number.MAX_SAFE_INTEGER), shard, clock: parseClock(body.clock, limits.clockEntriesMax), joined: body.joined };
+  if (body.live === undefined) return status;
+  if (!Array.isArray(body.live) || body.live.length > limits.viewMembersMax) throw new ValidationError(`live must be an array of at most ${limits.viewMembersMax} addresses`);
+  return { ...status, live: body.live.map((address) => parseAddress(address, 'live member')) };
 }
 
 export function parseReshardStep(input: unknown, limits: Limits): ReshardStep {

@@ -38,7 +38,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *    they all report the same one. With writes stopped this takes one round of replication; after
  *    it, every member holds every write its group acknowledged (each is held by two replicas, one
  *    of them reachable when at most one node is down), so any member can export, and the members
- *    that stay hold everything the shard keeps.
+ *    that stay hold everything the shard keeps. "Writes stopped" needs every node the freeze did
+ *    not reach to be seen gone by its shard's members (see quiesce).
  * 3. **export**: from every reachable member of each shard, the winning entry (put or tombstone)
  *    of every key whose shard changes, in pages, merged by the conflict order. Members agree on
  *    their group's events, but not always on their keys: after a reshard whose coordinator died
@@ -97,7 +98,7 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
     moving = new Map(next.shards.map((shard) => [shard.id, []]));
     for (const shard of before.shards) {
       const winners = new Map<string, KvEvent>();
-      for (const source of await quiesce(sharded, client, limits, shard.members)) {
+      for (const source of await quiesce(sharded, client, limits, shard.members, new Set(unreached))) {
         for (const event of await exportFrom(sharded, client, limits, source, next, reshard)) {
           const held = winners.get(event.key);
           if (held === undefined || compareEvents(event, held) > 0) winners.set(event.key, event);
@@ -138,9 +139,19 @@ export function apply(sharded: ShardedNode, { step, next, reshard }: ReshardStep
   else sharded.ready(next, reshard);
 }
 
-/** Waits until the reachable members of a shard report the same delivered clock; returns them. */
-async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[]): Promise<Address[]> {
+/**
+ * Waits until the reachable members of a shard report the same delivered clock; returns them.
+ *
+ * A member the freeze did not reach must also be one the others see as gone. One that still
+ * answers their probes is alive and cut off from this node only: it takes writes, its group holds
+ * them with a second copy, and a write that reached the group after the export would be dropped
+ * with the keys that moved (found in review: "a node that missed the freeze can accept writes for
+ * moving keys"). A node killed a moment ago is seen gone within about a second, and the wait goes
+ * on; one still seen alive at the deadline fails the reshard, with nothing changed.
+ */
+async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], unfrozen: ReadonlySet<Address>): Promise<Address[]> {
   const deadline = Date.now() + quiesceTimeoutMs;
+  let seenAlive: { unfrozen: Address; by: Address } | undefined;
   while (Date.now() < deadline) {
     const statuses = await Promise.allSettled(
       members.map((member) => (member === sharded.self ? Promise.resolve(sharded.status()) : client.call(member, 'GET', shardPaths.status, undefined, callTimeoutMs, (body) => parseGroupStatus(body, limits)))),
@@ -149,11 +160,22 @@ async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits
     statuses.forEach((answer, i) => {
       if (answer.status === 'fulfilled') reached.push({ member: members[i]!, status: answer.value });
     });
+    seenAlive = undefined;
+    for (const { member, status } of reached) {
+      const alive = status.live?.find((address) => unfrozen.has(address));
+      if (alive !== undefined) seenAlive = { unfrozen: alive, by: member };
+    }
     const first = reached[0];
-    if (first !== undefined && reached.every(({ status }) => status.joined && clockCovers(status.clock, first.status.clock) && clockCovers(first.status.clock, status.clock))) {
+    if (seenAlive === undefined && first !== undefined && reached.every(({ status }) => status.joined && clockCovers(status.clock, first.status.clock) && clockCovers(first.status.clock, status.clock))) {
       return reached.map(({ member }) => member);
     }
     await sleep(pollIntervalMs);
+  }
+  if (seenAlive !== undefined) {
+    throw new ExpectedError(
+      `reshard: ${seenAlive.unfrozen} did not take the freeze, yet ${seenAlive.by} sees it alive (is it cut off from this node?); it could take writes that would not move with their keys; nothing changed, try again`,
+      503,
+    );
   }
   throw new ExpectedError(`reshard: the members of shard ${members.join(', ')} did not agree on their writes in time; nothing changed`, 503);
 }

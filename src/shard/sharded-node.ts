@@ -170,7 +170,7 @@ export class ShardedNode implements NodeHost {
   }
 
   status(): GroupStatus {
-    return { epoch: this.shardMap.epoch, shard: this.shard ?? null, clock: this.current.core.clock, joined: this.current.core.joined };
+    return { epoch: this.shardMap.epoch, shard: this.shard ?? null, clock: this.current.core.clock, joined: this.current.core.joined, live: this.current.core.view() };
   }
 
   /** /debug/state's `sharding`: the map, this node's shard, what a reshard is doing here, and the counters. */
