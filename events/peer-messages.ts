@@ -113,7 +113,7 @@ export interface ViewChangeOrigin extends PeerIdentity {
 
 export const viewChangeOriginField = 'kvs-peer';
 
-/** The optional `retired` field; bounded like the view it describes (four lives' worth of addresses per member). */
+/** The optional `undelivered` and `undeliveredFrom` fields: clocks, bounded like every clock. */
 function parseUndelivered(body: Record<string, unknown>, limits: Limits): { undelivered?: VectorClock; undeliveredFrom?: VectorClock } {
   return {
     ...(body.undelivered === undefined ? {} : { undelivered: parseClock(body.undelivered, limits.clockEntriesMax, 'undelivered') }),
@@ -121,6 +121,7 @@ function parseUndelivered(body: Record<string, unknown>, limits: Limits): { unde
   };
 }
 
+/** The optional `retired` field; bounded like the view it describes (four lives' worth of addresses per member). */
 function parseRetired(input: unknown, limits: Limits): { retired?: RetiredRecord } {
   if (input === undefined) return {};
   const body = requireObject(input, 'retired');

@@ -1227,12 +1227,28 @@ export class Replica {
     const candidates = new Map<ReplicaId, number>();
     for (const [id, since] of this.ended) {
       const final = this.deliveredClock[id] ?? 0;
-      if (!settled || now - since < this.settings.retireAfterMs || this.holdsUndelivered(id, final + 1)) continue;
+      if (!settled || now - since < this.settings.retireAfterMs || this.holdsUndelivered(id, final + 1) || this.earlierLifeUnretired(id)) continue;
       if (!members.every((peer) => this.peerKnows(peer, id) === final && !peerHoldsUndelivered(peer, id, final + 1))) continue;
       if (this.retireCandidates.get(id) === final) this.retire(id, final);
       else candidates.set(id, final);
     }
     this.retireCandidates = candidates;
+  }
+
+  /**
+   * An earlier life at the address of `id` is not retired yet. Lives at one address are retired in
+   * the order they lived: retiring a later one retires every earlier one with it (RetiredLives keeps
+   * one life per address), and a life that ended before any replica delivered an event of it may
+   * otherwise qualify first (it has nothing to wait for).
+   */
+  private earlierLifeUnretired(id: ReplicaId): boolean {
+    const slash = id.lastIndexOf('/');
+    const address = id.slice(0, slash + 1);
+    const incarnation = id.slice(slash + 1);
+    const earlier = (other: string): boolean => other.startsWith(address) && other.lastIndexOf('/') === slash && compareIncarnations(other.slice(slash + 1), incarnation) < 0;
+    for (const other of this.ended.keys()) if (earlier(other)) return true;
+    for (const other in this.deliveredClock) if (earlier(other) && !this.retired.isRetired(other as ReplicaId)) return true;
+    return false;
   }
 
   private retire(id: ReplicaId, final: number): void {
