@@ -17,8 +17,8 @@ export class Oracle {
   private readonly eventsByKey = new Map<string, KvEvent[]>();
   /** Replica ids of lives that crashed: only their events may be lost. */
   readonly crashedIds = new Set<string>();
-  /** What each crashed life held (delivered, or in custody for a peer): what died with it. */
-  private readonly crashedHoldings: VectorClock[] = [];
+  /** What each crashed life held (delivered, in custody for a peer, or waiting for its causal past): what died with it. */
+  private readonly crashedHoldings: { readonly upTo: VectorClock; readonly waiting: ReadonlySet<string> }[] = [];
   /** Why each acknowledged write was answered. */
   private readonly ackReasons = new Map<string, AckReason>();
   /** When each event was made (delivered where it was written). */
@@ -73,7 +73,7 @@ export class Oracle {
 
   crashed(replica: Replica): void {
     this.crashedIds.add(replica.id);
-    this.crashedHoldings.push(mergeClocks(replica.clock, replica.custodyHeld()));
+    this.crashedHoldings.push({ upTo: mergeClocks(replica.clock, replica.custodyHeld()), waiting: new Set(pendingEvents(replica).map(eventId)) });
   }
 
   /**
@@ -204,13 +204,12 @@ export class Oracle {
     for (const host of hosts) {
       for (const [id, seq] of Object.entries(host.replica?.clock ?? {})) held[id] = Math.max(held[id] ?? 0, seq);
     }
-    const waiting = [...(replica as unknown as { pending: { byOrigin: Map<string, Map<number, KvEvent>> } }).pending.byOrigin.values()].flatMap((m) => [...m.values()]);
+    const waiting = pendingEvents(replica);
     return waiting.filter((event) => Object.entries(event.clock).every(([id, seq]) => (held[id] ?? 0) >= (id === event.origin ? seq - 1 : seq))).length;
   }
 
   private isPending(replica: Replica, event: KvEvent): boolean {
-    const pending = (replica as unknown as { pending: { byOrigin: Map<string, Map<number, KvEvent>> } }).pending.byOrigin;
-    return pending.get(event.origin)?.has(event.seq) === true;
+    return pendingOf(replica).get(event.origin)?.has(event.seq) === true;
   }
 
   /** All alive and joined, same clock, same readable contents, same view, nothing deliverable pending. */
@@ -250,7 +249,7 @@ export class Oracle {
       const reason = this.ackReasons.get(eventId(event));
       if (reason === undefined) continue;
       this.stats.ackedWritesLost++;
-      const holders = this.crashedHoldings.filter((held) => (held[event.origin] ?? 0) >= event.seq).length;
+      const holders = this.crashedHoldings.filter((held) => (held.upTo[event.origin] ?? 0) >= event.seq || held.waiting.has(eventId(event))).length;
       // A write held elsewhere only in custody (its origin's own events travel alone there) is
       // still lost if its causal past died with two crashed lives: it can never be delivered.
       const pastLost = Object.entries(event.clock).some(([id, seq]) => id !== event.origin && !replica.covers({ [id]: seq }) && this.crashedIds.has(id));
@@ -291,6 +290,16 @@ export class Oracle {
       if (JSON.stringify(allEntries(host.replica!)) !== entries) this.fail(`view contents differ after compaction:\n${describeAll()}`);
     }
   }
+}
+
+/** The replica's pending buffer, by origin and seq (read from inside: the oracle sees what the store keeps private). */
+function pendingOf(replica: Replica): ReadonlyMap<string, ReadonlyMap<number, KvEvent>> {
+  return (replica as unknown as { pending: { byOrigin: Map<string, Map<number, KvEvent>> } }).pending.byOrigin;
+}
+
+/** The events the replica holds waiting for their causal past. */
+function pendingEvents(replica: Replica): KvEvent[] {
+  return [...pendingOf(replica).values()].flatMap((seqs) => [...seqs.values()]);
 }
 
 /** The replica has delivered `event` (its clock counts it, or its life was retired there). */

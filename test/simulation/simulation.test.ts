@@ -222,7 +222,8 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
   // Seeds beyond the default range that once failed, kept as regression tests.
   //   5108, 5261: events waiting for a write lost with two crashed lives stayed pending for good,
   //               and no tombstone was collected again (fixed by retiring the lost write's life).
-  const regressionSeeds = [5108, 5261];
+  //   3487:       the oracle counted a crashed life that held a write waiting for its causal past as not holding it.
+  const regressionSeeds = [3487, 5108, 5261];
   test(`seeds that once failed (${regressionSeeds.join(', ')}) pass`, () => {
     for (const seed of regressionSeeds) runSeeds(seed, 1, randomSeed, (seed) => `SEED=${seed} node --import tsx ${file}`);
   });
