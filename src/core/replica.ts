@@ -1,4 +1,4 @@
-import { groupOf, groupOfIncarnation, replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
+import { addressOf, groupOf, groupOfIncarnation, incarnationOf, replicaId, type Address, type ReplicaId } from '../../events/ids.ts';
 import type { JsonValue } from '../../events/json-value.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
@@ -389,11 +389,6 @@ export class Replica {
       if (from !== undefined) out[origin] = Math.min(out[origin] ?? from, from);
     }
     return out;
-  }
-
-  /** This replica holds event `seq` of life `id` undelivered (waiting, or in custody). */
-  private holdsUndelivered(id: ReplicaId, seq: number): boolean {
-    return this.pending.next(id, seq - 1) !== undefined || [...this.peers.values()].some((peer) => peer.custody.heldLast()?.origin === id && peer.custody.heldFrom(seq - 1) === seq);
   }
 
   /** What this replica keeps in custody for others: per origin, the highest seq held. */
@@ -1187,10 +1182,9 @@ export class Replica {
   private noteEndedLives(now: number, members: readonly Peer[]): void {
     const note = (id: ReplicaId): void => {
       if (this.ended.has(id) || groupOf(id) !== this.group || (this.retired.size > 0 && this.retired.isRetired(id))) return;
-      const slash = id.lastIndexOf('/');
-      const address = id.slice(0, slash) as Address;
+      const address = addressOf(id);
       const current = address === this.self ? this.incarnation : this.peers.get(address)?.incarnation;
-      if (current !== undefined && compareIncarnations(id.slice(slash + 1), current) < 0) this.ended.set(id, now);
+      if (current !== undefined && compareIncarnations(incarnationOf(id), current) < 0) this.ended.set(id, now);
     };
     for (const id in this.deliveredClock) note(id as ReplicaId);
     if (this.pending.size > 0) for (const id of this.pending.namedLives()) note(id);
@@ -1225,9 +1219,11 @@ export class Replica {
     if (this.ended.size === 0) return;
     const settled = this.wholeClusterInView() && members.every((peer) => peer.incarnation !== undefined && peer.detector.misses === 0);
     const candidates = new Map<ReplicaId, number>();
+    // What this replica holds undelivered, read as peers read what it states: the next event of a life is held when the lowest held is it.
+    const heldFrom = this.undeliveredFrom();
     for (const [id, since] of this.ended) {
       const final = this.deliveredClock[id] ?? 0;
-      if (!settled || now - since < this.settings.retireAfterMs || this.holdsUndelivered(id, final + 1) || this.earlierLifeUnretired(id)) continue;
+      if (!settled || now - since < this.settings.retireAfterMs || heldFrom[id] === final + 1 || this.earlierLifeUnretired(id)) continue;
       if (!members.every((peer) => this.peerKnows(peer, id) === final && !peerHoldsUndelivered(peer, id, final + 1))) continue;
       if (this.retireCandidates.get(id) === final) this.retire(id, final);
       else candidates.set(id, final);
@@ -1242,12 +1238,11 @@ export class Replica {
    * otherwise qualify first (it has nothing to wait for).
    */
   private earlierLifeUnretired(id: ReplicaId): boolean {
-    const slash = id.lastIndexOf('/');
-    const address = id.slice(0, slash + 1);
-    const incarnation = id.slice(slash + 1);
-    const earlier = (other: string): boolean => other.startsWith(address) && other.lastIndexOf('/') === slash && compareIncarnations(other.slice(slash + 1), incarnation) < 0;
+    const address = addressOf(id);
+    const incarnation = incarnationOf(id);
+    const earlier = (other: ReplicaId): boolean => addressOf(other) === address && compareIncarnations(incarnationOf(other), incarnation) < 0;
     for (const other of this.ended.keys()) if (earlier(other)) return true;
-    for (const other in this.deliveredClock) if (earlier(other) && !this.retired.isRetired(other as ReplicaId)) return true;
+    for (const other in this.deliveredClock) if (earlier(other as ReplicaId) && !this.retired.isRetired(other as ReplicaId)) return true;
     return false;
   }
 

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { portBase, stopAll, type ReplicaProcess } from '../support/cluster.ts';
 import { exitSoon, hostsOf, startClusterPatiently, watchdog } from '../support/fault-kit.ts';
-import { get, put, request } from '../support/http.ts';
+import { get, put, request, waitFor } from '../support/http.ts';
 import { assertPrivateNamespace, healAll, isolate } from '../support/netns.ts';
 
 // A reshard run by a node that cannot reach one member of the other shard (nft rules between the
@@ -56,12 +56,16 @@ test('a reshard fails, changing nothing, while a member it cannot reach is alive
   assert.is((await put(coordinator, 'after-attempt', 1)).status, 201, 'writes go on at the coordinator: it thawed');
 
   healAll();
-  let done = await request('PUT', coordinator, '/shard/reshard', { 'shard-count': 3 }, { timeoutMs: 60_000 });
-  // Right after the heal the cut member's link may still be held down for a moment: try again, bounded.
-  for (let tries = 0; done.status === 503 && tries < 10; tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    done = await request('PUT', coordinator, '/shard/reshard', { 'shard-count': 3 }, { timeoutMs: 60_000 });
-  }
+  // Right after the heal the cut member's link may still be held down for a moment: a 503 is tried again, bounded.
+  const done = await waitFor(
+    'a reshard after the heal that does not answer 503',
+    async () => {
+      const answer = await request('PUT', coordinator, '/shard/reshard', { 'shard-count': 3 }, { timeoutMs: 60_000 });
+      return answer.status !== 503 && answer;
+    },
+    10_000,
+    1000,
+  );
   assert.is(done.status, 200, `the reshard after the heal answered ${done.status} ${JSON.stringify(done.body)}`);
   const lost: string[] = [];
   for (const [key, value] of acked) {
