@@ -22,7 +22,17 @@ export const shardPaths = {
   export: '/internal/shard/export',
   /** POST: entries that join this shard: written here as events of this group. */
   import: '/internal/shard/import',
+  /** POST: writes a node took while cut off from a reshard, for keys this shard owns now (`HandoffRequest`). */
+  handoff: '/internal/shard/handoff',
 } as const;
+
+/**
+ * Per group (its tag, events/ids.ts `groupTag`), the clock its members agreed on when a reshard
+ * quiesced it: every write of the group it covers went with the reshard's export. A write of the
+ * group beyond it was taken by a member the reshard did not reach (cut off, it acknowledged writes
+ * alone), and is handed to the keys' new shard when that member learns the map (src/shard/handoff.ts).
+ */
+export type QuiescedClocks = Readonly<Record<string, VectorClock>>;
 
 /** A node's map (null: unsharded) and the cluster's nodes as it knows them. */
 export interface ShardMapState {
@@ -36,6 +46,8 @@ export interface ShardMapState {
   readonly byReshard?: boolean;
   /** The node that sent it (absent: an older node, whose whole view is merged as before). */
   readonly from?: Address;
+  /** What the latest reshards took from each group (absent: none known, or an older node). */
+  readonly quiesced?: QuiescedClocks;
 }
 
 export interface GroupStatus {
@@ -59,6 +71,8 @@ export interface ReshardStep {
   readonly next: ShardMap;
   /** Which reshard: its coordinator's own id for it. Two reshards to the same map are still two. */
   readonly reshard: string;
+  /** commit and ready: the clock each group of the map before it was quiesced at (absent: an older coordinator). */
+  readonly quiesced?: QuiescedClocks;
 }
 
 export interface ExportRequest {
@@ -78,6 +92,38 @@ export interface ImportRequest {
   readonly events: readonly KvEvent[];
   /** The reshard the events arrive by: refused once another reshard took over, or this one is ready. */
   readonly reshard: string;
+}
+
+/** Writes of `group` that a reshard did not take (beyond its quiesced clock), for keys of the receiving node's shard. */
+export interface HandoffRequest {
+  readonly group: string;
+  readonly events: readonly KvEvent[];
+}
+
+export interface HandoffReply {
+  /** Written here as new events of this shard's group. */
+  readonly written: number;
+  /** Taken already: by the reshard's export, an earlier hand-off, or this group's own replication. */
+  readonly skipped: number;
+}
+
+/** Most groups whose quiesced clock a message carries, and a node keeps (the latest reshards'). */
+export const quiescedGroupsMax = 64;
+const groupTagPattern = /^[0-9]{1,9}\.[0-9]{1,16}$/;
+
+function groupTagOf(input: unknown): string {
+  if (typeof input !== 'string' || !groupTagPattern.test(input)) throw new ValidationError('group must be a group tag (shard id and epoch: "2.5")');
+  return input;
+}
+
+function parseQuiesced(input: unknown, limits: Limits): { quiesced?: QuiescedClocks } {
+  if (input === undefined) return {};
+  const body = object(input, 'quiesced');
+  const tags = Object.keys(body);
+  if (tags.length > quiescedGroupsMax) throw new ValidationError(`quiesced must have at most ${quiescedGroupsMax} groups`);
+  const out: Record<string, VectorClock> = {};
+  for (const tag of tags) out[groupTagOf(tag)] = parseClock(body[tag], limits.clockEntriesMax, `quiesced clock of ${tag}`);
+  return { quiesced: out };
 }
 
 /** Most characters of a reshard's id. */
@@ -114,6 +160,7 @@ export function parseShardMapState(input: unknown, limits: Limits): ShardMapStat
     view: body.view.map((address) => parseAddress(address, 'view member')),
     byReshard: body.byReshard === true,
     ...(body.from === undefined ? {} : { from: parseAddress(body.from, 'from') }),
+    ...parseQuiesced(body.quiesced, limits),
   };
 }
 
@@ -130,7 +177,7 @@ export function parseGroupStatus(input: unknown, limits: Limits): GroupStatus {
 export function parseReshardStep(input: unknown, limits: Limits): ReshardStep {
   const body = object(input, 'reshard step');
   if (typeof body.step !== 'string' || !reshardSteps.has(body.step)) throw new ValidationError('step must be freeze, commit, ready or thaw');
-  return { step: body.step as ReshardStep['step'], next: parseShardMap(body.next, limits.viewMembersMax), reshard: reshardId(body.reshard) };
+  return { step: body.step as ReshardStep['step'], next: parseShardMap(body.next, limits.viewMembersMax), reshard: reshardId(body.reshard), ...parseQuiesced(body.quiesced, limits) };
 }
 
 export function parseExportRequest(input: unknown, limits: Limits): ExportRequest {
@@ -158,4 +205,14 @@ export function parseExportReply(input: unknown, limits: Limits): ExportReply {
 export function parseImportRequest(input: unknown, limits: Limits): ImportRequest {
   const body = object(input, 'import request');
   return { events: parseEvents(body.events, limits), reshard: reshardId(body.reshard) };
+}
+
+export function parseHandoffRequest(input: unknown, limits: Limits): HandoffRequest {
+  const body = object(input, 'hand-off request');
+  return { group: groupTagOf(body.group), events: parseEvents(body.events, limits) };
+}
+
+export function parseHandoffReply(input: unknown): HandoffReply {
+  const body = object(input, 'hand-off reply');
+  return { written: count(body.written, 'written', Number.MAX_SAFE_INTEGER), skipped: count(body.skipped, 'skipped', Number.MAX_SAFE_INTEGER) };
 }

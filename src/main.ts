@@ -17,6 +17,7 @@ import { ValidationError } from '../events/validation-error.ts';
 import { discoverShardMap } from './shard/discover.ts';
 import { gossipMap, spreadMap } from './shard/map-spread.ts';
 import { finishStalledReshards } from './shard/stalled-reshard.ts';
+import { handOffStrandedWrites } from './shard/handoff.ts';
 import { ShardClient } from './shard/shard-client.ts';
 import { ShardedNode } from './shard/sharded-node.ts';
 import type { OnFatal } from './http/errors.ts';
@@ -187,6 +188,7 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
   sharded.onOwnChangeRemade = () => void spreadMap(sharded, client, log);
   const stopGossip = gossipMap(sharded, client, mapGossipIntervalMs);
   const stopFinishing = finishStalledReshards(sharded, client, config.limits, log);
+  const stopHandingOff = handOffStrandedWrites(sharded, client, config.limits, log, systemClock);
   const server = listen(app, config, log, () => {
     log.info({ event: 'listening', listen: `${config.listenHost}:${config.listenPort}`, view: sharded.view(), epoch: map.epoch, shard: sharded.shard ?? null, incarnation: sharded.node.core.incarnation }, 'sharded node started');
     sharded.start();
@@ -198,6 +200,7 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
     log.info({ event: 'shutdown', signal }, 'stopping');
     stopGossip();
     stopFinishing();
+    stopHandingOff();
     sharded.stop();
     client.close();
     server.close();

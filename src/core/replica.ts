@@ -752,6 +752,11 @@ export class Replica {
     return before - (this.kv.liveKeys + this.kv.tombstones);
   }
 
+  /** The winning event (put or tombstone) of `key`, if any. */
+  entryOf(key: string): KvEvent | undefined {
+    return lookup(this.kv, key);
+  }
+
   /** Every key's winning event (put or tombstone) for which `select` holds: what a reshard moves. */
   entriesOf(select: (key: string) => boolean): KvEvent[] {
     const out: KvEvent[] = [];

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
-import { reshard as nextMap, shardOfKey, type ShardMap } from '../../events/shard-map.ts';
+import { groupOfShard, reshard as nextMap, shardOfKey, type ShardMap } from '../../events/shard-map.ts';
 import { parseExportReply, parseGroupStatus, shardPaths, type GroupStatus, type ReshardStep } from '../../events/shard-messages.ts';
 import { ExpectedError } from '../../events/expected-error.ts';
-import { clockCovers } from '../../events/vector-clock.ts';
+import { clockCovers, type VectorClock } from '../../events/vector-clock.ts';
 import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
 import { ShardCallError, type ShardClient } from './shard-client.ts';
@@ -78,10 +78,14 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
   const nodes = sharded.view().filter((address) => address !== sharded.self);
   // This reshard's own id: nodes take its steps, exports and imports only while it is the one in progress there.
   const reshard = `${sharded.self}/${randomUUID()}`;
+  // What the export took from each group: with commit and ready, so that a node that missed the
+  // freeze (cut off, it took writes alone) hands the rest to the keys' new shards (handoff.ts).
+  const quiesced: Record<string, VectorClock> = {};
   /** Sends a step to every node; returns those that did not take it, and whether one refused it (409: another map change came first). */
   const broadcast = async (step: ReshardStep['step']): Promise<{ unreached: Address[]; refused: boolean }> => {
-    apply(sharded, { step, next, reshard });
-    const answers = await Promise.allSettled(nodes.map((to) => client.call(to, 'POST', shardPaths.reshard, { step, next, reshard }, callTimeoutMs, () => undefined)));
+    const message: ReshardStep = step === 'commit' || step === 'ready' ? { step, next, reshard, quiesced } : { step, next, reshard };
+    apply(sharded, message);
+    const answers = await Promise.allSettled(nodes.map((to) => client.call(to, 'POST', shardPaths.reshard, message, callTimeoutMs, () => undefined)));
     const refused = answers.some((answer) => answer.status === 'rejected' && answer.reason instanceof ShardCallError && answer.reason.status === 409);
     return { unreached: nodes.filter((_, i) => answers[i]!.status === 'rejected'), refused };
   };
@@ -98,7 +102,9 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
     moving = new Map(next.shards.map((shard) => [shard.id, []]));
     for (const shard of before.shards) {
       const winners = new Map<string, KvEvent>();
-      for (const source of await quiesce(sharded, client, limits, shard.members, new Set(unreached))) {
+      const agreed = await quiesce(sharded, client, limits, shard.members, new Set(unreached));
+      quiesced[groupOfShard(before, shard.id)] = agreed.clock;
+      for (const source of agreed.members) {
         for (const event of await exportFrom(sharded, client, limits, source, next, reshard)) {
           const held = winners.get(event.key);
           if (held === undefined || compareEvents(event, held) > 0) winners.set(event.key, event);
@@ -132,7 +138,9 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
 }
 
 /** One step at this node itself. */
-export function apply(sharded: ShardedNode, { step, next, reshard }: ReshardStep): void {
+export function apply(sharded: ShardedNode, { step, next, reshard, quiesced }: ReshardStep): void {
+  // Known before the commit adopts the map: a life it ends hands on what the reshard did not take.
+  sharded.noteQuiesced(quiesced);
   if (step === 'freeze') sharded.freeze(next, reshard);
   else if (step === 'thaw') sharded.thaw(reshard);
   else if (step === 'commit') sharded.commit(next, reshard);
@@ -140,7 +148,7 @@ export function apply(sharded: ShardedNode, { step, next, reshard }: ReshardStep
 }
 
 /**
- * Waits until the reachable members of a shard report the same delivered clock; returns them.
+ * Waits until the reachable members of a shard report the same delivered clock; returns them and that clock.
  *
  * A member the freeze did not reach must also be one the others see as gone. One that still
  * answers their probes is alive and cut off from this node only: it takes writes, its group holds
@@ -149,7 +157,7 @@ export function apply(sharded: ShardedNode, { step, next, reshard }: ReshardStep
  * moving keys"). A node killed a moment ago is seen gone within about a second, and the wait goes
  * on; one still seen alive at the deadline fails the reshard, with nothing changed.
  */
-async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], unfrozen: ReadonlySet<Address>): Promise<Address[]> {
+async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], unfrozen: ReadonlySet<Address>): Promise<{ members: Address[]; clock: VectorClock }> {
   const deadline = Date.now() + quiesceTimeoutMs;
   let seenAlive: { unfrozen: Address; by: Address } | undefined;
   while (Date.now() < deadline) {
@@ -167,7 +175,7 @@ async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits
     }
     const first = reached[0];
     if (seenAlive === undefined && first !== undefined && reached.every(({ status }) => status.joined && clockCovers(status.clock, first.status.clock) && clockCovers(first.status.clock, status.clock))) {
-      return reached.map(({ member }) => member);
+      return { members: reached.map(({ member }) => member), clock: first.status.clock };
     }
     await sleep(pollIntervalMs);
   }

@@ -5,7 +5,7 @@ import { parseAddress, type Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
 import { peerRpcs } from '../../events/peer-rpc.ts';
 import { addMember, membersOf, shardIds, unknownShardMessage } from '../../events/shard-map.ts';
-import { parseExportRequest, parseImportRequest, parseReshardStep, parseShardMapState, shardPaths } from '../../events/shard-messages.ts';
+import { parseExportRequest, parseHandoffRequest, parseImportRequest, parseReshardStep, parseShardMapState, shardPaths } from '../../events/shard-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { Logger } from '../node/logger.ts';
 import { bodyObject, jsonBody } from '../http/body.ts';
@@ -148,6 +148,7 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
 
   router.put(shardPaths.map, clusterOnly, controlBody, (ctx) => {
     const state = parseShardMapState(bodyObject(ctx), limits);
+    sharded.noteQuiesced(state.quiesced);
     const adopted = state.map !== null && sharded.adopt(state.map, 'spread', state.view, state.byReshard === true, state.from);
     ctx.body = { adopted, epoch: sharded.map.epoch };
   });
@@ -172,6 +173,11 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
     const { events, reshard } = parseImportRequest(bodyObject(ctx), limits);
     await importHere(sharded, events, reshard);
     ctx.body = { imported: events.length };
+  });
+
+  router.post(shardPaths.handoff, clusterOnly, controlBody, async (ctx) => {
+    const { group, events } = parseHandoffRequest(bodyObject(ctx), limits);
+    ctx.body = await sharded.takeHandoff(group, events);
   });
 }
 

@@ -1,16 +1,18 @@
 import type { Address } from '../../events/ids.ts';
-import type { KvEvent } from '../../events/kv-event.ts';
+import { eventId, type KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { compareAddresses, groupOfShard, groupsOf, membersOf, nextEpoch, placesKeysAlike, removeNode, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
-import type { GroupStatus, ShardMapState } from '../../events/shard-messages.ts';
+import { quiescedGroupsMax, type GroupStatus, type HandoffReply, type QuiescedClocks, type ShardMapState } from '../../events/shard-messages.ts';
 import { mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { groupOf, type ReplicaId } from '../../events/ids.ts';
 import { ExpectedError } from '../../events/expected-error.ts';
+import { ValidationError } from '../../events/validation-error.ts';
 import type { Logger } from '../node/logger.ts';
 import type { NodeHost } from '../node/node-host.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import type { Clock } from '../node/clock.ts';
 import type { TimerHandle, Timers } from '../node/timers.ts';
+import { StrandedWrites } from './stranded-writes.ts';
 
 /** A map's epoch and shards as one string: two reshards to the same epoch are the same one only if they make the same map. */
 function layoutOf(map: ShardMap): string {
@@ -40,6 +42,12 @@ export function winsTie(candidate: { map: ShardMap; byReshard: boolean }, curren
 export const unfinishedReshardMs = 10_000;
 /** Most maps of reshards learned of without their steps whose keys a life keeps (learnReshardWithoutSteps). */
 const learnedMapsMax = 8;
+
+/**
+ * Most ids of handed-off writes a node remembers having written (takeHandoff): a sender that
+ * retries a page whose answer it lost, at the same member, finds them taken.
+ */
+const handedOffIdsMax = 100_000;
 
 /** A freeze that no commit follows ends by itself after this long: a coordinator that died must not stop writes for good. */
 const freezeTimeoutMs = 30_000;
@@ -126,6 +134,12 @@ export class ShardedNode implements NodeHost {
   private committing = false;
   /** Moving entries, sorted by key, per reshard epoch: pages of one export are cut from the same list. */
   private exportCache: { readonly epoch: number; readonly events: readonly KvEvent[] } | undefined;
+  /** Per group, the clock the latest reshards quiesced it at (QuiescedClocks), the most recently noted groups last. */
+  private readonly quiesced = new Map<string, VectorClock>();
+  /** Writes this node's lives took that no reshard took with their keys: handed to their keys' shard by handoff.ts. */
+  readonly stranded = new StrandedWrites();
+  /** Ids of handed-off writes written here (takeHandoff), the newest last. */
+  private readonly handedOff = new Set<string>();
 
   constructor(options: ShardedNodeOptions) {
     this.options = options;
@@ -166,7 +180,26 @@ export class ShardedNode implements NodeHost {
   }
 
   state(): ShardMapState {
-    return { map: this.shardMap, view: this.view(), byReshard: this.mapByReshard, from: this.self };
+    const quiesced = this.quiesced.size === 0 ? {} : { quiesced: Object.fromEntries(this.quiesced) };
+    return { map: this.shardMap, view: this.view(), byReshard: this.mapByReshard, from: this.self, ...quiesced };
+  }
+
+  /**
+   * Learns what reshards took from each group (from a commit or ready, or with a map spread by
+   * gossip): before a map is adopted, so that a life the map ends, or keys it moves away, hand on
+   * what no reshard took (strand). A group quiesced again has a later clock: the two are merged.
+   */
+  noteQuiesced(quiesced: QuiescedClocks | undefined): void {
+    if (quiesced === undefined) return;
+    for (const group in quiesced) {
+      const known = this.quiesced.get(group);
+      this.quiesced.delete(group);
+      this.quiesced.set(group, known === undefined ? quiesced[group]! : mergeClocks(known, quiesced[group]!));
+    }
+    for (const group of this.quiesced.keys()) {
+      if (this.quiesced.size <= quiescedGroupsMax) break;
+      this.quiesced.delete(group);
+    }
   }
 
   status(): GroupStatus {
@@ -288,6 +321,7 @@ export class ShardedNode implements NodeHost {
     this.options.log.info({ event: 'shard-map', epoch: map.epoch, why, shard: this.shard ?? null, map: map.shards }, 'shard map adopted');
     if (groupAfter !== groupBefore) {
       const old = this.current;
+      if (groupBefore !== undefined) this.strand(old, groupBefore, () => true);
       this.learnedWithoutSteps = []; // the new life holds only the keys of the map it starts with
       this.current = this.newLife();
       this.current.onLocalWrite = old.onLocalWrite;
@@ -301,7 +335,11 @@ export class ShardedNode implements NodeHost {
       for (const address of this.current.core.view()) {
         if (!members.has(address)) this.current.handle({ rpc: 'view-delete', request: { address } });
       }
-      if (!this.committing && !placesKeysAlike(before, map)) this.learnReshardWithoutSteps(before);
+      if (!placesKeysAlike(before, map)) {
+        const shard = this.shard!;
+        this.strand(this.current, groupAfter, (key) => shardOfKey(map, key) !== shard);
+        if (!this.committing) this.learnReshardWithoutSteps(before);
+      }
     }
     const lost = this.ownChange;
     if (lost !== undefined && map.epoch === lost.epoch && map !== before) this.remake(lost);
@@ -322,6 +360,26 @@ export class ShardedNode implements NodeHost {
     if (this.learnedWithoutSteps.length > learnedMapsMax) this.learnedWithoutSteps.shift();
     this.keepKeysOf([...this.arriving, ...this.learnedWithoutSteps, this.shardMap]);
     this.options.log.warn({ event: 'reshard-learned-without-steps', from: before.epoch, epoch: this.shardMap.epoch }, 'a reshard happened without this node: keeping the keys of both maps until the next one finishes here');
+  }
+
+  /**
+   * The entries of `life` (of `group`) whose keys `leaving` accepts and that no reshard took: beyond
+   * the clock the group was quiesced at. They were acknowledged by this node alone while a reshard
+   * ran without it (cut off, it missed the freeze and its shard's other members saw it gone), and
+   * would be lost with the life, or with the keys that moved; they are handed to the keys' shard
+   * (handoff.ts). None after a reshard this node took part in: its writes were all quiesced. Not
+   * knowing the group's quiesced clock (an older coordinator), every entry goes: the receiving
+   * node skips what the reshard took.
+   */
+  private strand(life: ReplicaNode, group: string, leaving: (key: string) => boolean): void {
+    const taken = this.quiesced.get(group);
+    const events = life.core.entriesOf(leaving).filter((event) => taken === undefined || (taken[event.origin] ?? 0) < event.seq);
+    if (events.length === 0) return;
+    const refused = this.stranded.add(group, events, this.options.clock.now());
+    this.options.log.warn(
+      { event: 'reshard-writes-stranded', group, count: events.length, refused, quiescedKnown: taken !== undefined },
+      'writes acknowledged here that a reshard did not take: handing them to their keys\' shard',
+    );
   }
 
   /** This life keeps (and takes events of) the keys this shard has under any of `maps`, and no others. */
@@ -470,6 +528,52 @@ export class ShardedNode implements NodeHost {
     ).then(() => undefined);
   }
 
+  /**
+   * Writes of `group` that a reshard did not take, handed here by the node that took them (see
+   * strand), for keys this shard owns: each is written as an event of this group (a put or a
+   * tombstone), like an import, unless it was taken already: the reshard's export had it (the
+   * group's quiesced clock covers it), this group delivered it itself, the key's entry here depends
+   * on it (an earlier hand-off of it, or a write that read that), or this node wrote it from an
+   * earlier page whose answer was lost. Resolves once all are acknowledged.
+   */
+  async takeHandoff(group: string, events: readonly KvEvent[]): Promise<HandoffReply> {
+    const shard = this.shard;
+    if (shard === undefined) throw new ExpectedError('this node is in no shard', 409);
+    if (this.writesFrozen) throw new ExpectedError('a reshard is in progress; try again later', 503);
+    if (!this.current.core.joined) throw new ExpectedError('this node has not joined its shard yet; try again later', 503);
+    const taken = this.quiesced.get(group);
+    if (taken === undefined) throw new ExpectedError(`this node does not know what reshards took from group ${group} yet; try again later`, 503);
+    for (const event of events) {
+      if (groupOf(event.origin) !== group) throw new ValidationError(`event ${eventId(event)} is not of group ${group}`);
+      if (shardOfKey(this.shardMap, event.key) !== shard) throw new ExpectedError(`key ${JSON.stringify(event.key)} is not this shard's (map epoch ${this.shardMap.epoch})`, 409);
+      if (this.arrivingKey(event.key)) throw new ExpectedError('keys are arriving here in a reshard; try again later', 503);
+    }
+    const node = this.current;
+    const ownGroup = groupOfShard(this.shardMap, shard);
+    const fresh = events.filter((event) => (taken[event.origin] ?? 0) < event.seq && !this.handedOff.has(eventId(event)) && !this.holds(node, ownGroup, event));
+    await Promise.all(
+      fresh.map(
+        (event) =>
+          new Promise<void>((resolve, reject) =>
+            node.write(event.key, event.type === 'put' ? event.value : undefined, handoffMetadata(event, ownGroup, node.core.clock), (answer) => (answer.ok ? resolve() : reject(answer.error)), true),
+          ),
+      ),
+    );
+    for (const event of fresh) {
+      this.handedOff.add(eventId(event));
+      if (this.handedOff.size > handedOffIdsMax) this.handedOff.delete(this.handedOff.values().next().value!);
+    }
+    if (fresh.length > 0) this.options.log.info({ event: 'handoff-taken', group, written: fresh.length }, 'writes a reshard did not take were handed here');
+    return { written: fresh.length, skipped: events.length - fresh.length };
+  }
+
+  /** This group has `event` already: delivered it (one of its own), or the key's entry depends on it. */
+  private holds(node: ReplicaNode, ownGroup: string, event: KvEvent): boolean {
+    if (groupOf(event.origin) === ownGroup && (node.core.clock[event.origin] ?? 0) >= event.seq) return true;
+    const entry = node.core.entryOf(event.key);
+    return entry !== undefined && (ShardedNode.importMetadata(entry)[event.origin] ?? 0) >= event.seq;
+  }
+
   /** What an imported entry depends on: its own clock and what it handed on from other groups. */
   static importMetadata(event: KvEvent): VectorClock {
     return event.foreign === undefined ? event.clock : mergeClocks(event.clock, event.foreign);
@@ -491,4 +595,22 @@ export class ShardedNode implements NodeHost {
     node.core.keepOnlyKeys((key) => shardOfKey(map, key) === shard);
     return node;
   }
+}
+
+/**
+ * What a handed-off write depends on: like an import (importMetadata), less the events of this
+ * group not delivered here. A handed-off write of this very group (its writer left it) names its
+ * writer's earlier writes that never reached the group: they are handed on with it, or were taken.
+ */
+function handoffMetadata(event: KvEvent, ownGroup: string, delivered: VectorClock): VectorClock {
+  const all = ShardedNode.importMetadata(event);
+  let out: Record<string, number> | undefined;
+  for (const id in all) {
+    const here = delivered[id as ReplicaId] ?? 0;
+    if (groupOf(id as ReplicaId) !== ownGroup || all[id as ReplicaId]! <= here) continue;
+    out ??= { ...all };
+    if (here === 0) delete out[id];
+    else out[id] = here;
+  }
+  return out === undefined ? all : (out as VectorClock);
 }
