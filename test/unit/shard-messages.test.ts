@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseGroupStatus } from '../../events/shard-messages.ts';
+import type { Address } from '../../events/ids.ts';
+import { initialShardMap } from '../../events/shard-map.ts';
+import { parseGroupStatus, parseHandoffReply, parseHandoffRequest, parseReshardStep, parseShardMapState, quiescedGroupsMax } from '../../events/shard-messages.ts';
 import { rejects, testLimits } from './support.ts';
 
 const status = { epoch: 2, shard: 1, clock: {}, joined: true };
@@ -11,6 +13,34 @@ test('parseGroupStatus() reads the members a node sees alive, and takes a status
   rejects(() => parseGroupStatus({ ...status, live: '127.0.0.2:8090' }, testLimits), /live must be an array/);
   rejects(() => parseGroupStatus({ ...status, live: Array.from({ length: testLimits.viewMembersMax + 1 }, (_, i) => `127.0.0.${i + 2}:8090`) }, testLimits), /live must be an array of at most/);
   rejects(() => parseGroupStatus({ ...status, live: ['not an address'] }, testLimits), /live member/);
+});
+
+const map = initialShardMap(['127.0.0.2:8090', '127.0.0.3:8090', '127.0.0.4:8090', '127.0.0.5:8090'] as Address[], 2);
+const life = '127.0.0.2:8090/a1-1.1';
+const quiesced = { '1.1': { [life]: 4 }, '2.1': {} };
+
+test('a reshard step and a map state carry the clocks groups were quiesced at, and are taken without them (an older node)', () => {
+  const step = { step: 'commit', next: map, reshard: '127.0.0.2:8090/r1' };
+  assert.equal(parseReshardStep({ ...step, quiesced }, testLimits).quiesced, quiesced);
+  assert.is(parseReshardStep(step, testLimits).quiesced, undefined);
+  const state = { map, view: ['127.0.0.2:8090'] };
+  assert.equal(parseShardMapState({ ...state, quiesced }, testLimits).quiesced, quiesced);
+  assert.is(parseShardMapState(state, testLimits).quiesced, undefined);
+  rejects(() => parseReshardStep({ ...step, quiesced: [] }, testLimits), /quiesced must be an object/);
+  rejects(() => parseReshardStep({ ...step, quiesced: { shard1: {} } }, testLimits), /group must be a group tag/);
+  rejects(() => parseReshardStep({ ...step, quiesced: { '1.1': { [life]: -1 } } }, testLimits), /quiesced clock of 1.1/);
+  const tooMany = Object.fromEntries(Array.from({ length: quiescedGroupsMax + 1 }, (_, i) => [`${i + 1}.1`, {}]));
+  rejects(() => parseShardMapState({ ...state, quiesced: tooMany }, testLimits), /at most 64 groups/);
+});
+
+test('parseHandoffRequest() reads a group tag and its events; parseHandoffReply() the counts', () => {
+  const event = { type: 'put', origin: life, seq: 5, key: 'k', value: 1, clock: { [life]: 5 } };
+  assert.equal(parseHandoffRequest({ group: '1.1', events: [event] }, testLimits), { group: '1.1', events: [event] });
+  rejects(() => parseHandoffRequest({ group: '1.1', events: {} }, testLimits), /events must be an array/);
+  rejects(() => parseHandoffRequest({ group: '__proto__', events: [] }, testLimits), /group must be a group tag/);
+  rejects(() => parseHandoffRequest({ group: '1.1', events: Array.from({ length: testLimits.snapshotChunkKeysMax + 1 }, () => event) }, testLimits), /at most/);
+  assert.equal(parseHandoffReply({ written: 2, skipped: 0 }), { written: 2, skipped: 0 });
+  rejects(() => parseHandoffReply({ written: 2 }), /skipped must be an integer/);
 });
 
 test.run();
