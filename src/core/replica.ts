@@ -752,6 +752,11 @@ export class Replica {
     return before - (this.kv.liveKeys + this.kv.tombstones);
   }
 
+  /** Event `seq` of `origin` (a life of this group) is delivered here, or counted so: its life is retired past it. */
+  hasDelivered(origin: ReplicaId, seq: number): boolean {
+    return (this.deliveredClock[origin] ?? 0) >= seq || this.retired.satisfies(origin, seq);
+  }
+
   /** The winning event (put or tombstone) of `key`, if any. */
   entryOf(key: string): KvEvent | undefined {
     return lookup(this.kv, key);

@@ -53,7 +53,8 @@ export function renderShards({ self }: ReadPageState): void {
   const sharding = self.sharding;
   byId('shards-card').hidden = sharding === undefined;
   if (sharding === undefined) return;
-  const doing = sharding.writesFrozen ? ' · reshard: writes frozen' : sharding.keysArriving ? ' · reshard: keys arriving' : '';
+  const handing = sharding.handingOff > 0 ? ` · ${sharding.handingOff} writes a reshard missed to hand on` : '';
+  const doing = (sharding.writesFrozen ? ' · reshard: writes frozen' : sharding.keysArriving ? ' · reshard: keys arriving' : '') + handing;
   byId('shards-note').textContent = `map epoch ${sharding.epoch} · this node: ${sharding.shard === null ? 'in no shard' : `shard ${sharding.shard}, ${sharding.shardKeys} keys`} · ${sharding.forwarded} forwarded (${sharding.forwardFailures} failed)${doing}`;
   const rows = [row([th('shard', 'num'), th('members')])];
   for (const shard of sharding.map) {

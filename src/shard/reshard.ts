@@ -55,7 +55,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * 6. **ready**: every node serves the arrived keys, and drops those that left.
  *
  * A node that is down misses the steps and learns the map when it comes back (it asks its peers
- * at start, and maps spread by gossip). Until commit nothing has changed, so a failure before it
+ * at start, and maps spread by gossip). One that was only cut off from every other node, and seen
+ * gone by its shard, may have acknowledged writes alone meanwhile, which the export did not see:
+ * commit and ready carry each group's quiesced clock, and that node hands the writes beyond them to
+ * the keys' new shards when it learns the map (ShardedNode.strand, handoff.ts). Until commit nothing has changed, so a failure before it
  * thaws and answers 503; after commit the old entries stay where they were until ready, so a
  * failed import is retried on another member.
  */

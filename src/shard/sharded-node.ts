@@ -76,6 +76,8 @@ export interface ShardingDescription {
   readonly shardKeys: number;
   readonly writesFrozen: boolean;
   readonly keysArriving: boolean;
+  /** Writes acknowledged here that a reshard did not take, not yet handed to their keys' shard (handoff.ts). */
+  readonly handingOff: number;
   readonly forwarded: number;
   readonly forwardFailures: number;
 }
@@ -217,6 +219,7 @@ export class ShardedNode implements NodeHost {
       shardKeys: shard === undefined ? 0 : this.current.core.liveKeysOf((key) => shardOfKey(this.shardMap, key) === shard),
       writesFrozen: this.writesFrozen,
       keysArriving: this.arriving.length > 0,
+      handingOff: this.stranded.size,
       ...this.counters,
     };
   }
@@ -551,25 +554,23 @@ export class ShardedNode implements NodeHost {
     const node = this.current;
     const ownGroup = groupOfShard(this.shardMap, shard);
     const fresh = events.filter((event) => (taken[event.origin] ?? 0) < event.seq && !this.handedOff.has(eventId(event)) && !this.holds(node, ownGroup, event));
-    await Promise.all(
-      fresh.map(
-        (event) =>
-          new Promise<void>((resolve, reject) =>
-            node.write(event.key, event.type === 'put' ? event.value : undefined, handoffMetadata(event, ownGroup, node.core.clock), (answer) => (answer.ok ? resolve() : reject(answer.error)), true),
-          ),
-      ),
-    );
-    for (const event of fresh) {
+    const written = (event: KvEvent): void => {
       this.handedOff.add(eventId(event));
       if (this.handedOff.size > handedOffIdsMax) this.handedOff.delete(this.handedOff.values().next().value!);
-    }
+    };
+    const write = (event: KvEvent) =>
+      new Promise<void>((resolve, reject) => {
+        const value = event.type === 'put' ? event.value : undefined;
+        node.write(event.key, value, handoffMetadata(event, ownGroup, node.core.clock), (answer) => (answer.ok ? resolve(written(event)) : reject(answer.error)), true);
+      });
+    await Promise.all(fresh.map(write));
     if (fresh.length > 0) this.options.log.info({ event: 'handoff-taken', group, written: fresh.length }, 'writes a reshard did not take were handed here');
     return { written: fresh.length, skipped: events.length - fresh.length };
   }
 
   /** This group has `event` already: delivered it (one of its own), or the key's entry depends on it. */
   private holds(node: ReplicaNode, ownGroup: string, event: KvEvent): boolean {
-    if (groupOf(event.origin) === ownGroup && (node.core.clock[event.origin] ?? 0) >= event.seq) return true;
+    if (groupOf(event.origin) === ownGroup && node.core.hasDelivered(event.origin, event.seq)) return true;
     const entry = node.core.entryOf(event.key);
     return entry !== undefined && (ShardedNode.importMetadata(entry)[event.origin] ?? 0) >= event.seq;
   }
