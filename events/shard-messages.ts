@@ -27,12 +27,19 @@ export const shardPaths = {
 } as const;
 
 /**
- * Per group (its tag, events/ids.ts `groupTag`), the clock its members agreed on when a reshard
- * quiesced it: every write of the group it covers went with the reshard's export. A write of the
- * group beyond it was taken by a member the reshard did not reach (cut off, it acknowledged writes
- * alone), and is handed to the keys' new shard when that member learns the map (src/shard/handoff.ts).
+ * Per group (its tag, events/ids.ts `groupTag`), the clock its members agreed on when the latest
+ * reshard quiesced it, and that reshard's epoch: every write of the group the clock covers went
+ * with the reshard's export. A write of the group beyond it was taken by a member the reshard did
+ * not reach (cut off, it acknowledged writes alone), and is handed to the keys' new shard when that
+ * member learns the map (src/shard/handoff.ts).
  */
-export type QuiescedClocks = Readonly<Record<string, VectorClock>>;
+export type QuiescedClocks = Readonly<Record<string, QuiescedGroup>>;
+
+export interface QuiescedGroup {
+  /** The epoch of the map the reshard made. */
+  readonly epoch: number;
+  readonly clock: VectorClock;
+}
 
 /** A node's map (null: unsharded) and the cluster's nodes as it knows them. */
 export interface ShardMapState {
@@ -121,8 +128,11 @@ function parseQuiesced(input: unknown, limits: Limits): { quiesced?: QuiescedClo
   const body = object(input, 'quiesced');
   const tags = Object.keys(body);
   if (tags.length > quiescedGroupsMax) throw new ValidationError(`quiesced must have at most ${quiescedGroupsMax} groups`);
-  const out: Record<string, VectorClock> = {};
-  for (const tag of tags) out[groupTagOf(tag)] = parseClock(body[tag], limits.clockEntriesMax, `quiesced clock of ${tag}`);
+  const out: Record<string, QuiescedGroup> = {};
+  for (const tag of tags) {
+    const group = object(body[tag], `quiesced group ${groupTagOf(tag)}`);
+    out[tag] = { epoch: count(group.epoch, `quiesced epoch of ${tag}`, Number.MAX_SAFE_INTEGER), clock: parseClock(group.clock, limits.clockEntriesMax, `quiesced clock of ${tag}`) };
+  }
   return { quiesced: out };
 }
 

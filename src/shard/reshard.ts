@@ -3,7 +3,7 @@ import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { groupOfShard, reshard as nextMap, shardOfKey, type ShardMap } from '../../events/shard-map.ts';
-import { parseExportReply, parseGroupStatus, shardPaths, type GroupStatus, type ReshardStep } from '../../events/shard-messages.ts';
+import { parseExportReply, parseGroupStatus, shardPaths, type GroupStatus, type QuiescedGroup, type ReshardStep } from '../../events/shard-messages.ts';
 import { ExpectedError } from '../../events/expected-error.ts';
 import { clockCovers, type VectorClock } from '../../events/vector-clock.ts';
 import { compareEvents } from '../core/conflict-order.ts';
@@ -83,7 +83,7 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
   const reshard = `${sharded.self}/${randomUUID()}`;
   // What the export took from each group: with commit and ready, so that a node that missed the
   // freeze (cut off, it took writes alone) hands the rest to the keys' new shards (handoff.ts).
-  const quiesced: Record<string, VectorClock> = {};
+  const quiesced: Record<string, QuiescedGroup> = {};
   /** Sends a step to every node; returns those that did not take it, and whether one refused it (409: another map change came first). */
   const broadcast = async (step: ReshardStep['step']): Promise<{ unreached: Address[]; refused: boolean }> => {
     const message: ReshardStep = step === 'commit' || step === 'ready' ? { step, next, reshard, quiesced } : { step, next, reshard };
@@ -106,7 +106,7 @@ async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Li
     for (const shard of before.shards) {
       const winners = new Map<string, KvEvent>();
       const agreed = await quiesce(sharded, client, limits, shard.members, new Set(unreached));
-      quiesced[groupOfShard(before, shard.id)] = agreed.clock;
+      quiesced[groupOfShard(before, shard.id)] = { epoch: next.epoch, clock: agreed.clock };
       for (const source of agreed.members) {
         for (const event of await exportFrom(sharded, client, limits, source, next, reshard)) {
           const held = winners.get(event.key);

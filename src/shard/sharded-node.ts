@@ -2,7 +2,7 @@ import type { Address } from '../../events/ids.ts';
 import { eventId, type KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { compareAddresses, groupOfShard, groupsOf, membersOf, nextEpoch, placesKeysAlike, removeNode, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
-import { quiescedGroupsMax, type GroupStatus, type HandoffReply, type QuiescedClocks, type ShardMapState } from '../../events/shard-messages.ts';
+import { quiescedGroupsMax, type GroupStatus, type HandoffReply, type QuiescedClocks, type QuiescedGroup, type ShardMapState } from '../../events/shard-messages.ts';
 import { mergeClocks, type VectorClock } from '../../events/vector-clock.ts';
 import { groupOf, type ReplicaId } from '../../events/ids.ts';
 import { ExpectedError } from '../../events/expected-error.ts';
@@ -136,8 +136,8 @@ export class ShardedNode implements NodeHost {
   private committing = false;
   /** Moving entries, sorted by key, per reshard epoch: pages of one export are cut from the same list. */
   private exportCache: { readonly epoch: number; readonly events: readonly KvEvent[] } | undefined;
-  /** Per group, the clock the latest reshards quiesced it at (QuiescedClocks), the most recently noted groups last. */
-  private readonly quiesced = new Map<string, VectorClock>();
+  /** Per group, the clock the latest reshard quiesced it at (QuiescedClocks), the most recently noted groups last. */
+  private readonly quiesced = new Map<string, QuiescedGroup>();
   /** Writes this node's lives took that no reshard took with their keys: handed to their keys' shard by handoff.ts. */
   readonly stranded = new StrandedWrites();
   /** Ids of handed-off writes written here (takeHandoff), the newest last. */
@@ -189,14 +189,17 @@ export class ShardedNode implements NodeHost {
   /**
    * Learns what reshards took from each group (from a commit or ready, or with a map spread by
    * gossip): before a map is adopted, so that a life the map ends, or keys it moves away, hand on
-   * what no reshard took (strand). A group quiesced again has a later clock: the two are merged.
+   * what no reshard took (strand). A group quiesced by a later reshard has a later clock, which
+   * replaces the earlier one.
    */
   noteQuiesced(quiesced: QuiescedClocks | undefined): void {
     if (quiesced === undefined) return;
     for (const group in quiesced) {
       const known = this.quiesced.get(group);
+      const noted = quiesced[group]!;
+      if (known !== undefined && known.epoch > noted.epoch) continue;
       this.quiesced.delete(group);
-      this.quiesced.set(group, known === undefined ? quiesced[group]! : mergeClocks(known, quiesced[group]!));
+      this.quiesced.set(group, known?.epoch === noted.epoch ? { epoch: noted.epoch, clock: mergeClocks(known.clock, noted.clock) } : noted);
     }
     for (const group of this.quiesced.keys()) {
       if (this.quiesced.size <= quiescedGroupsMax) break;
@@ -324,7 +327,7 @@ export class ShardedNode implements NodeHost {
     this.options.log.info({ event: 'shard-map', epoch: map.epoch, why, shard: this.shard ?? null, map: map.shards }, 'shard map adopted');
     if (groupAfter !== groupBefore) {
       const old = this.current;
-      if (groupBefore !== undefined) this.strand(old, groupBefore, () => true);
+      if (groupBefore !== undefined) this.strand(old, groupBefore, before.epoch, () => true);
       this.learnedWithoutSteps = []; // the new life holds only the keys of the map it starts with
       this.current = this.newLife();
       this.current.onLocalWrite = old.onLocalWrite;
@@ -340,7 +343,7 @@ export class ShardedNode implements NodeHost {
       }
       if (!placesKeysAlike(before, map)) {
         const shard = this.shard!;
-        this.strand(this.current, groupAfter, (key) => shardOfKey(map, key) !== shard);
+        this.strand(this.current, groupAfter, before.epoch, (key) => shardOfKey(map, key) !== shard);
         if (!this.committing) this.learnReshardWithoutSteps(before);
       }
     }
@@ -366,21 +369,24 @@ export class ShardedNode implements NodeHost {
   }
 
   /**
-   * The entries of `life` (of `group`) whose keys `leaving` accepts and that no reshard took: beyond
-   * the clock the group was quiesced at. They were acknowledged by this node alone while a reshard
-   * ran without it (cut off, it missed the freeze and its shard's other members saw it gone), and
-   * would be lost with the life, or with the keys that moved; they are handed to the keys' shard
-   * (handoff.ts). None after a reshard this node took part in: its writes were all quiesced. Not
-   * knowing the group's quiesced clock (an older coordinator), every entry goes: the receiving
-   * node skips what the reshard took.
+   * When a reshard quiesced `group` since the map of epoch `since` that this node followed: the
+   * entries of `life` (of `group`) whose keys `leaving` accepts and that the reshard did not take,
+   * beyond the clock the group was quiesced at. They were acknowledged by this node alone while
+   * the reshard ran without it (cut off, it missed the freeze and its shard's other members saw it
+   * gone), and would be lost with the life, or with the keys that moved; they are handed to the
+   * keys' shard (handoff.ts). None after a reshard this node took part in: its writes were all
+   * quiesced. None either when no reshard is known to have quiesced the group since (a map change
+   * that moves no keys, such as an add-member; or an older coordinator, which sends no clocks).
    */
-  private strand(life: ReplicaNode, group: string, leaving: (key: string) => boolean): void {
-    const taken = this.quiesced.get(group);
-    const events = life.core.entriesOf(leaving).filter((event) => taken === undefined || (taken[event.origin] ?? 0) < event.seq);
+  private strand(life: ReplicaNode, group: string, since: number, leaving: (key: string) => boolean): void {
+    const quiesced = this.quiesced.get(group);
+    if (quiesced === undefined || quiesced.epoch <= since) return;
+    const taken = quiesced.clock;
+    const events = life.core.entriesOf(leaving).filter((event) => (taken[event.origin] ?? 0) < event.seq);
     if (events.length === 0) return;
     const refused = this.stranded.add(group, events, this.options.clock.now());
     this.options.log.warn(
-      { event: 'reshard-writes-stranded', group, count: events.length, refused, quiescedKnown: taken !== undefined },
+      { event: 'reshard-writes-stranded', group, epoch: quiesced.epoch, count: events.length, refused },
       'writes acknowledged here that a reshard did not take: handing them to their keys\' shard',
     );
   }
@@ -544,7 +550,7 @@ export class ShardedNode implements NodeHost {
     if (shard === undefined) throw new ExpectedError('this node is in no shard', 409);
     if (this.writesFrozen) throw new ExpectedError('a reshard is in progress; try again later', 503);
     if (!this.current.core.joined) throw new ExpectedError('this node has not joined its shard yet; try again later', 503);
-    const taken = this.quiesced.get(group);
+    const taken = this.quiesced.get(group)?.clock;
     if (taken === undefined) throw new ExpectedError(`this node does not know what reshards took from group ${group} yet; try again later`, 503);
     for (const event of events) {
       if (groupOf(event.origin) !== group) throw new ValidationError(`event ${eventId(event)} is not of group ${group}`);

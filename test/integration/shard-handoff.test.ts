@@ -42,7 +42,7 @@ test('handed-off writes are written once, never over what the reshard took or a 
   // What a reshard's commit (or the map's gossip) brings: the clocks the groups were quiesced at.
   const state = (await request('GET', first!, '/internal/shard/map')).body;
   for (const member of [first!, second!]) {
-    const taught = await request('PUT', member, '/internal/shard/map', { ...state, quiesced: { '2.1': { [writer2]: 2 }, '1.1': { [writer1]: 1 } } });
+    const taught = await request('PUT', member, '/internal/shard/map', { ...state, quiesced: { '2.1': { epoch: 2, clock: { [writer2]: 2 } }, '1.1': { epoch: 2, clock: { [writer1]: 1 } } } });
     assert.is(taught.status, 200, JSON.stringify(taught.body));
   }
 

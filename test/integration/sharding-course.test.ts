@@ -228,4 +228,8 @@ test('a node a client removes from the view (DELETE /view) leaves every node\'s 
   }
 });
 
+test('no node found writes a reshard did not take: each took part in every reshard, so there is nothing to hand on', () => {
+  for (const replica of replicas) assert.not.match(replica.logs(), /reshard-writes-stranded|handoff-/, `${replica.address} stranded writes`);
+});
+
 test.run();

@@ -17,7 +17,7 @@ test('parseGroupStatus() reads the members a node sees alive, and takes a status
 
 const map = initialShardMap(['127.0.0.2:8090', '127.0.0.3:8090', '127.0.0.4:8090', '127.0.0.5:8090'] as Address[], 2);
 const life = '127.0.0.2:8090/a1-1.1';
-const quiesced = { '1.1': { [life]: 4 }, '2.1': {} };
+const quiesced = { '1.1': { epoch: 2, clock: { [life]: 4 } }, '2.1': { epoch: 2, clock: {} } };
 
 test('a reshard step and a map state carry the clocks groups were quiesced at, and are taken without them (an older node)', () => {
   const step = { step: 'commit', next: map, reshard: '127.0.0.2:8090/r1' };
@@ -28,8 +28,10 @@ test('a reshard step and a map state carry the clocks groups were quiesced at, a
   assert.is(parseShardMapState(state, testLimits).quiesced, undefined);
   rejects(() => parseReshardStep({ ...step, quiesced: [] }, testLimits), /quiesced must be an object/);
   rejects(() => parseReshardStep({ ...step, quiesced: { shard1: {} } }, testLimits), /group must be a group tag/);
-  rejects(() => parseReshardStep({ ...step, quiesced: { '1.1': { [life]: -1 } } }, testLimits), /quiesced clock of 1.1/);
-  const tooMany = Object.fromEntries(Array.from({ length: quiescedGroupsMax + 1 }, (_, i) => [`${i + 1}.1`, {}]));
+  rejects(() => parseReshardStep({ ...step, quiesced: { '1.1': { epoch: 2, clock: { [life]: -1 } } } }, testLimits), /quiesced clock of 1.1/);
+  rejects(() => parseReshardStep({ ...step, quiesced: { '1.1': { clock: {} } } }, testLimits), /quiesced epoch of 1.1/);
+  rejects(() => parseReshardStep({ ...step, quiesced: { '1.1': 3 } }, testLimits), /quiesced group 1.1 must be an object/);
+  const tooMany = Object.fromEntries(Array.from({ length: quiescedGroupsMax + 1 }, (_, i) => [`${i + 1}.1`, { epoch: 2, clock: {} }]));
   rejects(() => parseShardMapState({ ...state, quiesced: tooMany }, testLimits), /at most 64 groups/);
 });
 
