@@ -22,6 +22,8 @@ export const shardPaths = {
   export: '/internal/shard/export',
   /** POST: entries that join this shard: written here as events of this group. */
   import: '/internal/shard/import',
+  /** GET `?reshard=<id>`: whether this node is coordinating that reshard now (`ReshardRunningReply`); asked by the nodes it froze. */
+  reshardRunning: '/internal/shard/reshard-running',
 } as const;
 
 /** A node's map (null: unsharded) and the cluster's nodes as it knows them. */
@@ -78,6 +80,11 @@ export interface ImportRequest {
   readonly events: readonly KvEvent[];
   /** The reshard the events arrive by: refused once another reshard took over, or this one is ready. */
   readonly reshard: string;
+}
+
+/** Whether a reshard is still run by its coordinator: a node frozen by one that is not thaws. */
+export interface ReshardRunningReply {
+  readonly running: boolean;
 }
 
 /** Most characters of a reshard's id. */
@@ -158,4 +165,15 @@ export function parseExportReply(input: unknown, limits: Limits): ExportReply {
 export function parseImportRequest(input: unknown, limits: Limits): ImportRequest {
   const body = object(input, 'import request');
   return { events: parseEvents(body.events, limits), reshard: reshardId(body.reshard) };
+}
+
+/** The query of `shardPaths.reshardRunning`: the reshard asked about. */
+export function parseReshardRunningQuery(query: Record<string, unknown>): string {
+  return reshardId(query.reshard);
+}
+
+export function parseReshardRunningReply(input: unknown): ReshardRunningReply {
+  const body = object(input, 'reshard-running reply');
+  if (typeof body.running !== 'boolean') throw new ValidationError('running must be a boolean');
+  return { running: body.running };
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
@@ -8,6 +7,7 @@ import { ExpectedError } from '../../events/expected-error.ts';
 import { clockCovers } from '../../events/vector-clock.ts';
 import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
+import { newReshardId } from './running-reshards.ts';
 import { ShardCallError, type ShardClient } from './shard-client.ts';
 import type { ShardedNode } from './sharded-node.ts';
 
@@ -73,11 +73,22 @@ export async function runReshard(sharded: ShardedNode, client: ShardClient, limi
 }
 
 async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, shardCount: number): Promise<void> {
+  const next = nextMap(sharded.map, sharded.view(), shardCount);
+  // This reshard's own id: nodes take its steps, exports and imports only while it is the one in
+  // progress there. Registered as running before any node is frozen by it: a frozen node asks
+  // (ShardedNode.freeze), and thaws once it is told the reshard is over.
+  const reshard = newReshardId(sharded.self);
+  sharded.coordinating.add(reshard);
+  try {
+    await reshardAs(reshard, next, sharded, client, limits, log);
+  } finally {
+    sharded.coordinating.delete(reshard);
+  }
+}
+
+async function reshardAs(reshard: string, next: ShardMap, sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger): Promise<void> {
   const before = sharded.map;
-  const next = nextMap(before, sharded.view(), shardCount);
   const nodes = sharded.view().filter((address) => address !== sharded.self);
-  // This reshard's own id: nodes take its steps, exports and imports only while it is the one in progress there.
-  const reshard = `${sharded.self}/${randomUUID()}`;
   /** Sends a step to every node; returns those that did not take it, and whether one refused it (409: another map change came first). */
   const broadcast = async (step: ReshardStep['step']): Promise<{ unreached: Address[]; refused: boolean }> => {
     apply(sharded, { step, next, reshard });
