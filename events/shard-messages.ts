@@ -24,6 +24,8 @@ export const shardPaths = {
   import: '/internal/shard/import',
   /** POST: writes a node took while cut off from a reshard, for keys this shard owns now (`HandoffRequest`). */
   handoff: '/internal/shard/handoff',
+  /** GET `?reshard=<id>`: whether this node is coordinating that reshard now (`ReshardRunningReply`); asked by the nodes it froze. */
+  reshardRunning: '/internal/shard/reshard-running',
 } as const;
 
 /**
@@ -136,6 +138,11 @@ function parseQuiesced(input: unknown, limits: Limits): { quiesced?: QuiescedClo
   return { quiesced: out };
 }
 
+/** Whether a reshard is still run by its coordinator: a node frozen by one that is not thaws. */
+export interface ReshardRunningReply {
+  readonly running: boolean;
+}
+
 /** Most characters of a reshard's id. */
 const reshardIdMax = 200;
 
@@ -225,4 +232,15 @@ export function parseHandoffRequest(input: unknown, limits: Limits): HandoffRequ
 export function parseHandoffReply(input: unknown): HandoffReply {
   const body = object(input, 'hand-off reply');
   return { written: count(body.written, 'written', Number.MAX_SAFE_INTEGER), skipped: count(body.skipped, 'skipped', Number.MAX_SAFE_INTEGER) };
+}
+
+/** The query of `shardPaths.reshardRunning`: the reshard asked about. */
+export function parseReshardRunningQuery(query: Record<string, unknown>): string {
+  return reshardId(query.reshard);
+}
+
+export function parseReshardRunningReply(input: unknown): ReshardRunningReply {
+  const body = object(input, 'reshard-running reply');
+  if (typeof body.running !== 'boolean') throw new ValidationError('running must be a boolean');
+  return { running: body.running };
 }

@@ -20,6 +20,7 @@ import { finishStalledReshards } from './shard/stalled-reshard.ts';
 import { handOffStrandedWrites } from './shard/handoff.ts';
 import { ShardClient } from './shard/shard-client.ts';
 import { ShardedNode } from './shard/sharded-node.ts';
+import { reshardRunningAsker } from './shard/ask-reshard-running.ts';
 import type { OnFatal } from './http/errors.ts';
 
 /**
@@ -156,7 +157,7 @@ async function start(config: Config): Promise<void> {
  */
 function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly Address[], client: ShardClient): void {
   if (config.dataDir !== undefined) log.warn({ event: 'storage-ignored', dir: config.dataDir }, 'a sharded node keeps its data in memory: DATA_DIR is not used');
-  const sharded = new ShardedNode({
+  const sharded: ShardedNode = new ShardedNode({
     self: config.socketAddress,
     map,
     view,
@@ -164,6 +165,8 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
     timers: systemTimers,
     clock: systemClock,
     log,
+    // The node's own registry answers for reshards it coordinates; `sharded` exists by the time a freeze asks.
+    askReshardRunning: reshardRunningAsker(config.socketAddress, () => sharded.coordinating, client),
     makeNode: (group, groupView) => {
       // The boot is the life's base id: boots are plain ids (no group tag), and every life is a new start.
       const boot = newId();

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
@@ -8,6 +7,7 @@ import { ExpectedError } from '../../events/expected-error.ts';
 import { clockCovers, type VectorClock } from '../../events/vector-clock.ts';
 import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
+import { newReshardId } from './running-reshards.ts';
 import { ShardCallError, type ShardClient } from './shard-client.ts';
 import type { ShardedNode } from './sharded-node.ts';
 
@@ -55,12 +55,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * 6. **ready**: every node serves the arrived keys, and drops those that left.
  *
  * A node that is down misses the steps and learns the map when it comes back (it asks its peers
- * at start, and maps spread by gossip). One that was only cut off from every other node, and seen
- * gone by its shard, may have acknowledged writes alone meanwhile, which the export did not see:
- * commit and ready carry each group's quiesced clock, and that node hands the writes beyond them to
- * the keys' new shards when it learns the map (ShardedNode.strand, handoff.ts). Until commit nothing has changed, so a failure before it
+ * at start, and maps spread by gossip). Until commit nothing has changed, so a failure before it
  * thaws and answers 503; after commit the old entries stay where they were until ready, so a
  * failed import is retried on another member.
+ *
+ * A node only cut off from every other node, and seen gone by its shard, may have acknowledged
+ * writes alone meanwhile, which the export did not see: commit and ready carry each group's
+ * quiesced clock, and that node hands the writes beyond it to the keys' shards when it learns the
+ * map (ShardedNode.strand, handoff.ts).
  */
 export async function runReshard(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, shardCount: number): Promise<void> {
   // Two reshards started at once refuse each other's freeze (409); each backs off a random while
@@ -76,11 +78,22 @@ export async function runReshard(sharded: ShardedNode, client: ShardClient, limi
 }
 
 async function reshardOnce(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, shardCount: number): Promise<void> {
+  const next = nextMap(sharded.map, sharded.view(), shardCount);
+  // This reshard's own id: nodes take its steps, exports and imports only while it is the one in
+  // progress there. Registered as running before any node is frozen by it: a frozen node asks
+  // (ShardedNode.freeze), and thaws once it is told the reshard is over.
+  const reshard = newReshardId(sharded.self);
+  sharded.coordinating.add(reshard);
+  try {
+    await reshardAs(reshard, next, sharded, client, limits, log);
+  } finally {
+    sharded.coordinating.delete(reshard);
+  }
+}
+
+async function reshardAs(reshard: string, next: ShardMap, sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger): Promise<void> {
   const before = sharded.map;
-  const next = nextMap(before, sharded.view(), shardCount);
   const nodes = sharded.view().filter((address) => address !== sharded.self);
-  // This reshard's own id: nodes take its steps, exports and imports only while it is the one in progress there.
-  const reshard = `${sharded.self}/${randomUUID()}`;
   // What the export took from each group: with commit and ready, so that a node that missed the
   // freeze (cut off, it took writes alone) hands the rest to the keys' new shards (handoff.ts).
   const quiesced: Record<string, QuiescedGroup> = {};

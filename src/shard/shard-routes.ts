@@ -5,7 +5,7 @@ import { parseAddress, type Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
 import { peerRpcs } from '../../events/peer-rpc.ts';
 import { addMember, membersOf, shardIds, unknownShardMessage } from '../../events/shard-map.ts';
-import { parseExportRequest, parseHandoffRequest, parseImportRequest, parseReshardStep, parseShardMapState, shardPaths } from '../../events/shard-messages.ts';
+import { parseExportRequest, parseHandoffRequest, parseImportRequest, parseReshardRunningQuery, parseReshardStep, parseShardMapState, shardPaths, type ReshardRunningReply } from '../../events/shard-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { Logger } from '../node/logger.ts';
 import { bodyObject, jsonBody } from '../http/body.ts';
@@ -160,6 +160,11 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
   router.post(shardPaths.reshard, clusterOnly, controlBody, (ctx) => {
     apply(sharded, parseReshardStep(bodyObject(ctx), limits));
     ctx.body = { epoch: sharded.map.epoch };
+  });
+
+  router.get(shardPaths.reshardRunning, clusterOnly, (ctx) => {
+    const answer: ReshardRunningReply = { running: sharded.coordinating.has(parseReshardRunningQuery(ctx.query)) };
+    ctx.body = answer;
   });
 
   router.post(shardPaths.export, clusterOnly, controlBody, (ctx) => {

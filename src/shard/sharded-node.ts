@@ -13,6 +13,7 @@ import type { ReplicaNode } from '../node/replica-node.ts';
 import type { Clock } from '../node/clock.ts';
 import type { TimerHandle, Timers } from '../node/timers.ts';
 import { StrandedWrites } from './stranded-writes.ts';
+import { RunningReshards } from './running-reshards.ts';
 
 /** A map's epoch and shards as one string: two reshards to the same epoch are the same one only if they make the same map. */
 function layoutOf(map: ShardMap): string {
@@ -51,6 +52,11 @@ const handedOffIdsMax = 100_000;
 
 /** A freeze that no commit follows ends by itself after this long: a coordinator that died must not stop writes for good. */
 const freezeTimeoutMs = 30_000;
+/**
+ * How often a frozen node asks the reshard's coordinator whether it still runs (after the last
+ * answer): a freeze that reached it late, after the reshard gave up, ends about this long after.
+ */
+export const freezeCheckEveryMs = 1_000;
 
 export interface ShardedNodeOptions {
   readonly self: Address;
@@ -62,6 +68,18 @@ export interface ShardedNodeOptions {
   readonly log: Logger;
   /** A new life: its incarnation (with the group's tag when `group` is set) and the node, not started. */
   readonly makeNode: (group: string | undefined, view: readonly Address[]) => ReplicaNode;
+  /** Asks the coordinator of `reshard` whether it still runs it: undefined when there is no answer (it is down, or cut off). */
+  readonly askReshardRunning: (reshard: string) => Promise<boolean | undefined>;
+}
+
+/** The freeze this node is under: by which reshard, to which epoch, and its timers. */
+interface Freeze {
+  readonly epoch: number;
+  readonly reshard: string;
+  /** Ends the freeze at freezeTimeoutMs. */
+  readonly timer: TimerHandle;
+  /** The next question to the coordinator (none while one is out). */
+  check: TimerHandle | undefined;
 }
 
 /** /debug/state's `sharding` (and the debug page's Shards card). */
@@ -113,7 +131,11 @@ export class ShardedNode implements NodeHost {
   private readonly cluster = new Set<Address>();
   private readonly options: ShardedNodeOptions;
   /** The reshard (its next map, by epoch and layout) whose freeze is on: writes answer 503. */
-  private frozen: { readonly epoch: number; readonly reshard: string; readonly timer: TimerHandle } | undefined;
+  private frozen: Freeze | undefined;
+  /** A question to a coordinator is out (askWhetherFreezeRuns): one at a time. */
+  private askingCoordinator = false;
+  /** The reshards this node coordinates now (reshard.ts), for the nodes they froze to ask about. */
+  readonly coordinating = new RunningReshards();
   /** The reshard whose keys are arriving here (committed, not ready): the only one whose imports are taken. */
   private arrivingBy: string | undefined;
   /** The map followed was made by a reshard's commit (adopt: it wins ties). */
@@ -177,7 +199,7 @@ export class ShardedNode implements NodeHost {
   }
 
   stop(): void {
-    this.frozen?.timer.cancel();
+    this.endFreeze();
     this.current.stop();
   }
 
@@ -432,14 +454,58 @@ export class ShardedNode implements NodeHost {
     if (this.arriving.length > 0 && this.options.clock.now() - this.arrivingSince < unfinishedReshardMs) {
       throw new ExpectedError('another reshard is in progress; try again later', 409);
     }
-    this.frozen?.timer.cancel();
+    this.endFreeze();
     const timer = this.options.timers.after(freezeTimeoutMs, () => {
       if (this.frozen?.reshard !== reshard) return;
-      this.frozen = undefined;
+      this.endFreeze();
       this.options.log.warn({ event: 'reshard-freeze-expired', epoch: next.epoch, reshard }, 'a reshard froze writes and never committed: writes go on');
     });
-    this.frozen = { epoch: next.epoch, reshard, timer };
+    const freeze: Freeze = { epoch: next.epoch, reshard, timer, check: undefined };
+    this.frozen = freeze;
+    this.checkFreezeLater(freeze);
     this.exportCache = undefined;
+  }
+
+  private checkFreezeLater(freeze: Freeze): void {
+    freeze.check = this.options.timers.after(freezeCheckEveryMs, () => this.askWhetherFreezeRuns(freeze));
+  }
+
+  /**
+   * Asks the coordinator whether the reshard of `freeze` still runs, and thaws when it answers
+   * that it does not: the freeze may have reached this node late, after the reshard gave up, and
+   * the thaw sent then was lost (a cut link that healed). No answer leaves the freeze on: the
+   * coordinator may be running the reshard behind a slow link, and freezeTimeoutMs ends it anyway.
+   * An answer that comes after the freeze ended, or another took its place, is ignored.
+   */
+  private askWhetherFreezeRuns(freeze: Freeze): void {
+    freeze.check = undefined;
+    if (this.frozen !== freeze) return;
+    if (this.askingCoordinator) {
+      // The question of a freeze this one replaced is still out: ask after it.
+      this.checkFreezeLater(freeze);
+      return;
+    }
+    this.askingCoordinator = true;
+    this.options
+      .askReshardRunning(freeze.reshard)
+      .catch(() => undefined)
+      .then((running) => {
+        this.askingCoordinator = false;
+        if (this.frozen !== freeze) return;
+        if (running !== false) {
+          this.checkFreezeLater(freeze);
+          return;
+        }
+        this.endFreeze();
+        this.options.log.warn({ event: 'reshard-freeze-orphaned', epoch: freeze.epoch, reshard: freeze.reshard }, 'frozen for a reshard its coordinator no longer runs (its thaw was lost): writes go on');
+      });
+  }
+
+  /** Ends the freeze on now, if any, and its timers. */
+  private endFreeze(): void {
+    this.frozen?.timer.cancel();
+    this.frozen?.check?.cancel();
+    this.frozen = undefined;
   }
 
   /** A reshard is moving keys: frozen for it, or committed and not ready. Other map changes (add-member) wait. */
@@ -448,9 +514,7 @@ export class ShardedNode implements NodeHost {
   }
 
   thaw(reshard: string): void {
-    if (this.frozen?.reshard !== reshard) return;
-    this.frozen.timer.cancel();
-    this.frozen = undefined;
+    if (this.frozen?.reshard === reshard) this.endFreeze();
   }
 
   /** Adopts the next map; keys arriving here wait for `ready`, and only `reshard`'s imports are taken. Writes of other keys go on. */
@@ -472,10 +536,7 @@ export class ShardedNode implements NodeHost {
       // finished (a reshard that never reached ready left keys here that this one moves on) and the keys arriving.
       if (this.shard !== undefined && this.groupIn(next) === groupBefore) this.keepKeysOf([...this.arriving, ...this.learnedWithoutSteps, next]);
     }
-    if (this.frozen?.reshard === reshard) {
-      this.frozen.timer.cancel();
-      this.frozen = undefined;
-    }
+    if (this.frozen?.reshard === reshard) this.endFreeze();
   }
 
   /** Whether entries arriving by `reshard` are taken here: it committed here, no other took over, and it is not ready yet. */

@@ -59,15 +59,15 @@ test('a reshard fails, changing nothing, while a member it cannot reach is alive
   // Right after the heal the cut member's link may still be held down for a moment (503). And the
   // first attempt's freeze, sent to the cut member over a connection the cut silenced, may still
   // reach it once the cut heals (the kernel retransmits it): the member is then frozen for a reshard
-  // that gave up, and refuses the next one's freeze (409) until that freeze ends by itself, 30 s at
-  // most (seen once in CI). Both are tried again, bounded.
+  // that gave up, and refuses the next one's freeze (409) until it asks the coordinator, about a
+  // second later, and is told that reshard no longer runs (it then thaws). Both are tried again, bounded.
   const done = await waitFor(
     'a reshard after the heal that answers neither 503 nor 409',
     async () => {
       const answer = await request('PUT', coordinator, '/shard/reshard', { 'shard-count': 3 }, { timeoutMs: 60_000 });
       return answer.status !== 503 && answer.status !== 409 && answer;
     },
-    40_000,
+    15_000,
     1000,
   );
   assert.is(done.status, 200, `the reshard after the heal answered ${done.status} ${JSON.stringify(done.body)}`);

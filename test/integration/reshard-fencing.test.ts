@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reshard as nextMap, shardOfKey, parseShardMap, type ShardMap } from '../../events/shard-map.ts';
 import { startReplica, stopAll, type ReplicaProcess } from '../support/cluster.ts';
-import { get, put, request } from '../support/http.ts';
+import { get, put, request, waitFor } from '../support/http.ts';
 import { addressesFor } from './common.ts';
 import type { Address } from '../../events/ids.ts';
 
@@ -62,6 +62,25 @@ test('imports are taken only from the reshard whose keys are arriving, and not a
   assert.is(late.status, 409, `a page after ready: ${JSON.stringify(late.body)}`);
   const read = await get(nodes[3]!, key, written.body['causal-metadata']);
   assert.is(read.body.value, 'written by a client', 'the client\'s write stands');
+});
+
+test('a freeze whose coordinator does not run its reshard (it gave up, and the thaw was lost) ends at every node within seconds', async () => {
+  const next = nextMap(await currentMap(), nodes, 2);
+  // The id names nodes[0] as coordinator, which runs no such reshard: the others ask it over HTTP, it answers itself.
+  const orphaned = `${nodes[0]}/gave-up`;
+  const asked = await request('GET', nodes[0]!, `/internal/shard/reshard-running?reshard=${encodeURIComponent(orphaned)}`);
+  assert.is(asked.status, 200, JSON.stringify(asked.body));
+  assert.equal(asked.body, { running: false });
+  assert.is((await request('GET', nodes[0]!, '/internal/shard/reshard-running')).status, 400, 'no reshard named');
+
+  const frozenAt = Date.now();
+  for (const answer of await everywhere('freeze', next, orphaned)) assert.is(answer.status, 200);
+  assert.is((await put(nodes[1]!, 'orphan', 'v', null)).status, 503, 'frozen at first');
+  for (const address of nodes) {
+    await waitFor(`${address} to thaw`, async () => (await request('GET', address, '/debug/state')).body.sharding.writesFrozen === false, 10_000, 100);
+  }
+  assert.ok(Date.now() - frozenAt < 10_000, 'well before the 30 s limit');
+  assert.is((await put(nodes[1]!, 'orphan', 'v', null)).status, 201, 'writes go on');
 });
 
 test.run();

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address } from '../../events/ids.ts';
 import { initialShardMap } from '../../events/shard-map.ts';
-import { parseGroupStatus, parseHandoffReply, parseHandoffRequest, parseReshardStep, parseShardMapState, quiescedGroupsMax } from '../../events/shard-messages.ts';
+import { parseGroupStatus, parseHandoffReply, parseHandoffRequest, parseReshardRunningQuery, parseReshardRunningReply, parseReshardStep, parseShardMapState, quiescedGroupsMax } from '../../events/shard-messages.ts';
 import { rejects, testLimits } from './support.ts';
 
 const status = { epoch: 2, shard: 1, clock: {}, joined: true };
@@ -43,6 +43,19 @@ test('parseHandoffRequest() reads a group tag and its events; parseHandoffReply(
   rejects(() => parseHandoffRequest({ group: '1.1', events: Array.from({ length: testLimits.snapshotChunkKeysMax + 1 }, () => event) }, testLimits), /at most/);
   assert.equal(parseHandoffReply({ written: 2, skipped: 0 }), { written: 2, skipped: 0 });
   rejects(() => parseHandoffReply({ written: 2 }), /skipped must be an integer/);
+});
+
+test('parseReshardRunningQuery() takes one reshard id of 1 to 200 characters; parseReshardRunningReply() a boolean `running`', () => {
+  assert.is(parseReshardRunningQuery({ reshard: '127.0.0.1:8090/4b6f' }), '127.0.0.1:8090/4b6f');
+  rejects(() => parseReshardRunningQuery({}), /reshard must be a string/);
+  rejects(() => parseReshardRunningQuery({ reshard: '' }), /reshard must be a string/);
+  rejects(() => parseReshardRunningQuery({ reshard: ['a', 'b'] }), /reshard must be a string/);
+  rejects(() => parseReshardRunningQuery({ reshard: 'x'.repeat(201) }), /reshard must be a string of 1 to 200/);
+  assert.equal(parseReshardRunningReply({ running: true }), { running: true });
+  assert.equal(parseReshardRunningReply({ running: false }), { running: false });
+  rejects(() => parseReshardRunningReply({ running: 'no' }), /running must be a boolean/);
+  rejects(() => parseReshardRunningReply({}), /running must be a boolean/);
+  rejects(() => parseReshardRunningReply(null), /must be an object/);
 });
 
 test.run();
