@@ -1,0 +1,121 @@
+// Which writes a node strands when a newer map reaches it (ShardedNode.strand): those beyond the
+// clock a reshard quiesced its group at, when that reshard came after the map it followed. It took
+// them alone while the reshard ran without it; they are handed to their keys' shard (handoff.ts).
+// A map change that moves no keys (a node removed), or a reshard whose quiesced clocks this node
+// does not know, strands nothing. The node's life is driven through its core: no network here.
+import pino from 'pino';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { groupOf, type Address } from '../../events/ids.ts';
+import { groupOfShard, initialShardMap, removeNode, reshard, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
+import { ReplicaNode } from '../../src/node/replica-node.ts';
+import { ShardedNode } from '../../src/shard/sharded-node.ts';
+import { MemoryStorage } from '../../src/storage/memory-storage.ts';
+import { testLimits, testSettings } from './support.ts';
+
+const view = [1, 2, 3, 4, 5, 6].map((i) => `10.0.1.${i}:8090`) as Address[];
+const before = initialShardMap(view, 2);
+const next = reshard(before, view, 3);
+/** A node that stays in shard 2 (its group goes on, some of its keys move to shard 3), and one that moves from shard 1 to shard 3. */
+const stayer = before.shards[1]!.members.find((node) => shardOfNode(next, node) === 2)!;
+const mover = before.shards[0]!.members.find((node) => shardOfNode(next, node) === 3)!;
+
+function nodeAt(self: Address): ShardedNode {
+  const timers = { after: () => ({ cancel: () => {} }), soon: () => {} };
+  const log = pino({ level: 'silent' });
+  return new ShardedNode({
+    self,
+    map: before,
+    view,
+    limits: testLimits,
+    timers,
+    clock: { now: () => 0 },
+    log,
+    askReshardRunning: async () => undefined,
+    makeNode: (group, groupView) =>
+      new ReplicaNode({
+        config: { socketAddress: self, view: groupView, causalWaitMs: 1000, limits: testLimits, settings: testSettings },
+        incarnation: group === undefined ? 'b1' : `b1-${group}`,
+        boot: 'b1',
+        clock: { now: () => 0 },
+        timers,
+        transport: { send: () => {}, close: () => {} },
+        storage: new MemoryStorage(),
+        log,
+      }),
+  });
+}
+
+/** Writes `count` keys of the node's shard at its life (seqs 1 to count); returns them. */
+function writeKeys(sharded: ShardedNode, count: number): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) if (shardOfKey(before, `k${i}`) === sharded.shard) keys.push(`k${i}`);
+  for (const key of keys) sharded.node.core.write(key, key, {});
+  return keys;
+}
+
+/** The clock the reshard to `map` saw of `sharded`'s group: its life's first `seq` writes. */
+function quiescedAt(sharded: ShardedNode, map: ShardMap, seq: number) {
+  return { [groupOfShard(before, sharded.shard!)]: { epoch: map.epoch, clock: { [sharded.node.core.id]: seq } } };
+}
+
+const strandedKeys = (sharded: ShardedNode): string[] => [...(sharded.stranded.first()?.events.values() ?? [])].map((event) => event.key).sort();
+
+test('staying in its group: the writes beyond the quiesced clock of keys that left its shard are stranded', () => {
+  const sharded = nodeAt(stayer);
+  const keys = writeKeys(sharded, 40);
+  sharded.noteQuiesced(quiescedAt(sharded, next, 10));
+  assert.ok(sharded.adopt(next, 'spread', [], true));
+  const expected = keys.slice(10).filter((key) => shardOfKey(next, key) !== 2).sort();
+  assert.ok(expected.length > 0, 'some keys beyond the clock moved');
+  assert.equal(strandedKeys(sharded), expected);
+  assert.is(sharded.stranded.first()!.group, groupOfShard(before, 2));
+  for (const event of sharded.stranded.first()!.events.values()) assert.is(groupOf(event.origin), groupOfShard(before, 2));
+});
+
+test('moving to another group: every write of the ended life beyond the quiesced clock is stranded, whatever its key', () => {
+  const sharded = nodeAt(mover);
+  const keys = writeKeys(sharded, 30);
+  sharded.noteQuiesced(quiescedAt(sharded, next, 12));
+  assert.ok(sharded.adopt(next, 'spread', [], true));
+  assert.is(sharded.shard, 3);
+  assert.equal(strandedKeys(sharded), keys.slice(12).sort());
+});
+
+test('a node that took part in the reshard (all its writes quiesced) strands nothing', () => {
+  for (const self of [stayer, mover]) {
+    const sharded = nodeAt(self);
+    writeKeys(sharded, 20);
+    sharded.noteQuiesced(quiescedAt(sharded, next, 20));
+    sharded.commit(next, 'r1');
+    assert.is(sharded.stranded.size, 0, self);
+  }
+});
+
+test('a change that moves no keys, or a reshard whose quiesced clocks are unknown or older than the map followed, strands nothing', () => {
+  const removed = nodeAt(mover);
+  writeKeys(removed, 10);
+  // A quiesced clock of an earlier reshard (epoch 1, not after the map followed) does not count.
+  removed.noteQuiesced({ [groupOfShard(before, 1)]: { epoch: before.epoch, clock: {} } });
+  assert.ok(removed.adopt(removeNode(before, mover), 'node removed'));
+  assert.is(removed.shard, undefined);
+  assert.is(removed.stranded.size, 0, 'a node removed from its shard');
+
+  const unknowing = nodeAt(stayer);
+  writeKeys(unknowing, 10);
+  assert.ok(unknowing.adopt(next, 'spread', [], true));
+  assert.is(unknowing.stranded.size, 0, 'no quiesced clock known (an older coordinator)');
+});
+
+test('a later reshard of a group replaces its quiesced clock; an earlier one does not', () => {
+  const sharded = nodeAt(stayer);
+  const group = groupOfShard(before, 2);
+  const id = sharded.node.core.id;
+  sharded.noteQuiesced({ [group]: { epoch: 3, clock: { [id]: 5 } } });
+  sharded.noteQuiesced({ [group]: { epoch: 2, clock: { [id]: 9 } } });
+  assert.equal(sharded.state().quiesced, { [group]: { epoch: 3, clock: { [id]: 5 } } });
+  sharded.noteQuiesced({ [group]: { epoch: 4, clock: { [id]: 7 } } });
+  assert.equal(sharded.state().quiesced, { [group]: { epoch: 4, clock: { [id]: 7 } } });
+});
+
+test.run();
