@@ -4,6 +4,7 @@
 // is missing and we are root, it is installed from Debian's packages first.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 const layers = ['unit', 'simulation', 'integration', 'fault'];
@@ -35,19 +36,31 @@ function filesOf(layer) {
     .map((name) => join(dir, name));
 }
 
-function run(file, layer) {
+/**
+ * Unit test files are pure computation (no ports, no timing): they run as many at a time as there
+ * are cores, each file's output printed whole when it ends. The other layers start processes on
+ * fixed loopback addresses and measure time: one file at a time.
+ */
+const parallelLayers = new Set(['unit']);
+
+function run(file, layer, buffered) {
   const node = [process.execPath, '--import', 'tsx', file];
   const [command, ...args] = layer === 'fault' ? ['unshare', '-n', '--', ...node] : node;
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
     let output = '';
+    let errors = '';
     child.stdout.on('data', (chunk) => {
       output += chunk;
-      process.stdout.write(chunk);
+      if (!buffered) process.stdout.write(chunk);
     });
-    child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+    child.stderr.on('data', (chunk) => (buffered ? (errors += chunk) : process.stderr.write(chunk)));
     child.on('exit', (code, signal) => {
+      if (buffered) {
+        process.stdout.write(`\n# ${file}\n${output}`);
+        process.stderr.write(errors);
+      }
       const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
       const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
       const failedFile = code !== 0 || signal !== null;
@@ -61,8 +74,16 @@ for (const layer of wanted) {
   const files = filesOf(layer);
   if (files.length === 0) continue;
   if (layer === 'fault') ensureFaultTools();
-  console.log(`\n# ${layer}: ${files.length} file(s)`);
-  for (const file of files) results.push(await run(file, layer));
+  const parallel = parallelLayers.has(layer) ? Math.max(1, availableParallelism()) : 1;
+  console.log(`\n# ${layer}: ${files.length} file(s)${parallel > 1 ? `, ${parallel} at a time` : ''}`);
+  const queue = [...files];
+  const layerResults = [];
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, files.length) }, async () => {
+      for (let file = queue.shift(); file !== undefined; file = queue.shift()) layerResults.push(await run(file, layer, parallel > 1));
+    }),
+  );
+  results.push(...layerResults.sort((a, b) => (a.file < b.file ? -1 : 1)));
 }
 
 const passed = results.reduce((sum, r) => sum + r.passed, 0);
