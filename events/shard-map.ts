@@ -178,18 +178,21 @@ export function reshard(map: ShardMap, view: readonly Address[], newCount: numbe
 }
 
 /**
- * `address` joins shard `id` (epoch + 1). 404 "Shard ID does not exist" for an unknown id; 409 when
- * the node is a member of another shard. A node already in that shard: the same map, unchanged.
- * Whether the node is in the view is the caller's check (the map does not know the view).
+ * `address` joins shard `id` (epoch + 1). 404 "Shard ID does not exist" for an unknown id. A member
+ * of another shard moves: it leaves that shard (the contract knows no refusal here), unless it is
+ * its last member, whose keys would be lost with it (409). A node already in that shard: the same
+ * map, unchanged. Whether the node is in the view is the caller's check (the map does not know the view).
  */
 export function addMember(map: ShardMap, id: number, address: Address): ShardMap {
   shardById(map, id);
   const current = shardOfNode(map, address);
   if (current === id) return map;
-  if (current !== undefined) throw new ValidationError(`${address} is already a member of shard ${current}`, 409);
+  if (current !== undefined && membersOf(map, current).length === 1) {
+    throw new ValidationError(`${address} is the last member of shard ${current}: moving it would lose that shard's keys`, 409);
+  }
   return freezeMap(
     map.epoch + 1,
-    map.shards.map((shard) => (shard.id === id ? [...shard.members, address] : [...shard.members])),
+    map.shards.map((shard) => (shard.id === id ? [...shard.members, address] : shard.members.filter((node) => node !== address))),
     sinceOf(map),
   );
 }

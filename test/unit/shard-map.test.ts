@@ -365,7 +365,7 @@ test('property: reshard() covers the view once, two or more per shard, balanced,
   );
 });
 
-test('addMember(): epoch + 1, sorted in; 404 for an unknown shard, 409 for a member of another shard, the same map for a member of this one', () => {
+test('addMember(): epoch + 1, sorted in; 404 for an unknown shard, a member of another shard moves (409 if it is its last), the same map for a member of this one', () => {
   const map = initialShardMap(nodes(4), 2);
   const added = addMember(map, 2, node(1));
   assert.is(added.epoch, 2);
@@ -374,7 +374,15 @@ test('addMember(): epoch + 1, sorted in; 404 for an unknown shard, 409 for a mem
   assert.is(shardOfNode(added, node(1)), 2);
   rejects(() => addMember(map, 3, node(9)), new RegExp(`^${unknownShardMessage}$`), 404);
   rejects(() => addMember(map, 0, node(9)), /^Shard ID does not exist$/, 404);
-  rejects(() => addMember(added, 1, node(1)), /^10\.0\.0\.1:8090 is already a member of shard 2$/, 409);
+  const moved = addMember(added, 1, node(1));
+  assert.is(moved.epoch, 3);
+  assert.equal(membersOf(moved, 1), [node(1), node(2), node(4)]);
+  assert.equal(membersOf(moved, 2), [node(3), node(5)]);
+  assert.equal(moved.shards.map((shard) => shard.since), added.shards.map((shard) => shard.since), 'both groups go on');
+  const alone = removeNode(removeNode(map, node(3)), node(5)); // shard 2 is left with nothing: then 1 joins it
+  const last = addMember(alone, 2, node(1));
+  assert.equal(membersOf(last, 2), [node(1)]);
+  rejects(() => addMember(last, 1, node(1)), /^10\.0\.0\.1:8090 is the last member of shard 2: moving it would lose that shard's keys$/, 409);
   assert.is(addMember(added, 2, node(1)), added);
 });
 
