@@ -138,24 +138,14 @@ const byteOrderMark = Buffer.from([0xef, 0xbb, 0xbf]);
 /** What strict JSON parsing accepts as the start of a body: an object or an array. */
 const objectOrArrayStart = /^[\x20\x09\x0a\x0d]*[{[]/;
 
-/** Text that may hold a `"__proto__":` key, escaped or not (as @hapi/bourne detects it). */
-const protoKeySuspect = /"(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])"\s*:/;
-
-/** Whether any object in `root` has an own `__proto__` key (JSON.parse makes it an own key). Iterative: deep input cannot overflow the stack. */
-function hasProtoKey(root: unknown): boolean {
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (typeof node !== 'object' || node === null) continue;
-    if (Object.prototype.hasOwnProperty.call(node, '__proto__')) return true;
-    for (const value of Object.values(node)) if (typeof value === 'object' && value !== null) stack.push(value);
-  }
-  return false;
-}
-
 /**
  * The body as JSON: `{}` when empty (a leading UTF-8 byte order mark is ignored), a 400 when it is
- * not valid UTF-8, not JSON, not an object or array at the top, or holds a `__proto__` key.
+ * not valid UTF-8, not JSON, or not an object or array at the top.
+ *
+ * A `__proto__` key is an ordinary key (a value is any JSON value: docs/API.md). JSON.parse makes
+ * it an own property and never touches a prototype; nothing in this store copies a body's keys onto
+ * another object by assignment, and every parser of a message checks a key (a replica id, an
+ * address, a group tag) before it uses one as a property name.
  */
 export function parseJsonBody(bytes: Buffer): unknown {
   if (!isUtf8(bytes)) {
@@ -171,6 +161,5 @@ export function parseJsonBody(bytes: Buffer): unknown {
   } catch (error) {
     throw new ValidationError(`Request body is not valid JSON: ${(error as Error).message || 'parse error'}`);
   }
-  if (protoKeySuspect.test(text) && hasProtoKey(parsed)) throw new ValidationError('Request body contains a "__proto__" key, which this store refuses');
   return parsed;
 }

@@ -68,6 +68,18 @@ for (const [depth, writer] of [[3000, B], [20_000, C]] as const) {
   });
 }
 
+test('a value whose objects have __proto__ members is stored as given and replicates (test/unit/http-errors checks that no prototype changes)', async () => {
+  const valueText = '{"__proto__":{"polluted":true},"list":[{"__proto__":null},1],"a":"b"}';
+  const answer = await request('PUT', B, '/kvs/proto', undefined, { rawBody: `{"value": ${valueText}, "causal-metadata": null}` });
+  expectResult(answer, 201, 'created');
+  for (const address of addresses) {
+    let read: Answer | undefined;
+    await waitFor(`proto readable at ${address}`, async () => (read = await get(address, 'proto', answer.body['causal-metadata'])).status === 200, 3000);
+    assert.is(JSON.stringify(read!.body.value), valueText, `the value at ${address}`);
+  }
+  await refusedOrReplicated('__proto__ members', B, 'proto', answer);
+});
+
 test('a moderately nested value (50 levels of objects and arrays) round-trips across replicas', async () => {
   let value: unknown = 'bottom';
   for (let i = 0; i < 50; i++) value = i % 2 ? [value, i] : { level: i, inner: value };
