@@ -122,7 +122,7 @@ function parseUndelivered(body: Record<string, unknown>, limits: Limits): { unde
 }
 
 /** The optional `retired` field; bounded like the view it describes (four lives' worth of addresses per member). */
-function parseRetired(input: unknown, limits: Limits): { retired?: RetiredRecord } {
+export function parseRetired(input: unknown, limits: Limits): { retired?: RetiredRecord } {
   if (input === undefined) return {};
   const body = requireObject(input, 'retired');
   const entries = Object.entries(body);

@@ -2,6 +2,7 @@ import { parseAddress, type Address } from './ids.ts';
 import type { KvEvent } from './kv-event.ts';
 import type { Limits } from './limits.ts';
 import { isPlainObject, parseClock, parseEvent } from './parse-event.ts';
+import { parseRetired, type RetiredRecord } from './peer-messages.ts';
 import { parseShardMap, type ShardMap } from './shard-map.ts';
 import { ValidationError } from './validation-error.ts';
 import type { VectorClock } from './vector-clock.ts';
@@ -41,6 +42,8 @@ export interface QuiescedGroup {
   /** The epoch of the map the reshard made. */
   readonly epoch: number;
   readonly clock: VectorClock;
+  /** The group's lives retired by then, with their final seqs: their entries are gone from `clock`, their writes went too. */
+  readonly retired?: RetiredRecord;
 }
 
 /** A node's map (null: unsharded) and the cluster's nodes as it knows them. */
@@ -68,6 +71,8 @@ export interface GroupStatus {
   readonly joined: boolean;
   /** The members of its group that answer its probes, itself included (absent: an older node). */
   readonly live?: readonly Address[];
+  /** Its group's retired lives (absent: none, or an older node): their entries are not in `clock`. */
+  readonly retired?: RetiredRecord;
 }
 
 /**
@@ -133,7 +138,11 @@ function parseQuiesced(input: unknown, limits: Limits): { quiesced?: QuiescedClo
   const out: Record<string, QuiescedGroup> = {};
   for (const tag of tags) {
     const group = object(body[tag], `quiesced group ${groupTagOf(tag)}`);
-    out[tag] = { epoch: count(group.epoch, `quiesced epoch of ${tag}`, Number.MAX_SAFE_INTEGER), clock: parseClock(group.clock, limits.clockEntriesMax, `quiesced clock of ${tag}`) };
+    out[tag] = {
+      epoch: count(group.epoch, `quiesced epoch of ${tag}`, Number.MAX_SAFE_INTEGER),
+      clock: parseClock(group.clock, limits.clockEntriesMax, `quiesced clock of ${tag}`),
+      ...parseRetired(group.retired, limits),
+    };
   }
   return { quiesced: out };
 }
@@ -185,7 +194,7 @@ export function parseGroupStatus(input: unknown, limits: Limits): GroupStatus {
   const body = object(input, 'group status');
   const shard = body.shard === null ? null : count(body.shard, 'shard', limits.viewMembersMax);
   if (typeof body.joined !== 'boolean') throw new ValidationError('joined must be a boolean');
-  const status = { epoch: count(body.epoch, 'epoch', Number.MAX_SAFE_INTEGER), shard, clock: parseClock(body.clock, limits.clockEntriesMax), joined: body.joined };
+  const status = { epoch: count(body.epoch, 'epoch', Number.MAX_SAFE_INTEGER), shard, clock: parseClock(body.clock, limits.clockEntriesMax), joined: body.joined, ...parseRetired(body.retired, limits) };
   if (body.live === undefined) return status;
   if (!Array.isArray(body.live) || body.live.length > limits.viewMembersMax) throw new ValidationError(`live must be an array of at most ${limits.viewMembersMax} addresses`);
   return { ...status, live: body.live.map((address) => parseAddress(address, 'live member')) };

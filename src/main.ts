@@ -13,6 +13,7 @@ import { DataDirLockedError, StorageIoError } from './storage/storage-errors.ts'
 import { HttpTransport } from './transport/http-transport.ts';
 import type { Address } from '../events/ids.ts';
 import { initialShardMap, type ShardMap } from '../events/shard-map.ts';
+import type { QuiescedClocks } from '../events/shard-messages.ts';
 import { ValidationError } from '../events/validation-error.ts';
 import { discoverShardMap } from './shard/discover.ts';
 import { gossipMap, spreadMap } from './shard/map-spread.ts';
@@ -88,7 +89,7 @@ async function start(config: Config): Promise<void> {
       throw error;
     }
   }
-  if (map !== undefined) return startSharded(config, log, map, discovered.view, shardClient);
+  if (map !== undefined) return startSharded(config, log, map, discovered.view, discovered.quiesced, shardClient);
   shardClient.close();
   const opened = await openStorage(config, log);
   const { storage, durable, incarnation } = opened;
@@ -155,7 +156,7 @@ async function start(config: Config): Promise<void> {
  * shard's members, replaced by a new life when its shard changes (src/shard/sharded-node.ts).
  * Group lives keep their data in memory (DATA_DIR is not used by sharded nodes yet).
  */
-function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly Address[], client: ShardClient): void {
+function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly Address[], quiesced: readonly QuiescedClocks[], client: ShardClient): void {
   if (config.dataDir !== undefined) log.warn({ event: 'storage-ignored', dir: config.dataDir }, 'a sharded node keeps its data in memory: DATA_DIR is not used');
   const sharded: ShardedNode = new ShardedNode({
     self: config.socketAddress,
@@ -188,6 +189,7 @@ function startSharded(config: Config, log: Logger, map: ShardMap, view: readonly
   };
   const forwardTimeoutMs = Math.max(config.peerRequestTimeoutMs, config.causalWaitMs + config.settings.writeAckTimeoutMs + 1000);
   const app = createApp({ host: sharded, sharding: { sharded, client, forwardTimeoutMs }, limits: config.limits, log, clusterToken: config.clusterToken, onFatal });
+  for (const known of quiesced) sharded.noteQuiesced(known);
   sharded.onOwnChangeRemade = () => void spreadMap(sharded, client, log);
   const stopGossip = gossipMap(sharded, client, mapGossipIntervalMs);
   const stopFinishing = finishStalledReshards(sharded, client, config.limits, log);

@@ -757,6 +757,11 @@ export class Replica {
     return (this.deliveredClock[origin] ?? 0) >= seq || this.retired.satisfies(origin, seq);
   }
 
+  /** Event `seq` of `origin` (a life of this group) is past a retirement here: every replica delivered it. */
+  retiredPast(origin: ReplicaId, seq: number): boolean {
+    return this.retired.satisfies(origin, seq);
+  }
+
   /** The winning event (put or tombstone) of `key`, if any. */
   entryOf(key: string): KvEvent | undefined {
     return lookup(this.kv, key);

@@ -17,17 +17,25 @@ const callTimeoutMs = 15_000;
 const giveUpAfterMs = 10 * 60_000;
 
 /**
+ * How long stranded writes wait for the clock their reshard quiesced their group at, when their
+ * map came without it: past it they go as they are, and the receiving members (which took the
+ * reshard's commit) skip what it took.
+ */
+const awaitClockMs = 60_000;
+
+/**
  * Hands the writes this node took alone while a reshard ran without it (ShardedNode.strand) to
  * the shard that owns their keys under the map followed now, a page at a time, to its members in
  * map order (the same first member on a retry, which remembers what it wrote: takeHandoff), until
- * each page is taken. Returns a stopper.
+ * each page is taken. Every batch is tried each round: one whose shard is unreachable does not
+ * hold up the others. Returns a stopper.
  */
 export function handOffStrandedWrites(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, clock: Clock): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running || sharded.stranded.size === 0) return;
     running = true;
-    handOffOldest(sharded, client, limits, log, clock.now())
+    handOffAll(sharded, client, limits, log, clock.now())
       .catch((error: unknown) => log.warn({ event: 'handoff-failed', err: error }, 'handing on stranded writes failed; trying again later'))
       .finally(() => {
         running = false;
@@ -37,14 +45,23 @@ export function handOffStrandedWrites(sharded: ShardedNode, client: ShardClient,
   return () => clearInterval(timer);
 }
 
-async function handOffOldest(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, now: number): Promise<void> {
-  const batch = sharded.stranded.first();
-  if (batch === undefined) return;
-  if (now - batch.since > giveUpAfterMs) {
-    log.error({ event: 'handoff-abandoned', group: batch.group, count: batch.events.size }, 'writes acknowledged here that a reshard did not take could not be handed to their shard in time: they are lost');
-    sharded.stranded.remove(batch, [...batch.events.values()]);
-    return;
+async function handOffAll(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, now: number): Promise<void> {
+  for (const batch of [...sharded.stranded.all()]) {
+    if (batch.awaitingClockAfter !== undefined) {
+      if (now - batch.since <= awaitClockMs) continue;
+      log.warn({ event: 'handoff-clock-missing', group: batch.group, count: batch.events.size }, 'the clock of the reshard that ran without this node never came: handing on every write it may have missed');
+      batch.awaitingClockAfter = undefined;
+    }
+    if (now - batch.since > giveUpAfterMs) {
+      log.error({ event: 'handoff-abandoned', group: batch.group, count: batch.events.size }, 'writes acknowledged here that a reshard did not take could not be handed to their shard in time: they are lost');
+      sharded.stranded.remove(batch, [...batch.events.values()]);
+      continue;
+    }
+    await handOffBatch(sharded, client, limits, log, batch);
   }
+}
+
+async function handOffBatch(sharded: ShardedNode, client: ShardClient, limits: Limits, log: Logger, batch: StrandedBatch): Promise<void> {
   const map = sharded.map;
   const byShard = new Map<number, KvEvent[]>();
   for (const event of batch.events.values()) {
@@ -54,14 +71,14 @@ async function handOffOldest(sharded: ShardedNode, client: ShardClient, limits: 
     else list.push(event);
   }
   for (const [shard, events] of byShard) {
-    // Keys back in this node's own group, in the same life: its replication carries them.
-    if (shard === sharded.shard && groupOfShard(map, shard) === batch.group) {
+    // Keys back in the very life that held them (the map moved them back): its replication carries them.
+    if (shard === sharded.shard && groupOfShard(map, shard) === batch.group && sharded.node.core.id === batch.life) {
       sharded.stranded.remove(batch, events);
       continue;
     }
     for (let offset = 0; offset < events.length; offset += limits.snapshotChunkKeysMax) {
       const page = events.slice(offset, offset + limits.snapshotChunkKeysMax);
-      if (!(await handOffPage(sharded, client, batch, membersOf(map, shard), page, log))) return;
+      if (!(await handOffPage(sharded, client, batch, membersOf(map, shard), page, log))) break;
     }
   }
 }

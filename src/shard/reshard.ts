@@ -9,6 +9,7 @@ import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
 import { newReshardId } from './running-reshards.ts';
 import { ShardCallError, type ShardClient } from './shard-client.ts';
+import { mergeQuiesced } from './quiesced.ts';
 import type { ShardedNode } from './sharded-node.ts';
 
 /** Bounds of one reshard's waits: for a shard's members to agree, and for one shard's entries to be imported. */
@@ -119,7 +120,7 @@ async function reshardAs(reshard: string, next: ShardMap, sharded: ShardedNode, 
     for (const shard of before.shards) {
       const winners = new Map<string, KvEvent>();
       const agreed = await quiesce(sharded, client, limits, shard.members, new Set(unreached));
-      quiesced[groupOfShard(before, shard.id)] = { epoch: next.epoch, clock: agreed.clock };
+      quiesced[groupOfShard(before, shard.id)] = mergeQuiesced(next.epoch, agreed.statuses);
       for (const source of agreed.members) {
         for (const event of await exportFrom(sharded, client, limits, source, next, reshard)) {
           const held = winners.get(event.key);
@@ -164,7 +165,7 @@ export function apply(sharded: ShardedNode, { step, next, reshard, quiesced }: R
 }
 
 /**
- * Waits until the reachable members of a shard report the same delivered clock; returns them and that clock.
+ * Waits until the reachable members of a shard report the same delivered clock; returns them and their statuses.
  *
  * A member the freeze did not reach must also be one the others see as gone. One that still
  * answers their probes is alive and cut off from this node only: it takes writes, its group holds
@@ -173,7 +174,7 @@ export function apply(sharded: ShardedNode, { step, next, reshard, quiesced }: R
  * moving keys"). A node killed a moment ago is seen gone within about a second, and the wait goes
  * on; one still seen alive at the deadline fails the reshard, with nothing changed.
  */
-async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], unfrozen: ReadonlySet<Address>): Promise<{ members: Address[]; clock: VectorClock }> {
+async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits, members: readonly Address[], unfrozen: ReadonlySet<Address>): Promise<{ members: Address[]; statuses: GroupStatus[] }> {
   const deadline = Date.now() + quiesceTimeoutMs;
   let seenAlive: { unfrozen: Address; by: Address } | undefined;
   while (Date.now() < deadline) {
@@ -191,7 +192,7 @@ async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits
     }
     const first = reached[0];
     if (seenAlive === undefined && first !== undefined && reached.every(({ status }) => status.joined && clockCovers(status.clock, first.status.clock) && clockCovers(first.status.clock, status.clock))) {
-      return { members: reached.map(({ member }) => member), clock: first.status.clock };
+      return { members: reached.map(({ member }) => member), statuses: reached.map(({ status }) => status) };
     }
     await sleep(pollIntervalMs);
   }

@@ -4,8 +4,8 @@ import { ExpectedError } from '../../events/expected-error.ts';
 import { parseAddress, type Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
 import { peerRpcs } from '../../events/peer-rpc.ts';
-import { addMember, membersOf, shardIds, unknownShardMessage } from '../../events/shard-map.ts';
-import { parseExportRequest, parseHandoffRequest, parseImportRequest, parseReshardRunningQuery, parseReshardStep, parseShardMapState, shardPaths, type ReshardRunningReply } from '../../events/shard-messages.ts';
+import { addMember, membersOf, shardIds, shardOfNode, unknownShardMessage } from '../../events/shard-map.ts';
+import { parseExportRequest, parseGroupStatus, parseHandoffRequest, parseImportRequest, parseReshardRunningQuery, parseReshardStep, parseShardMapState, shardPaths, type ReshardRunningReply } from '../../events/shard-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { Logger } from '../node/logger.ts';
 import { bodyObject, jsonBody } from '../http/body.ts';
@@ -117,6 +117,7 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
     const address = parseAddress(body['socket-address']);
     if (!sharded.inView(address)) throw new ValidationError(`${address} is not in the view`, 404);
     if (sharded.reshardInProgress) throw new ExpectedError('a reshard is in progress; try again later', 503);
+    await refuseMovingLastLiveMember(options, address, id);
     // Another node's change of the map made at the same moment may win over this one; this node
     // then makes it again on the map that won (ShardedNode.change), and spreads it.
     if (sharded.change((map) => addMember(map, id, address), 'add-member')) await spreadMap(sharded, client, log);
@@ -184,6 +185,28 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
     const { group, events } = parseHandoffRequest(bodyObject(ctx), limits);
     ctx.body = await sharded.takeHandoff(group, events);
   });
+}
+
+/**
+ * A member of another shard that add-member would move must leave a member of its shard alive that
+ * holds its keys: the map's count alone (addMember) does not see that the others are down, and
+ * sharded nodes keep their data in memory only. Its own group's view says who answers it (found
+ * in review). A node that does not answer is moved: what it holds, the others hold too.
+ */
+async function refuseMovingLastLiveMember(options: ShardRoutesOptions, address: Address, to: number): Promise<void> {
+  const { sharded, client, limits } = options;
+  const current = shardOfNode(sharded.map, address);
+  if (current === undefined || current === to) return;
+  let live: readonly Address[] | undefined;
+  try {
+    const status = address === sharded.self ? sharded.status() : await client.call(address, 'GET', shardPaths.status, undefined, 2000, (body) => parseGroupStatus(body, limits));
+    live = status.shard === current ? status.live : undefined;
+  } catch {
+    return;
+  }
+  if (live !== undefined && !live.some((member) => member !== address)) {
+    throw new ExpectedError(`${address} is the last live member of shard ${current}: moving it would lose that shard's keys`, 409);
+  }
 }
 
 /** Waits (bounded) until `address` reports its group joined: add-member answers once the new member holds the shard's data. */

@@ -12,6 +12,7 @@ import type { NodeHost } from '../node/node-host.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import type { Clock } from '../node/clock.ts';
 import type { TimerHandle, Timers } from '../node/timers.ts';
+import { mergeQuiesced, quiescedTook } from './quiesced.ts';
 import { StrandedWrites } from './stranded-writes.ts';
 import { RunningReshards } from './running-reshards.ts';
 
@@ -212,7 +213,8 @@ export class ShardedNode implements NodeHost {
    * Learns what reshards took from each group (from a commit or ready, or with a map spread by
    * gossip): before a map is adopted, so that a life the map ends, or keys it moves away, hand on
    * what no reshard took (strand). A group quiesced by a later reshard has a later clock, which
-   * replaces the earlier one.
+   * replaces the earlier one. Writes stranded while no such clock was known are cut down to what
+   * the reshard did not take, and handed on.
    */
   noteQuiesced(quiesced: QuiescedClocks | undefined): void {
     if (quiesced === undefined) return;
@@ -220,8 +222,11 @@ export class ShardedNode implements NodeHost {
       const known = this.quiesced.get(group);
       const noted = quiesced[group]!;
       if (known !== undefined && known.epoch > noted.epoch) continue;
+      const merged = known?.epoch === noted.epoch ? mergeQuiesced(noted.epoch, [known, noted]) : noted;
       this.quiesced.delete(group);
-      this.quiesced.set(group, known?.epoch === noted.epoch ? { epoch: noted.epoch, clock: mergeClocks(known.clock, noted.clock) } : noted);
+      this.quiesced.set(group, merged);
+      const kept = this.stranded.confirm(group, merged.epoch, (event) => quiescedTook(merged, event));
+      if (kept > 0) this.options.log.warn({ event: 'reshard-writes-stranded', group, epoch: merged.epoch, count: kept }, "writes acknowledged here that a reshard did not take (its clock came after its map): handing them to their keys' shard");
     }
     for (const group of this.quiesced.keys()) {
       if (this.quiesced.size <= quiescedGroupsMax) break;
@@ -230,7 +235,9 @@ export class ShardedNode implements NodeHost {
   }
 
   status(): GroupStatus {
-    return { epoch: this.shardMap.epoch, shard: this.shard ?? null, clock: this.current.core.clock, joined: this.current.core.joined, live: this.current.core.view() };
+    const core = this.current.core;
+    const retired = core.retiredRecord();
+    return { epoch: this.shardMap.epoch, shard: this.shard ?? null, clock: core.clock, joined: core.joined, live: core.view(), ...(Object.keys(retired).length === 0 ? {} : { retired }) };
   }
 
   /** /debug/state's `sharding`: the map, this node's shard, what a reshard is doing here, and the counters. */
@@ -346,10 +353,12 @@ export class ShardedNode implements NodeHost {
     this.mapByReshard = byReshard;
     for (const shard of map.shards) for (const member of shard.members) this.cluster.add(member);
     const groupAfter = this.groupIn(map);
+    // A reshard came between the two maps: keys moved, or the map is a reshard's commit.
+    const reshardSince = byReshard || !placesKeysAlike(before, map);
     this.options.log.info({ event: 'shard-map', epoch: map.epoch, why, shard: this.shard ?? null, map: map.shards }, 'shard map adopted');
     if (groupAfter !== groupBefore) {
       const old = this.current;
-      if (groupBefore !== undefined) this.strand(old, groupBefore, before.epoch, () => true);
+      if (groupBefore !== undefined && reshardSince) this.strand(old, groupBefore, before.epoch, () => true);
       this.learnedWithoutSteps = []; // the new life holds only the keys of the map it starts with
       this.current = this.newLife();
       this.current.onLocalWrite = old.onLocalWrite;
@@ -391,25 +400,28 @@ export class ShardedNode implements NodeHost {
   }
 
   /**
-   * When a reshard quiesced `group` since the map of epoch `since` that this node followed: the
-   * entries of `life` (of `group`) whose keys `leaving` accepts and that the reshard did not take,
-   * beyond the clock the group was quiesced at. They were acknowledged by this node alone while
-   * the reshard ran without it (cut off, it missed the freeze and its shard's other members saw it
-   * gone), and would be lost with the life, or with the keys that moved; they are handed to the
-   * keys' shard (handoff.ts). None after a reshard this node took part in: its writes were all
-   * quiesced. None either when no reshard is known to have quiesced the group since (a map change
-   * that moves no keys, such as an add-member; or an older coordinator, which sends no clocks).
+   * A reshard ran since the map of epoch `since` that this node followed, and the map now adopted
+   * ends `life` (of `group`) or moves keys away from it. The entries of `life` whose keys `leaving`
+   * accepts and that the reshard did not take (beyond the clock it quiesced the group at, and not
+   * of a life retired past them) were acknowledged by this node alone while the reshard ran
+   * without it (cut off, it missed the freeze and its shard's other members saw it gone): they
+   * would be lost with the life, or with the keys that moved, and are handed to the keys' shard
+   * (handoff.ts). None after a reshard this node took part in: its writes were all quiesced.
+   * When the map came without that clock (gossip from a node that started after the reshard), every
+   * such entry is held, and cut down once the clock arrives (noteQuiesced; handoff.ts gives up
+   * waiting after a while).
    */
   private strand(life: ReplicaNode, group: string, since: number, leaving: (key: string) => boolean): void {
     const quiesced = this.quiesced.get(group);
-    if (quiesced === undefined || quiesced.epoch <= since) return;
-    const taken = quiesced.clock;
-    const events = life.core.entriesOf(leaving).filter((event) => (taken[event.origin] ?? 0) < event.seq);
+    const known = quiesced !== undefined && quiesced.epoch > since ? quiesced : undefined;
+    const events = life.core.entriesOf(leaving).filter((event) => !life.core.retiredPast(event.origin, event.seq) && (known === undefined || !quiescedTook(known, event)));
     if (events.length === 0) return;
-    const refused = this.stranded.add(group, events, this.options.clock.now());
+    const refused = this.stranded.add(group, life.core.id, events, this.options.clock.now(), known === undefined ? since : undefined);
     this.options.log.warn(
-      { event: 'reshard-writes-stranded', group, epoch: quiesced.epoch, count: events.length, refused },
-      'writes acknowledged here that a reshard did not take: handing them to their keys\' shard',
+      { event: known === undefined ? 'reshard-writes-held' : 'reshard-writes-stranded', group, epoch: known?.epoch, count: events.length, refused },
+      known === undefined
+        ? 'a reshard ran without this node, and its clock has not reached it yet: holding its writes until it does'
+        : "writes acknowledged here that a reshard did not take: handing them to their keys' shard",
     );
   }
 
@@ -611,8 +623,8 @@ export class ShardedNode implements NodeHost {
     if (shard === undefined) throw new ExpectedError('this node is in no shard', 409);
     if (this.writesFrozen) throw new ExpectedError('a reshard is in progress; try again later', 503);
     if (!this.current.core.joined) throw new ExpectedError('this node has not joined its shard yet; try again later', 503);
-    const taken = this.quiesced.get(group)?.clock;
-    if (taken === undefined) throw new ExpectedError(`this node does not know what reshards took from group ${group} yet; try again later`, 503);
+    const quiesced = this.quiesced.get(group);
+    if (quiesced === undefined) throw new ExpectedError(`this node does not know what reshards took from group ${group} yet; try again later`, 503);
     for (const event of events) {
       if (groupOf(event.origin) !== group) throw new ValidationError(`event ${eventId(event)} is not of group ${group}`);
       if (shardOfKey(this.shardMap, event.key) !== shard) throw new ExpectedError(`key ${JSON.stringify(event.key)} is not this shard's (map epoch ${this.shardMap.epoch})`, 409);
@@ -620,7 +632,7 @@ export class ShardedNode implements NodeHost {
     }
     const node = this.current;
     const ownGroup = groupOfShard(this.shardMap, shard);
-    const fresh = events.filter((event) => (taken[event.origin] ?? 0) < event.seq && !this.handedOff.has(eventId(event)) && !this.holds(node, ownGroup, event));
+    const fresh = events.filter((event) => !quiescedTook(quiesced, event) && !this.handedOff.has(eventId(event)) && !this.holds(node, ownGroup, event));
     const written = (event: KvEvent): void => {
       this.handedOff.add(eventId(event));
       if (this.handedOff.size > handedOffIdsMax) this.handedOff.delete(this.handedOff.values().next().value!);

@@ -1,21 +1,30 @@
+import type { ReplicaId } from '../../events/ids.ts';
 import { eventId, type KvEvent } from '../../events/kv-event.ts';
 
-/** Most events waiting to be handed on, over all groups: one life's entries each, a few lives at most. */
+/** Most events held, over all batches: one life's entries each, a few lives at most. */
 export const strandedEventsMax = 1_000_000;
 
 export interface StrandedBatch {
   /** The group whose events they are (events/ids.ts `groupTag`). */
   readonly group: string;
+  /** The life that held them: once it is over, its group's replication no longer carries them. */
+  readonly life: ReplicaId;
+  /**
+   * Set while no clock of a reshard that quiesced `group` after the map of this epoch is known
+   * (the map came without it): the events are every entry that may have been missed, to be cut
+   * down to those the reshard did not take once the clock arrives (confirm), and only then sent.
+   */
+  awaitingClockAfter: number | undefined;
   /** By event id: the entries not handed on yet. */
   readonly events: Map<string, KvEvent>;
-  /** When the first of them was stranded (clock ms): a hand-off is given up after a while (handoff.ts). */
+  /** When they were stranded (clock ms): a hand-off, or a wait for the clock, is given up after a while (handoff.ts). */
   readonly since: number;
 }
 
 /**
  * Writes a life of this node took that no reshard took with their keys (it was cut off from the
  * reshard and acknowledged them alone), waiting to be handed to the shard that owns their keys now
- * (src/shard/handoff.ts). One batch per group, oldest first.
+ * (src/shard/handoff.ts). One batch per stranding, oldest first.
  */
 export class StrandedWrites {
   private readonly batches: StrandedBatch[] = [];
@@ -25,13 +34,12 @@ export class StrandedWrites {
     return this.count;
   }
 
-  /** Adds entries of `group`; returns how many were refused because the bound was reached. */
-  add(group: string, events: readonly KvEvent[], now: number): number {
-    let batch = this.batches.find((held) => held.group === group);
-    if (batch === undefined) {
-      batch = { group, events: new Map(), since: now };
-      this.batches.push(batch);
-    }
+  /**
+   * Adds a batch of `group`'s entries held by `life` (awaiting a quiesced clock of a reshard after
+   * epoch `awaitingClockAfter` when that is set); returns how many were refused because the bound was reached.
+   */
+  add(group: string, life: ReplicaId, events: readonly KvEvent[], now: number, awaitingClockAfter?: number): number {
+    const batch: StrandedBatch = { group, life, awaitingClockAfter, events: new Map(), since: now };
     let refused = 0;
     for (const event of events) {
       const id = eventId(event);
@@ -43,13 +51,33 @@ export class StrandedWrites {
       batch.events.set(id, event);
       this.count++;
     }
-    if (batch.events.size === 0) this.batches.splice(this.batches.indexOf(batch), 1);
+    if (batch.events.size > 0) this.batches.push(batch);
     return refused;
   }
 
-  /** The oldest batch, if any. */
-  first(): StrandedBatch | undefined {
-    return this.batches[0];
+  /** The batches ready to be handed on (their clock known), oldest first. */
+  ready(): StrandedBatch[] {
+    return this.batches.filter((batch) => batch.awaitingClockAfter === undefined);
+  }
+
+  /** Every batch, oldest first. */
+  all(): readonly StrandedBatch[] {
+    return this.batches;
+  }
+
+  /**
+   * A reshard of epoch `epoch` quiesced `group`: each batch of it awaiting such a clock drops the
+   * events that reshard took (`took`), keeps the others, and is ready. Returns how many were kept.
+   */
+  confirm(group: string, epoch: number, took: (event: KvEvent) => boolean): number {
+    let kept = 0;
+    for (const batch of [...this.batches]) {
+      if (batch.group !== group || batch.awaitingClockAfter === undefined || epoch <= batch.awaitingClockAfter) continue;
+      this.remove(batch, [...batch.events.values()].filter(took));
+      batch.awaitingClockAfter = undefined;
+      kept += batch.events.size;
+    }
+    return kept;
   }
 
   /** These events of `batch` are handed on (or given up): forgotten; an emptied batch goes. */

@@ -9,6 +9,8 @@ import { get, put, request, waitFor } from '../support/http.ts';
 import { shardMapAt, sixShardedNodes } from '../support/reshard-setup.ts';
 
 const replicas: ReplicaProcess[] = [];
+/** The nodes, and the members shard 2 has left after the first test. */
+let cluster: { nodes: string[]; staying: string[] } | undefined;
 test.after(async () => {
   await stopAll(replicas);
 });
@@ -22,6 +24,7 @@ test('a member of shard 2 added to shard 1 moves there, pulls its data, and ever
     written.push({ key: `move-${i}`, metadata: answer.body['causal-metadata'] });
   }
   const [moving, ...staying] = membersOf(map, 2);
+  cluster = { nodes, staying };
   const asked = nodes.find((node) => node !== moving)!;
   const answer = await request('PUT', asked, '/shard/add-member/1', { 'socket-address': moving }, { timeoutMs: 30_000 });
   assert.equal([answer.status, answer.body], [200, { result: 'node added to shard' }]);
@@ -44,6 +47,16 @@ test('a member of shard 2 added to shard 1 moves there, pulls its data, and ever
   await waitFor('the moved node to hold shard 1\'s keys', async () => (await request('GET', moving!, '/shard/key-count/1')).body['shard-key-count'] === shard1Keys, 10_000);
   const state = (await request('GET', moving!, '/debug/state')).body.sharding;
   assert.is(state.shardKeys, shard1Keys);
+});
+
+test("the last live member of a shard is not moved (409): the map's other member is down, and its keys would be lost", async () => {
+  const { nodes, staying } = cluster!;
+  const [down, last] = staying as [string, string];
+  await replicas.find((replica) => replica.address === down)!.kill('SIGKILL');
+  await waitFor(`${last} to see ${down} gone`, async () => !((await request('GET', last, '/internal/shard/status')).body.live as string[]).includes(down), 10_000);
+  const refused = await request('PUT', nodes.find((node) => node !== last)!, '/shard/add-member/1', { 'socket-address': last }, { timeoutMs: 30_000 });
+  assert.equal([refused.status, refused.body], [409, { error: `${last} is the last live member of shard 2: moving it would lose that shard's keys` }]);
+  assert.is((await request('GET', last, '/shard/node-shard-id')).body['node-shard-id'], 2);
 });
 
 test.run();

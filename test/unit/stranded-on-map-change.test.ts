@@ -3,15 +3,12 @@
 // them alone while the reshard ran without it; they are handed to their keys' shard (handoff.ts).
 // A map change that moves no keys (a node removed), or a reshard whose quiesced clocks this node
 // does not know, strands nothing. The node's life is driven through its core: no network here.
-import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { groupOf, type Address } from '../../events/ids.ts';
 import { groupOfShard, initialShardMap, removeNode, reshard, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
-import { ReplicaNode } from '../../src/node/replica-node.ts';
-import { ShardedNode } from '../../src/shard/sharded-node.ts';
-import { MemoryStorage } from '../../src/storage/memory-storage.ts';
-import { testLimits, testSettings } from './support.ts';
+import type { ShardedNode } from '../../src/shard/sharded-node.ts';
+import { shardedNodeAt } from './sharded-node-fixture.ts';
 
 const view = [1, 2, 3, 4, 5, 6].map((i) => `10.0.1.${i}:8090`) as Address[];
 const before = initialShardMap(view, 2);
@@ -21,29 +18,7 @@ const stayer = before.shards[1]!.members.find((node) => shardOfNode(next, node) 
 const mover = before.shards[0]!.members.find((node) => shardOfNode(next, node) === 3)!;
 
 function nodeAt(self: Address): ShardedNode {
-  const timers = { after: () => ({ cancel: () => {} }), soon: () => {} };
-  const log = pino({ level: 'silent' });
-  return new ShardedNode({
-    self,
-    map: before,
-    view,
-    limits: testLimits,
-    timers,
-    clock: { now: () => 0 },
-    log,
-    askReshardRunning: async () => undefined,
-    makeNode: (group, groupView) =>
-      new ReplicaNode({
-        config: { socketAddress: self, view: groupView, causalWaitMs: 1000, limits: testLimits, settings: testSettings },
-        incarnation: group === undefined ? 'b1' : `b1-${group}`,
-        boot: 'b1',
-        clock: { now: () => 0 },
-        timers,
-        transport: { send: () => {}, close: () => {} },
-        storage: new MemoryStorage(),
-        log,
-      }),
-  });
+  return shardedNodeAt(self, view, before);
 }
 
 /** Writes `count` keys of the node's shard at its life (seqs 1 to count); returns them. */
@@ -59,7 +34,7 @@ function quiescedAt(sharded: ShardedNode, map: ShardMap, seq: number) {
   return { [groupOfShard(before, sharded.shard!)]: { epoch: map.epoch, clock: { [sharded.node.core.id]: seq } } };
 }
 
-const strandedKeys = (sharded: ShardedNode): string[] => [...(sharded.stranded.first()?.events.values() ?? [])].map((event) => event.key).sort();
+const strandedKeys = (sharded: ShardedNode): string[] => [...(sharded.stranded.ready()[0]?.events.values() ?? [])].map((event) => event.key).sort();
 
 test('staying in its group: the writes beyond the quiesced clock of keys that left its shard are stranded', () => {
   const sharded = nodeAt(stayer);
@@ -69,8 +44,8 @@ test('staying in its group: the writes beyond the quiesced clock of keys that le
   const expected = keys.slice(10).filter((key) => shardOfKey(next, key) !== 2).sort();
   assert.ok(expected.length > 0, 'some keys beyond the clock moved');
   assert.equal(strandedKeys(sharded), expected);
-  assert.is(sharded.stranded.first()!.group, groupOfShard(before, 2));
-  for (const event of sharded.stranded.first()!.events.values()) assert.is(groupOf(event.origin), groupOfShard(before, 2));
+  assert.is(sharded.stranded.ready()[0]!.group, groupOfShard(before, 2));
+  for (const event of sharded.stranded.ready()[0]!.events.values()) assert.is(groupOf(event.origin), groupOfShard(before, 2));
 });
 
 test('moving to another group: every write of the ended life beyond the quiesced clock is stranded, whatever its key', () => {
@@ -92,7 +67,7 @@ test('a node that took part in the reshard (all its writes quiesced) strands not
   }
 });
 
-test('a change that moves no keys, or a reshard whose quiesced clocks are unknown or older than the map followed, strands nothing', () => {
+test('a change that moves no keys strands nothing; a reshard whose quiesced clock has not come holds the writes until it does', () => {
   const removed = nodeAt(mover);
   writeKeys(removed, 10);
   // A quiesced clock of an earlier reshard (epoch 1, not after the map followed) does not count.
@@ -102,9 +77,15 @@ test('a change that moves no keys, or a reshard whose quiesced clocks are unknow
   assert.is(removed.stranded.size, 0, 'a node removed from its shard');
 
   const unknowing = nodeAt(stayer);
-  writeKeys(unknowing, 10);
+  const keys = writeKeys(unknowing, 30);
   assert.ok(unknowing.adopt(next, 'spread', [], true));
-  assert.is(unknowing.stranded.size, 0, 'no quiesced clock known (an older coordinator)');
+  const leaving = keys.filter((key) => shardOfKey(next, key) !== 2);
+  assert.is(unknowing.stranded.size, leaving.length, 'every entry of a key that left is held');
+  assert.equal(unknowing.stranded.ready(), [], 'and not sent before the clock comes');
+  unknowing.noteQuiesced(quiescedAt(unknowing, before, 30));
+  assert.equal(unknowing.stranded.ready(), [], 'a clock of the map it followed before is not the one');
+  unknowing.noteQuiesced(quiescedAt(unknowing, next, 20));
+  assert.equal(strandedKeys(unknowing), keys.slice(20).filter((key) => shardOfKey(next, key) !== 2).sort(), 'the clock came: what it did not take');
 });
 
 test('a later reshard of a group replaces its quiesced clock; an earlier one does not', () => {

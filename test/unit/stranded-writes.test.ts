@@ -7,26 +7,41 @@ import { StrandedWrites } from '../../src/shard/stranded-writes.ts';
 const origin = '127.0.0.2:8090/a1-1.1' as ReplicaId;
 const event = (seq: number, key = `k${seq}`): KvEvent => Object.freeze({ type: 'put', origin, seq, key, value: seq, clock: { [origin]: seq } });
 
-test('batches per group, oldest first; an event stranded twice is held once; handed-on events go, and an emptied batch with them', () => {
+test('a batch per stranding, oldest first; an event twice in one is held once; handed-on events go, and an emptied batch with them', () => {
   const stranded = new StrandedWrites();
-  assert.is(stranded.add('1.1', [event(1), event(2)], 100), 0);
-  assert.is(stranded.add('2.1', [event(3)], 200), 0);
-  assert.is(stranded.add('1.1', [event(2), event(4)], 300), 0);
-  assert.is(stranded.size, 4);
-  const first = stranded.first()!;
-  assert.is(first.group, '1.1');
-  assert.is(first.since, 100, 'a batch is as old as its first events');
-  assert.equal([...first.events.values()].map((e) => e.seq), [1, 2, 4]);
-  stranded.remove(first, [event(1), event(4)]);
-  assert.is(stranded.size, 2);
-  stranded.remove(first, [event(2), event(2)]);
-  assert.is(stranded.size, 1, 'an event removed twice counts once');
-  assert.is(stranded.first()!.group, '2.1');
-  stranded.remove(stranded.first()!, [event(3)]);
-  assert.is(stranded.first(), undefined);
+  assert.is(stranded.add('1.1', origin, [event(1), event(2), event(2)], 100), 0);
+  assert.is(stranded.add('2.1', origin, [event(3)], 200), 0);
+  assert.is(stranded.size, 3);
+  const [first, second] = stranded.ready();
+  assert.is(first!.group, '1.1');
+  assert.is(first!.since, 100);
+  assert.is(first!.life, origin);
+  assert.equal([...first!.events.values()].map((e) => e.seq), [1, 2]);
+  stranded.remove(first!, [event(1), event(1)]);
+  assert.is(stranded.size, 2, 'an event removed twice counts once');
+  stranded.remove(first!, [event(2)]);
+  assert.equal(stranded.ready(), [second]);
+  stranded.remove(second!, [event(3)]);
+  assert.equal(stranded.all(), []);
   assert.is(stranded.size, 0);
-  assert.is(stranded.add('3.1', [], 400), 0);
-  assert.is(stranded.first(), undefined, 'no empty batch is kept');
+  assert.is(stranded.add('3.1', origin, [], 400), 0);
+  assert.equal(stranded.all(), [], 'no empty batch is kept');
+});
+
+test('a batch awaiting a quiesced clock is not ready; a clock of a later reshard cuts it down to what it did not take; an earlier one does not', () => {
+  const stranded = new StrandedWrites();
+  stranded.add('1.1', origin, [event(1), event(2), event(3)], 100, 4);
+  assert.equal(stranded.ready(), []);
+  assert.is(stranded.confirm('1.1', 4, () => true), 0, 'a reshard at the epoch the node followed is not the one it missed');
+  assert.is(stranded.confirm('2.1', 5, () => true), 0, 'another group');
+  assert.equal(stranded.ready(), []);
+  assert.is(stranded.confirm('1.1', 5, (e) => e.seq === 1), 2);
+  const [batch] = stranded.ready();
+  assert.equal([...batch!.events.values()].map((e) => e.seq), [2, 3]);
+  assert.is(stranded.size, 2);
+  stranded.add('1.1', origin, [event(4)], 200, 4);
+  assert.is(stranded.confirm('1.1', 5, () => true), 0, 'all taken: the batch goes');
+  assert.is(stranded.all().length, 1);
 });
 
 test.run();

@@ -1,27 +1,28 @@
-// Review of the hand-off of stranded writes (ShardedNode.strand, noteQuiesced): cases where a node
-// strands writes no reshard missed, or misses writes a reshard did not take.
+// Found in review of the hand-off of stranded writes (ShardedNode.strand, noteQuiesced): cases where
+// a node stranded writes no reshard missed, or missed writes a reshard did not take. Both are fixed:
 //
-// 1. A fault-free reshard strands every entry written by a retired life of the group (a member
+// 1. A fault-free reshard stranded every entry written by a retired life of the group (a member
 //    that restarted, or moved to another shard, more than RETIRE_AFTER_MS ago): retirement removes
 //    the life's entry from the delivered clock, which is what the coordinator sends as the quiesced
 //    clock, so `(taken[origin] ?? 0) < seq` holds for all of its writes. They are then handed on to
 //    the keys' new shard and written there as new events, over any blind write made there since
 //    the reshard's ready (a lost update; see test/integration/handoff-retired-life.test.ts).
+//    Fixed: the quiesced clock carries the group's retired lives, and a node strands nothing its
+//    own life retired.
 // 2. A node started after a reshard (discovery at start, src/shard/discover.ts + main.ts) never
 //    learns the quiesced clocks from discovery, so its gossip spreads the new map without them. A
 //    cut-off node whose first news of the map is that gossip adopts it without stranding anything,
 //    and the peer's later gossip (same epoch, with the clocks) is not adopted again: the writes it
-//    took alone are never handed on (lost with its life, or at the next ready).
-import pino from 'pino';
+//    took alone are never handed on (lost with its life, or at the next ready). Fixed: discovery
+//    brings the clocks, and a node that adopts a reshard's map without its clock holds the writes
+//    that may have been missed until the clock comes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address, ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import { groupOfShard, initialShardMap, reshard, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
-import { ReplicaNode } from '../../src/node/replica-node.ts';
-import { ShardedNode } from '../../src/shard/sharded-node.ts';
-import { MemoryStorage } from '../../src/storage/memory-storage.ts';
-import { testLimits, testSettings } from './support.ts';
+import type { ShardedNode } from '../../src/shard/sharded-node.ts';
+import { shardedNodeAt } from './sharded-node-fixture.ts';
 
 const view = [1, 2, 3, 4, 5, 6].map((i) => `10.0.1.${i}:8090`) as Address[];
 const before = initialShardMap(view, 2);
@@ -30,29 +31,7 @@ const stayer = before.shards[1]!.members.find((node) => shardOfNode(next, node) 
 const mover = before.shards[0]!.members.find((node) => shardOfNode(next, node) === 3)!;
 
 function nodeAt(self: Address, map: ShardMap = before): ShardedNode {
-  const timers = { after: () => ({ cancel: () => {} }), soon: () => {} };
-  const log = pino({ level: 'silent' });
-  return new ShardedNode({
-    self,
-    map,
-    view,
-    limits: testLimits,
-    timers,
-    clock: { now: () => 0 },
-    log,
-    askReshardRunning: async () => undefined,
-    makeNode: (group, groupView) =>
-      new ReplicaNode({
-        config: { socketAddress: self, view: groupView, causalWaitMs: 1000, limits: testLimits, settings: testSettings },
-        incarnation: group === undefined ? 'b1' : `b1-${group}`,
-        boot: 'b1',
-        clock: { now: () => 0 },
-        timers,
-        transport: { send: () => {}, close: () => {} },
-        storage: new MemoryStorage(),
-        log,
-      }),
-  });
+  return shardedNodeAt(self, view, map);
 }
 
 function keysOfShard(shard: number, count: number, prefix: string): string[] {
