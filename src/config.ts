@@ -1,5 +1,5 @@
 import { parseAddress, type Address } from '../events/ids.ts';
-import { defaultLimits, type Limits } from '../events/limits.ts';
+import { defaultLimits } from '../events/limits.ts';
 import { ValidationError } from '../events/validation-error.ts';
 import { defaultProtocolSettings } from './core/protocol-settings.ts';
 import type { NodeConfig } from './node/node-config.ts';

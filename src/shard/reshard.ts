@@ -4,7 +4,7 @@ import type { Limits } from '../../events/limits.ts';
 import { groupOfShard, reshard as nextMap, shardOfKey, type ShardMap } from '../../events/shard-map.ts';
 import { parseExportReply, parseGroupStatus, shardPaths, type GroupStatus, type QuiescedGroup, type ReshardStep } from '../../events/shard-messages.ts';
 import { ExpectedError } from '../../events/expected-error.ts';
-import { clockCovers, type VectorClock } from '../../events/vector-clock.ts';
+import { clockCovers } from '../../events/vector-clock.ts';
 import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
 import { newReshardId } from './running-reshards.ts';
