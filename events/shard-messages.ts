@@ -112,6 +112,12 @@ export interface ImportRequest {
 export interface HandoffRequest {
   readonly group: string;
   readonly events: readonly KvEvent[];
+  /**
+   * What the reshard that missed them took from `group`, as the sender cut them down with: judged
+   * by a later reshard's clock, writes the group delivered after the cut healed (but no longer
+   * keeps, their keys having left) would count as taken. Absent: the receiver's latest is used.
+   */
+  readonly quiesced?: QuiescedGroup;
 }
 
 export interface HandoffReply {
@@ -136,15 +142,17 @@ function parseQuiesced(input: unknown, limits: Limits): { quiesced?: QuiescedClo
   const tags = Object.keys(body);
   if (tags.length > quiescedGroupsMax) throw new ValidationError(`quiesced must have at most ${quiescedGroupsMax} groups`);
   const out: Record<string, QuiescedGroup> = {};
-  for (const tag of tags) {
-    const group = object(body[tag], `quiesced group ${groupTagOf(tag)}`);
-    out[tag] = {
-      epoch: count(group.epoch, `quiesced epoch of ${tag}`, Number.MAX_SAFE_INTEGER),
-      clock: parseClock(group.clock, limits.clockEntriesMax, `quiesced clock of ${tag}`),
-      ...parseRetired(group.retired, limits),
-    };
-  }
+  for (const tag of tags) out[tag] = parseQuiescedGroup(body[tag], groupTagOf(tag), limits);
   return { quiesced: out };
+}
+
+function parseQuiescedGroup(input: unknown, tag: string, limits: Limits): QuiescedGroup {
+  const group = object(input, `quiesced group ${tag}`);
+  return {
+    epoch: count(group.epoch, `quiesced epoch of ${tag}`, Number.MAX_SAFE_INTEGER),
+    clock: parseClock(group.clock, limits.clockEntriesMax, `quiesced clock of ${tag}`),
+    ...parseRetired(group.retired, limits),
+  };
 }
 
 /** Whether a reshard is still run by its coordinator: a node frozen by one that is not thaws. */
@@ -235,7 +243,8 @@ export function parseImportRequest(input: unknown, limits: Limits): ImportReques
 
 export function parseHandoffRequest(input: unknown, limits: Limits): HandoffRequest {
   const body = object(input, 'hand-off request');
-  return { group: groupTagOf(body.group), events: parseEvents(body.events, limits) };
+  const group = groupTagOf(body.group);
+  return { group, events: parseEvents(body.events, limits), ...(body.quiesced === undefined ? {} : { quiesced: parseQuiescedGroup(body.quiesced, group, limits) }) };
 }
 
 export function parseHandoffReply(input: unknown): HandoffReply {

@@ -50,7 +50,7 @@ async function handOffAll(sharded: ShardedNode, client: ShardClient, limits: Lim
     if (batch.awaitingClockAfter !== undefined) {
       if (now - batch.since <= awaitClockMs) continue;
       log.warn({ event: 'handoff-clock-missing', group: batch.group, count: batch.events.size }, 'the clock of the reshard that ran without this node never came: handing on every write it may have missed');
-      batch.awaitingClockAfter = undefined;
+      batch.awaitingClockAfter = undefined; // and no clock of its own: the receivers' latest judge
     }
     if (now - batch.since > giveUpAfterMs) {
       log.error({ event: 'handoff-abandoned', group: batch.group, count: batch.events.size }, 'writes acknowledged here that a reshard did not take could not be handed to their shard in time: they are lost');
@@ -90,8 +90,8 @@ async function handOffPage(sharded: ShardedNode, client: ShardClient, batch: Str
     try {
       const reply: HandoffReply =
         member === sharded.self
-          ? await sharded.takeHandoff(batch.group, page)
-          : await client.call(member, 'POST', shardPaths.handoff, { group: batch.group, events: page }, callTimeoutMs, parseHandoffReply);
+          ? await sharded.takeHandoff(batch.group, page, batch.quiesced)
+          : await client.call(member, 'POST', shardPaths.handoff, { group: batch.group, events: page, ...(batch.quiesced === undefined ? {} : { quiesced: batch.quiesced }) }, callTimeoutMs, parseHandoffReply);
       sharded.stranded.remove(batch, page);
       log.info({ event: 'handoff-done', group: batch.group, to: member, ...reply }, 'stranded writes handed to their shard');
       return true;

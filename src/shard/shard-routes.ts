@@ -182,8 +182,8 @@ export function registerShardRoutes(router: Router, options: ShardRoutesOptions)
   });
 
   router.post(shardPaths.handoff, clusterOnly, controlBody, async (ctx) => {
-    const { group, events } = parseHandoffRequest(bodyObject(ctx), limits);
-    ctx.body = await sharded.takeHandoff(group, events);
+    const { group, events, quiesced } = parseHandoffRequest(bodyObject(ctx), limits);
+    ctx.body = await sharded.takeHandoff(group, events, quiesced);
   });
 }
 

@@ -225,7 +225,7 @@ export class ShardedNode implements NodeHost {
       const merged = known?.epoch === noted.epoch ? mergeQuiesced(noted.epoch, [known, noted]) : noted;
       this.quiesced.delete(group);
       this.quiesced.set(group, merged);
-      const kept = this.stranded.confirm(group, merged.epoch, (event) => quiescedTook(merged, event));
+      const kept = this.stranded.confirm(group, merged, (event) => quiescedTook(merged, event));
       if (kept > 0) this.options.log.warn({ event: 'reshard-writes-stranded', group, epoch: merged.epoch, count: kept }, "writes acknowledged here that a reshard did not take (its clock came after its map): handing them to their keys' shard");
     }
     for (const group of this.quiesced.keys()) {
@@ -416,7 +416,7 @@ export class ShardedNode implements NodeHost {
     const known = quiesced !== undefined && quiesced.epoch > since ? quiesced : undefined;
     const events = life.core.entriesOf(leaving).filter((event) => !life.core.retiredPast(event.origin, event.seq) && (known === undefined || !quiescedTook(known, event)));
     if (events.length === 0) return;
-    const refused = this.stranded.add(group, life.core.id, events, this.options.clock.now(), known === undefined ? since : undefined);
+    const refused = this.stranded.add(group, life.core.id, events, this.options.clock.now(), known === undefined ? { awaitingClockAfter: since } : { quiesced: known });
     this.options.log.warn(
       { event: known === undefined ? 'reshard-writes-held' : 'reshard-writes-stranded', group, epoch: known?.epoch, count: events.length, refused },
       known === undefined
@@ -614,16 +614,18 @@ export class ShardedNode implements NodeHost {
    * Writes of `group` that a reshard did not take, handed here by the node that took them (see
    * strand), for keys this shard owns: each is written as an event of this group (a put or a
    * tombstone), like an import, unless it was taken already: the reshard's export had it (the
-   * group's quiesced clock covers it), this group delivered it itself, the key's entry here depends
+   * clock it quiesced the group at covers it: `strandedWith`, the sender's, or this node's latest), this group delivered it itself, the key's entry here depends
    * on it (an earlier hand-off of it, or a write that read that), or this node wrote it from an
    * earlier page whose answer was lost. Resolves once all are acknowledged.
    */
-  async takeHandoff(group: string, events: readonly KvEvent[]): Promise<HandoffReply> {
+  async takeHandoff(group: string, events: readonly KvEvent[], strandedWith?: QuiescedGroup): Promise<HandoffReply> {
     const shard = this.shard;
     if (shard === undefined) throw new ExpectedError('this node is in no shard', 409);
     if (this.writesFrozen) throw new ExpectedError('a reshard is in progress; try again later', 503);
     if (!this.current.core.joined) throw new ExpectedError('this node has not joined its shard yet; try again later', 503);
-    const quiesced = this.quiesced.get(group);
+    // The clock the sender cut them down with, when it had one: a later reshard's would count as
+    // taken the writes the group delivered after the cut healed (without keeping their keys).
+    const quiesced = strandedWith ?? this.quiesced.get(group);
     if (quiesced === undefined) throw new ExpectedError(`this node does not know what reshards took from group ${group} yet; try again later`, 503);
     for (const event of events) {
       if (groupOf(event.origin) !== group) throw new ValidationError(`event ${eventId(event)} is not of group ${group}`);

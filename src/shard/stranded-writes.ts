@@ -1,5 +1,6 @@
 import type { ReplicaId } from '../../events/ids.ts';
 import { eventId, type KvEvent } from '../../events/kv-event.ts';
+import type { QuiescedGroup } from '../../events/shard-messages.ts';
 
 /** Most events held, over all batches: one life's entries each, a few lives at most. */
 export const strandedEventsMax = 1_000_000;
@@ -15,6 +16,8 @@ export interface StrandedBatch {
    * down to those the reshard did not take once the clock arrives (confirm), and only then sent.
    */
   awaitingClockAfter: number | undefined;
+  /** The clock they were cut down with (sent with them: handoff.ts); none when the wait for it ran out. */
+  quiesced: QuiescedGroup | undefined;
   /** By event id: the entries not handed on yet. */
   readonly events: Map<string, KvEvent>;
   /** When they were stranded (clock ms): a hand-off, or a wait for the clock, is given up after a while (handoff.ts). */
@@ -38,8 +41,15 @@ export class StrandedWrites {
    * Adds a batch of `group`'s entries held by `life` (awaiting a quiesced clock of a reshard after
    * epoch `awaitingClockAfter` when that is set); returns how many were refused because the bound was reached.
    */
-  add(group: string, life: ReplicaId, events: readonly KvEvent[], now: number, awaitingClockAfter?: number): number {
-    const batch: StrandedBatch = { group, life, awaitingClockAfter, events: new Map(), since: now };
+  add(group: string, life: ReplicaId, events: readonly KvEvent[], now: number, cut: { quiesced: QuiescedGroup } | { awaitingClockAfter: number }): number {
+    const batch: StrandedBatch = {
+      group,
+      life,
+      awaitingClockAfter: 'awaitingClockAfter' in cut ? cut.awaitingClockAfter : undefined,
+      quiesced: 'quiesced' in cut ? cut.quiesced : undefined,
+      events: new Map(),
+      since: now,
+    };
     let refused = 0;
     for (const event of events) {
       const id = eventId(event);
@@ -66,15 +76,17 @@ export class StrandedWrites {
   }
 
   /**
-   * A reshard of epoch `epoch` quiesced `group`: each batch of it awaiting such a clock drops the
-   * events that reshard took (`took`), keeps the others, and is ready. Returns how many were kept.
+   * `quiesced` is what a reshard took from `group`: each batch of it awaiting the clock of a
+   * reshard after its map drops the events that reshard took (`took`), keeps the others, and is
+   * ready. Returns how many were kept.
    */
-  confirm(group: string, epoch: number, took: (event: KvEvent) => boolean): number {
+  confirm(group: string, quiesced: QuiescedGroup, took: (event: KvEvent) => boolean): number {
     let kept = 0;
     for (const batch of [...this.batches]) {
-      if (batch.group !== group || batch.awaitingClockAfter === undefined || epoch <= batch.awaitingClockAfter) continue;
+      if (batch.group !== group || batch.awaitingClockAfter === undefined || quiesced.epoch <= batch.awaitingClockAfter) continue;
       this.remove(batch, [...batch.events.values()].filter(took));
       batch.awaitingClockAfter = undefined;
+      batch.quiesced = quiesced;
       kept += batch.events.size;
     }
     return kept;

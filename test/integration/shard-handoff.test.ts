@@ -72,6 +72,17 @@ test('handed-off writes are written once, never over what the reshard took or a 
   assert.equal(ownWritten.body, { written: 1, skipped: 0 }, JSON.stringify(ownWritten.body));
   assert.is((await get(first!, own)).body.value, 'own');
 
+  // A later reshard quiesced group 2.1 again (say after the cut healed, and the group had delivered
+  // writes whose keys it no longer keeps): judged by that clock, they would count as taken. The
+  // sender's own clock, the one it cut them down with, decides.
+  const later2 = await request('PUT', first!, '/internal/shard/map', { ...state, quiesced: { '2.1': { epoch: 3, clock: { [writer2]: 10 } } } });
+  assert.is(later2.status, 200, JSON.stringify(later2.body));
+  const late = keyOf(map, 1, 'late-');
+  assert.equal((await handoff(first!, '2.1', [putEvent(writer2, 7, late, 'late')])).body, { written: 0, skipped: 1 }, 'judged by the latest clock');
+  const withClock = await request('POST', first!, '/internal/shard/handoff', { group: '2.1', events: [putEvent(writer2, 7, late, 'late')], quiesced: { epoch: 2, clock: { [writer2]: 2 } } });
+  assert.equal(withClock.body, { written: 1, skipped: 0 }, `judged by the clock it was stranded with: ${JSON.stringify(withClock.body)}`);
+  assert.is((await get(first!, late)).body.value, 'late');
+
   // Bad input: 4xx, and nothing changes.
   const elsewhere = await handoff(first!, '2.1', [putEvent(writer2, 9, keyOf(map, 2, 'other-'), 'x')]);
   assert.is(elsewhere.status, 409, `a key of another shard: ${JSON.stringify(elsewhere.body)}`);

@@ -38,6 +38,9 @@ test('a reshard step and a map state carry the clocks groups were quiesced at, a
 test('parseHandoffRequest() reads a group tag and its events; parseHandoffReply() the counts', () => {
   const event = { type: 'put', origin: life, seq: 5, key: 'k', value: 1, clock: { [life]: 5 } };
   assert.equal(parseHandoffRequest({ group: '1.1', events: [event] }, testLimits), { group: '1.1', events: [event] });
+  const strandedWith = { epoch: 3, clock: { [life]: 4 }, retired: { '127.0.0.3:8090': { incarnation: 'a0-1.1', seq: 9 } } };
+  assert.equal(parseHandoffRequest({ group: '1.1', events: [event], quiesced: strandedWith }, testLimits), { group: '1.1', events: [event], quiesced: strandedWith });
+  rejects(() => parseHandoffRequest({ group: '1.1', events: [], quiesced: { epoch: 3 } }, testLimits), /quiesced clock of 1.1 must be an object/);
   rejects(() => parseHandoffRequest({ group: '1.1', events: {} }, testLimits), /events must be an array/);
   rejects(() => parseHandoffRequest({ group: '__proto__', events: [] }, testLimits), /group must be a group tag/);
   rejects(() => parseHandoffRequest({ group: '1.1', events: Array.from({ length: testLimits.snapshotChunkKeysMax + 1 }, () => event) }, testLimits), /at most/);
