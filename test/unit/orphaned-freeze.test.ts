@@ -12,7 +12,7 @@ import { initialShardMap, nextEpoch } from '../../events/shard-map.ts';
 import { ReplicaNode } from '../../src/node/replica-node.ts';
 import { freezeCheckEveryMs, ShardedNode } from '../../src/shard/sharded-node.ts';
 import { MemoryStorage } from '../../src/storage/memory-storage.ts';
-import { EventQueue } from '../simulation/event-queue.ts';
+import { VirtualTime } from './virtual-time.ts';
 import { addresses, testLimits, testSettings } from './support.ts';
 
 const self = addresses[1]!;
@@ -28,16 +28,8 @@ interface Question {
 }
 
 function world() {
-  const queue = new EventQueue();
-  let now = 0;
-  const timers = {
-    after: (delayMs: number, run: () => void) => {
-      let cancelled = false;
-      queue.push(now + delayMs, () => !cancelled && run());
-      return { cancel: () => (cancelled = true) };
-    },
-    soon: (run: () => void) => queue.push(now, run),
-  };
+  const time = new VirtualTime();
+  const { timers, clock } = time;
   const questions: Question[] = [];
   const warnings: { event?: string; reshard?: string }[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
@@ -48,7 +40,7 @@ function world() {
     view,
     limits: testLimits,
     timers,
-    clock: { now: () => now },
+    clock,
     log,
     askReshardRunning: (reshard) =>
       new Promise((resolve) => {
@@ -66,22 +58,14 @@ function world() {
         config: { socketAddress: self, view: groupView, causalWaitMs: 1000, limits: testLimits, settings: testSettings },
         incarnation: group === undefined ? 'b1' : `b1-${group}`,
         boot: 'b1',
-        clock: { now: () => now },
+        clock,
         timers,
         transport: { send: () => {}, close: () => {} },
         storage: new MemoryStorage(),
         log,
       }),
   });
-  const runUntil = (time: number): void => {
-    for (let next = queue.peekTime(); next !== undefined && next <= time; next = queue.peekTime()) {
-      const entry = queue.pop()!;
-      now = entry.at;
-      entry.run();
-    }
-    now = time;
-  };
-  return { sharded, next: nextEpoch(map), questions, warnings, runUntil, now: () => now };
+  return { sharded, next: nextEpoch(map), questions, warnings, runUntil: (until: number) => time.runUntil(until), now: () => time.now };
 }
 
 /** Whether a freeze for another reshard is refused (409) here: it is while this node is frozen. */

@@ -10,15 +10,14 @@ import { ownStoreWaitMs, Replica } from '../../src/core/replica.ts';
 import { createLogger } from '../../src/node/logger.ts';
 import { pushAnswerWaitMaxMs, ReplicaNode } from '../../src/node/replica-node.ts';
 import type { Storage } from '../../src/node/storage.ts';
-import { EventQueue } from '../simulation/event-queue.ts';
+import { VirtualTime } from './virtual-time.ts';
 import { addresses, testLimits, testSettings } from './support.ts';
 
 const [A, B, C] = [addresses[0]!, addresses[1]!, addresses[2]!];
 
 /** Node B over virtual time, its storage's flushes answered only when the test says (or at once, `immediate`). */
 function world(immediate = false, view: readonly Address[] = [A, B, C], limits = testLimits) {
-  const queue = new EventQueue();
-  let now = 0;
+  const time = new VirtualTime();
   const flushes: ((error: Error | undefined) => void)[] = [];
   const appended: KvEvent[] = [];
   /** Storage calls in order: what a flush is asked after matters (it covers only what was handed over before). */
@@ -45,33 +44,18 @@ function world(immediate = false, view: readonly Address[] = [A, B, C], limits =
     config: { socketAddress: B, view, causalWaitMs: 1000, limits, settings: testSettings },
     incarnation: 'b1',
     boot: 'b1',
-    clock: { now: () => now },
-    timers: {
-      after: (delayMs, run) => {
-        let cancelled = false;
-        queue.push(now + delayMs, () => !cancelled && run());
-        return { cancel: () => (cancelled = true) };
-      },
-      soon: (run) => queue.push(now, run),
-    },
+    clock: time.clock,
+    timers: time.timers,
     // Peers never answer: only the pushes B receives matter here.
     transport: { send: () => {}, close: () => {} },
     storage,
     log: createLogger('silent', B),
   });
-  const runUntil = (time: number): void => {
-    for (let next = queue.peekTime(); next !== undefined && next <= time; next = queue.peekTime()) {
-      const entry = queue.pop()!;
-      now = entry.at;
-      entry.run();
-    }
-    now = time;
-  };
   /** Ends every flush asked for so far, as an fdatasync would (those it asks for meanwhile wait). */
   const sync = (): void => {
     for (const done of flushes.splice(0)) done(undefined);
   };
-  return { node, runUntil, sync, flushes, appended, calls, setUnavailable: (reason: string | undefined) => (unavailable = reason) };
+  return { node, runUntil: (until: number) => time.runUntil(until), sync, flushes, appended, calls, setUnavailable: (reason: string | undefined) => (unavailable = reason) };
 }
 
 /** Replica A's core, writing the events pushed to B (each test a new life of it, so B lacks nothing before them). */

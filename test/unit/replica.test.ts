@@ -10,7 +10,7 @@ import { Replica, type Send } from '../../src/core/replica.ts';
 import { snapshotChunkEntries } from '../../src/core/snapshot-source.ts';
 import { ViewFullError } from '../../src/core/view-full-error.ts';
 import type { ReplicaNode } from '../../src/node/replica-node.ts';
-import { EventQueue } from '../simulation/event-queue.ts';
+import { VirtualTime } from './virtual-time.ts';
 import { SimHost } from '../simulation/host.ts';
 import { SimNetwork } from '../simulation/network.ts';
 import { emptyStats } from '../simulation/report.ts';
@@ -910,22 +910,17 @@ test('a chunk of another snapshot drops what was staged of the first', () => {
  * virtual time, a queue of what is due, no faults unless a test makes them. It records every
  * message each address received.
  */
-class TinyWorld {
-  now = 0;
-  private readonly queue = new EventQueue();
+class TinyWorld extends VirtualTime {
   readonly network: SimNetwork;
   readonly hosts: SimHost[];
   readonly received = new Map<Address, PeerMessage[]>();
 
   constructor(view: readonly Address[], seed = 1) {
+    super();
     const timeouts = { requestTimeoutMs: 800, probeTimeoutMs: 500 };
     this.network = new SimNetwork(this, new Random(seed), testLimits, timeouts, emptyStats(), { dropRate: 0, dupRate: 0, longDelayRate: 0 });
     const hostSettings = { view, limits: testLimits, settings: testSettings, causalWaitMs: 1000, durable: false, ...timeouts };
     this.hosts = view.map((address, index) => new SimHost(index, address, this, this.network, hostSettings, new Random(seed + 1)));
-  }
-
-  schedule(at: number, run: () => void): void {
-    this.queue.push(at, run);
   }
 
   trace(): void {}
@@ -946,15 +941,6 @@ class TinyWorld {
 
   start(index: number, incarnation: string): ReplicaNode {
     return this.hosts[index]!.start(incarnation, () => {});
-  }
-
-  runUntil(time: number): void {
-    for (let next = this.queue.peekTime(); next !== undefined && next <= time; next = this.queue.peekTime()) {
-      const entry = this.queue.pop()!;
-      this.now = entry.at;
-      entry.run();
-    }
-    this.now = time;
   }
 }
 
