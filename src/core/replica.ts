@@ -754,7 +754,7 @@ export class Replica {
 
   /** Event `seq` of `origin` (a life of this group) is delivered here, or counted so: its life is retired past it. */
   hasDelivered(origin: ReplicaId, seq: number): boolean {
-    return (this.deliveredClock[origin] ?? 0) >= seq || this.retired.satisfies(origin, seq);
+    return (this.deliveredClock[origin] ?? 0) >= seq || this.retiredPast(origin, seq);
   }
 
   /** Event `seq` of `origin` (a life of this group) is past a retirement here: every replica delivered it. */

@@ -2,13 +2,14 @@ import type { Address } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { Limits } from '../../events/limits.ts';
 import { groupOfShard, reshard as nextMap, shardOfKey, type ShardMap } from '../../events/shard-map.ts';
-import { parseExportReply, parseGroupStatus, shardPaths, type GroupStatus, type QuiescedGroup, type ReshardStep } from '../../events/shard-messages.ts';
+import { parseExportReply, shardPaths, type GroupStatus, type QuiescedGroup, type ReshardStep } from '../../events/shard-messages.ts';
 import { ExpectedError } from '../../events/expected-error.ts';
 import { clockCovers } from '../../events/vector-clock.ts';
 import { compareEvents } from '../core/conflict-order.ts';
 import type { Logger } from '../node/logger.ts';
 import { newReshardId } from './running-reshards.ts';
 import { ShardCallError, type ShardClient } from './shard-client.ts';
+import { groupStatusOf } from './group-status.ts';
 import { mergeQuiesced } from './quiesced.ts';
 import type { ShardedNode } from './sharded-node.ts';
 
@@ -179,7 +180,7 @@ async function quiesce(sharded: ShardedNode, client: ShardClient, limits: Limits
   let seenAlive: { unfrozen: Address; by: Address } | undefined;
   while (Date.now() < deadline) {
     const statuses = await Promise.allSettled(
-      members.map((member) => (member === sharded.self ? Promise.resolve(sharded.status()) : client.call(member, 'GET', shardPaths.status, undefined, callTimeoutMs, (body) => parseGroupStatus(body, limits)))),
+      members.map((member) => groupStatusOf(sharded, client, limits, member, callTimeoutMs)),
     );
     const reached: { member: Address; status: GroupStatus }[] = [];
     statuses.forEach((answer, i) => {

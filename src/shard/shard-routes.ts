@@ -5,11 +5,12 @@ import { parseAddress, type Address } from '../../events/ids.ts';
 import type { Limits } from '../../events/limits.ts';
 import { peerRpcs } from '../../events/peer-rpc.ts';
 import { addMember, membersOf, shardIds, shardOfNode, unknownShardMessage } from '../../events/shard-map.ts';
-import { parseExportRequest, parseGroupStatus, parseHandoffRequest, parseImportRequest, parseReshardRunningQuery, parseReshardStep, parseShardMapState, shardPaths, type ReshardRunningReply } from '../../events/shard-messages.ts';
+import { parseExportRequest, parseHandoffRequest, parseImportRequest, parseReshardRunningQuery, parseReshardStep, parseShardMapState, shardPaths, type ReshardRunningReply } from '../../events/shard-messages.ts';
 import { ValidationError } from '../../events/validation-error.ts';
 import type { Logger } from '../node/logger.ts';
 import { bodyObject, jsonBody } from '../http/body.ts';
 import type { OnFatal } from '../http/errors.ts';
+import { groupStatusOf } from './group-status.ts';
 import { spreadMap } from './map-spread.ts';
 import { apply, importHere, runReshard } from './reshard.ts';
 import { forwardStreamPath } from '../../events/forward-frames.ts';
@@ -199,7 +200,7 @@ async function refuseMovingLastLiveMember(options: ShardRoutesOptions, address: 
   if (current === undefined || current === to) return;
   let live: readonly Address[] | undefined;
   try {
-    const status = address === sharded.self ? sharded.status() : await client.call(address, 'GET', shardPaths.status, undefined, 2000, (body) => parseGroupStatus(body, limits));
+    const status = await groupStatusOf(sharded, client, limits, address, 2000);
     live = status.shard === current ? status.live : undefined;
   } catch {
     return;
