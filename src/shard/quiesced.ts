@@ -2,7 +2,7 @@ import type { ReplicaId } from '../../events/ids.ts';
 import type { KvEvent } from '../../events/kv-event.ts';
 import type { RetiredRecord } from '../../events/peer-messages.ts';
 import type { QuiescedGroup } from '../../events/shard-messages.ts';
-import { mergeClocks } from '../../events/vector-clock.ts';
+import { clockCovers, mergeClocks } from '../../events/vector-clock.ts';
 import { RetiredLives } from '../core/retired-lives.ts';
 
 /** Each quiesced group's retired lives, read once (a hand-off asks about every event). */
@@ -17,13 +17,24 @@ const retiredOf = new WeakMap<QuiescedGroup, RetiredLives>();
  */
 export function quiescedTook(quiesced: QuiescedGroup, event: Pick<KvEvent, 'origin' | 'seq'>): boolean {
   if ((quiesced.clock[event.origin] ?? 0) >= event.seq) return true;
-  if (quiesced.retired === undefined) return false;
+  return quiesced.retired !== undefined && retiredLivesOf(quiesced).satisfies(event.origin as ReplicaId, event.seq);
+}
+
+/** `noted` says nothing `known` (of the same reshard) does not: the same clock again, as gossip repeats it every few seconds. */
+export function quiescedCovers(known: QuiescedGroup, noted: QuiescedGroup): boolean {
+  if (known.epoch !== noted.epoch || !clockCovers(known.clock, noted.clock)) return false;
+  if (noted.retired === undefined) return true;
+  const lives = known.retired === undefined ? undefined : retiredLivesOf(known);
+  return lives !== undefined && RetiredLives.entries(noted.retired).every(({ id, seq }) => lives.satisfies(id, seq));
+}
+
+function retiredLivesOf(quiesced: QuiescedGroup): RetiredLives {
   let retired = retiredOf.get(quiesced);
   if (retired === undefined) {
-    retired = livesOf([quiesced.retired]);
+    retired = livesOf(quiesced.retired === undefined ? [] : [quiesced.retired]);
     retiredOf.set(quiesced, retired);
   }
-  return retired.satisfies(event.origin as ReplicaId, event.seq);
+  return retired;
 }
 
 /** What several members (or two notes of one reshard) say a group's quiesce took: clocks merged, and every life any of them retired. */

@@ -12,7 +12,7 @@ import type { NodeHost } from '../node/node-host.ts';
 import type { ReplicaNode } from '../node/replica-node.ts';
 import type { Clock } from '../node/clock.ts';
 import type { TimerHandle, Timers } from '../node/timers.ts';
-import { mergeQuiesced, quiescedTook } from './quiesced.ts';
+import { mergeQuiesced, quiescedCovers, quiescedTook } from './quiesced.ts';
 import { StrandedWrites } from './stranded-writes.ts';
 import { RunningReshards } from './running-reshards.ts';
 
@@ -222,8 +222,12 @@ export class ShardedNode implements NodeHost {
       const known = this.quiesced.get(group);
       const noted = quiesced[group]!;
       if (known !== undefined && known.epoch > noted.epoch) continue;
-      const merged = known?.epoch === noted.epoch ? mergeQuiesced(noted.epoch, [known, noted]) : noted;
       this.quiesced.delete(group);
+      if (known !== undefined && quiescedCovers(known, noted)) {
+        this.quiesced.set(group, known); // nothing new: no merge, and every batch it could confirm already was
+        continue;
+      }
+      const merged = known?.epoch === noted.epoch ? mergeQuiesced(noted.epoch, [known, noted]) : noted;
       this.quiesced.set(group, merged);
       const kept = this.stranded.confirm(group, merged, (event) => quiescedTook(merged, event));
       if (kept > 0) this.options.log.warn({ event: 'reshard-writes-stranded', group, epoch: merged.epoch, count: kept }, "writes acknowledged here that a reshard did not take (its clock came after its map): handing them to their keys' shard");

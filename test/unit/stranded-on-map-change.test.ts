@@ -5,7 +5,7 @@
 // does not know, strands nothing. The node's life is driven through its core: no network here.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { groupOf, type Address } from '../../events/ids.ts';
+import { groupOf, type Address, type ReplicaId } from '../../events/ids.ts';
 import { groupOfShard, initialShardMap, removeNode, reshard, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
 import type { ShardedNode } from '../../src/shard/sharded-node.ts';
 import { shardedNodeAt } from './sharded-node-fixture.ts';
@@ -97,6 +97,12 @@ test('a later reshard of a group replaces its quiesced clock; an earlier one doe
   assert.equal(sharded.state().quiesced, { [group]: { epoch: 3, clock: { [id]: 5 } } });
   sharded.noteQuiesced({ [group]: { epoch: 4, clock: { [id]: 7 } } });
   assert.equal(sharded.state().quiesced, { [group]: { epoch: 4, clock: { [id]: 7 } } });
+  // The same reshard's clock again, or a part of it (gossip repeats it): nothing changes; more of it: merged.
+  sharded.noteQuiesced({ [group]: { epoch: 4, clock: { [id]: 6 } } });
+  assert.equal(sharded.state().quiesced, { [group]: { epoch: 4, clock: { [id]: 7 } } });
+  const other = '10.0.1.9:8090/z9-2.1' as ReplicaId;
+  sharded.noteQuiesced({ [group]: { epoch: 4, clock: { [other]: 2 }, retired: { '10.0.1.8:8090': { incarnation: 'y8-2.1', seq: 3 } } } });
+  assert.equal(sharded.state().quiesced, { [group]: { epoch: 4, clock: { [id]: 7, [other]: 2 }, retired: { '10.0.1.8:8090': { incarnation: 'y8-2.1', seq: 3 } } } });
 });
 
 test.run();
