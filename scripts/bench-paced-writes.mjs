@@ -6,8 +6,11 @@ import { KeepAliveConnection } from './bench-http-connection.mjs';
 import { absorb, nextValue, noteSent, putBody, randomKey } from './bench-session.mjs';
 import { percentiles, round } from './bench-stats.mjs';
 
-/** An open-loop write load at `rate` per second, evenly spaced, over `sessions` (one connection each). */
-export async function pacedWrites(sessions, rate, seconds) {
+/**
+ * An open-loop write load at `rate` per second, evenly spaced, over `sessions` (one connection
+ * each), each write of the key `keyFor(session)` returns (a uniformly random one unless given).
+ */
+export async function pacedWrites(sessions, rate, seconds, keyFor = randomKey) {
   const connections = new Map(sessions.map((s) => [s, new KeepAliveConnection(s.replica)]));
   const idle = [...sessions];
   const statuses = {};
@@ -20,7 +23,7 @@ export async function pacedWrites(sessions, rate, seconds) {
   await new Promise((resolve) => {
     const send = (session) => {
       inFlight += 1;
-      const key = randomKey();
+      const key = keyFor(session);
       noteSent(session);
       connections.get(session).request('PUT', `/kvs/${key}`, putBody(session, nextValue()))
         .then((answer) => {

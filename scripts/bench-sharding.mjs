@@ -30,6 +30,13 @@
 //      where a system call or a wake-up is dear (this VM), they are most of the CPU per write, and
 //      they show what forwarding adds (a forwarded request is a write and a read at two nodes,
 //      batched only with requests that arrive together) against what a smaller group saves.
+//      Then, on the same cluster, as many clients at BENCH_PACED_RATE writes/s in all, evenly
+//      spaced (open loop, bench-paced-writes.mjs), for BENCH_SECONDS: the same figures at the same offered load for
+//      every layout. The closed loop runs each layout at its own saturation, where a layout that
+//      carries more writes at once batches more of them per system call; paced, each layout
+//      carries the same writes, and the CPU per write compares what a write costs each. Its
+//      ratios are also given against 1x6 (what sharding saves on the same 6 nodes), with the
+//      write latency p50/p99 at the client.
 //   2. Forwarding (2x3 only, each repeat, on the same cluster once the write load has stopped):
 //      one client writes BENCH_PROBE_KEYS keys at a member of their shard, then sends BENCH_GETS
 //      GETs of them to a random member of the key's shard (local) and as many to a random node of
@@ -51,6 +58,7 @@
 //   BENCH_REPEAT (3)  BENCH_SECONDS (5)  BENCH_WARMUP_SECONDS (2)  BENCH_IDLE_SECONDS (2)  BENCH_CONNECTIONS (48)
 //   BENCH_KEYS (10000)  BENCH_GETS (1000 per kind)  BENCH_PROBE_KEYS (200)  BENCH_MEM_KEYS (100000)
 //   BENCH_MEM_REPEAT (1)  BENCH_MEM_CONCURRENCY (48)  BENCH_VALUE_BYTES (100)  BENCH_PORT (18600)
+//   BENCH_PACED_RATE (300: below every layout's closed-loop writes/s here, or the pacing measures saturation again)
 //   BENCH_LAYOUTS (2x3,1x6,3; also 2x3-direct; ratios need 3)  BENCH_SKIP_BUILD (1: use dist/ as it is)
 //
 // The load generator shares the machine's cores with the nodes, and on a shared machine other
@@ -61,6 +69,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tsImport } from 'tsx/esm/api';
 import { buildBenchBundles } from './bench-bundles.mjs';
 import { KeepAliveConnection } from './bench-http-connection.mjs';
+import { pacedWrites } from './bench-paced-writes.mjs';
+import { newSession } from './bench-session.mjs';
 import { cpuMeter, kernelWorkMeter, metadataCarryingClient, ServerProcesses } from './bench-processes.mjs';
 import { KEYS, intEnv } from './bench-settings.mjs';
 import { median, percentiles, round } from './bench-stats.mjs';
@@ -69,7 +79,7 @@ import { fmt } from './bench-report.mjs';
 const { initialShardMap, shardOfKey } = await tsImport('../events/shard-map.ts', import.meta.url);
 
 /** The settings, from the environment (a positive number each; the header lists them). */
-const { repeat, seconds, warmupSeconds, idleSeconds, connections, gets, probeKeys, memKeys, memRepeat, memConcurrency, valueBytes, basePort } = Object.fromEntries(
+const { repeat, seconds, warmupSeconds, idleSeconds, connections, gets, probeKeys, memKeys, memRepeat, memConcurrency, valueBytes, basePort, pacedRate } = Object.fromEntries(
   Object.entries({
     repeat: ['BENCH_REPEAT', 3],
     seconds: ['BENCH_SECONDS', 5],
@@ -83,6 +93,7 @@ const { repeat, seconds, warmupSeconds, idleSeconds, connections, gets, probeKey
     memConcurrency: ['BENCH_MEM_CONCURRENCY', 48],
     valueBytes: ['BENCH_VALUE_BYTES', 100],
     basePort: ['BENCH_PORT', 18_600],
+    pacedRate: ['BENCH_PACED_RATE', 300],
   }).map(([setting, [variable, fallback]]) => [setting, intEnv(variable, fallback)]),
 );
 
@@ -138,6 +149,12 @@ async function startLayout(bundle, layout, nodeArgs = []) {
     }
   }
   cluster.shardOfNode = new Map([...cluster.members].flatMap(([id, members]) => members.map((member) => [member, id])));
+  if (layout.direct) {
+    // 2x3-direct: a client writes only the keys of the shard of the node it talks to.
+    const shardKeys = new Map([...cluster.members.keys()].map((id) => [id, []]));
+    for (let i = 0; i < KEYS; i++) shardKeys.get(cluster.shardOf(`k${i}`)).push(`k${i}`);
+    cluster.ownKeys = (address) => shardKeys.get(cluster.shardOfNode.get(address));
+  }
   return cluster;
 }
 
@@ -157,24 +174,49 @@ async function forwardedSoFar(addresses) {
   return { count, secondsSum };
 }
 
+/** Closed-loop writes for `duration` seconds: each client sends its next write on the answer. */
 function writeLoad(autocannon, cluster, duration) {
-  let keysFor;
-  if (cluster.layout.direct) {
-    const shardKeys = new Map([...cluster.members.keys()].map((id) => [id, []]));
-    for (let i = 0; i < KEYS; i++) shardKeys.get(cluster.shardOf(`k${i}`)).push(`k${i}`);
-    keysFor = (client) => shardKeys.get(cluster.shardOfNode.get(`${client.opts.hostname}:${client.opts.port}`));
-  }
   return autocannon({
     url: cluster.addresses.map((address) => `http://${address}`),
     connections,
     duration,
     timeout: 10,
     requests: [{ method: 'GET', path: '/health' }], // replaced per client in setupClient
-    setupClient: metadataCarryingClient('PUT', KEYS, keysFor),
+    setupClient: metadataCarryingClient('PUT', KEYS, cluster.ownKeys === undefined ? undefined : (client) => cluster.ownKeys(`${client.opts.hostname}:${client.opts.port}`)),
   });
 }
 
-/** Part 1 on a ready cluster: idle CPU, then the measured write load. */
+/**
+ * Writes at `rate` per second for `duration` seconds, evenly spaced (open loop), from as many
+ * clients as the closed loop has, spread round-robin over the nodes, each chaining its metadata.
+ * (Not autocannon's overallRate: it lets each client send its share of a second back to back at
+ * the second's start, a burst at saturation every second.)
+ */
+async function pacedLoad(cluster, duration, rate) {
+  const sessions = Array.from({ length: connections }, (_, i) => newSession(i, cluster.addresses[i % cluster.addresses.length]));
+  const keyFor =
+    cluster.ownKeys === undefined
+      ? undefined
+      : (session) => {
+          const own = cluster.ownKeys(session.replica);
+          return own[Math.floor(Math.random() * own.length)];
+        };
+  const result = await pacedWrites(sessions, rate, duration, keyFor);
+  const answered = Object.entries(result.statuses).reduce((n, [status, count]) => n + (status === 'error' ? 0 : count), 0);
+  return {
+    '2xx': (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0),
+    duration,
+    latency: { p50: result.p50Ms, p99: result.p99Ms },
+    non2xx: answered - (result.statuses['200'] ?? 0) - (result.statuses['201'] ?? 0),
+    errors: (result.statuses.error ?? 0) + result.skippedNoIdleClient,
+    timeouts: 0,
+  };
+}
+
+/**
+ * Part 1 on a ready cluster: idle CPU, then the measured write loads: closed-loop (as fast as the
+ * layout goes), then paced at `pacedRate` writes/s (the same offered load for every layout).
+ */
 async function measureWrites(autocannon, cluster) {
   await sleep(1000); // the start's own work (JIT, the join) is not the idle cluster's
   const idle = cpuMeter(cluster.pids);
@@ -182,11 +224,19 @@ async function measureWrites(autocannon, cluster) {
   const idleCores = idle() / (idleSeconds * 1000);
   await writeLoad(autocannon, cluster, warmupSeconds);
   await sleep(1000); // the warm-up's last requests, dropped by autocannon, finish at the nodes outside the measured interval
+  const closed = await measureInterval(autocannon, cluster, idleCores, undefined);
+  await sleep(1000); // as above: the closed loop's last requests finish before the paced interval starts
+  const paced = await measureInterval(autocannon, cluster, idleCores, pacedRate);
+  return { ...closed, paced };
+}
+
+/** One measured interval of BENCH_SECONDS of writes (closed-loop, or at `rate` writes/s): what the cluster spent per write. */
+async function measureInterval(autocannon, cluster, idleCores, rate) {
   const forwardedBefore = await forwardedSoFar(cluster.addresses);
   const cpu = cpuMeter(cluster.pids);
   const kernelWork = kernelWorkMeter(cluster.pids);
   const started = performance.now();
-  const result = await writeLoad(autocannon, cluster, seconds);
+  const result = rate === undefined ? await writeLoad(autocannon, cluster, seconds) : await pacedLoad(cluster, seconds, rate);
   const cpuMs = cpu();
   const kernel = kernelWork();
   const wallMs = performance.now() - started;
@@ -202,6 +252,8 @@ async function measureWrites(autocannon, cluster) {
     syscallsPerWrite: kernel === null || writes === 0 ? null : kernel.syscalls / writes,
     switchesPerWrite: kernel === null || writes === 0 ? null : kernel.switches / writes,
     forwardMs: forwarded === 0 ? null : ((forwardedAfter.secondsSum - forwardedBefore.secondsSum) * 1000) / forwarded,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
   };
@@ -322,6 +374,11 @@ async function main() {
           `${name} (repeat ${r + 1}/${repeat}): ${fmt(run.writesPerSecond, 0)} writes/s, ${fmt(run.cpuUsPerWrite, 0)} us CPU/write, idle ${fmt(run.idleCores, 2)} cores, ` +
             `forwarded/write ${fmt(run.forwardedPerWrite, 2)}, I/O syscalls/write ${fmt(run.syscallsPerWrite, 2)}, switches/write ${fmt(run.switchesPerWrite, 2)}, non-2xx ${run.non2xx}, errors ${run.errors}`,
         );
+        const { paced } = run;
+        log(
+          `${name} (repeat ${r + 1}/${repeat}) at ${pacedRate} writes/s offered: ${fmt(paced.writesPerSecond, 0)} writes/s, ${fmt(paced.cpuUsPerWrite, 0)} us CPU/write (${fmt(paced.busyCpuUsPerWrite, 0)} above idle), ` +
+            `forwarded/write ${fmt(paced.forwardedPerWrite, 2)}, I/O syscalls/write ${fmt(paced.syscallsPerWrite, 2)}, switches/write ${fmt(paced.switchesPerWrite, 2)}, p50/p99 ${fmt(paced.latencyP50Ms, 1)}/${fmt(paced.latencyP99Ms, 1)} ms, non-2xx ${paced.non2xx}, errors ${paced.errors}`,
+        );
         if (name === '2x3') {
           const probe = await measureForwarding(cluster);
           forwarding.push(probe);
@@ -350,20 +407,40 @@ async function main() {
   }
 
   // ---------------------------------------------------------------- the tables
-  const ratioTo = (name, field, runs) => runs[name].map((run, i) => (runs[BASELINE]?.[i]?.[field] ? run[field] / runs[BASELINE][i][field] : null)).filter((v) => v !== null);
+  const ratioTo = (name, field, runs, base = BASELINE) => runs[name].map((run, i) => (runs[base]?.[i]?.[field] ? run[field] / runs[base][i][field] : null)).filter((v) => v !== null);
   console.log(`\n## sharding: ${layoutNames.join(', ')}; ${os.cpus().length} CPUs; medians of ${repeat} repeat(s); ratios vs ${LAYOUTS[BASELINE].title}\n`);
   console.log(`Writes: ${connections} closed-loop clients (keep-alive, round-robin over the nodes, each chaining its metadata), random keys of ${KEYS}, ${seconds} s after ${warmupSeconds} s warm-up.\n`);
-  console.log('| layout | writes/s | ratio | cluster CPU us/write | ratio | idle cluster CPU (cores) | CPU us/write above idle | ratio | forwarded/write | forward ms (mean) | I/O syscalls/write | context switches/write | non-2xx |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const against1x6 = '1x6' in writes;
+  /** The median ratio of `field` to the `base` layout's in the same repeat, with the range over the repeats. */
+  const ratioCell = (runs, name, field, base = BASELINE) => {
+    const values = ratioTo(name, field, runs, base);
+    return `${fmt(median(values), 2)}${range(values)}`;
+  };
+  const x1x6 = (runs, name, field) => (against1x6 ? ` ${ratioCell(runs, name, field, '1x6')} |` : '');
+  console.log(`| layout | writes/s | ratio | cluster CPU us/write | ratio |${against1x6 ? ' x 1x6 |' : ''} idle cluster CPU (cores) | CPU us/write above idle | ratio |${against1x6 ? ' x 1x6 |' : ''} forwarded/write | forward ms (mean) | I/O syscalls/write | context switches/write | non-2xx |`);
+  console.log(`| --- | ---: | ---: | ---: | ---: |${against1x6 ? ' ---: |' : ''} ---: | ---: | ---: |${against1x6 ? ' ---: |' : ''} ---: | ---: | ---: | ---: | ---: |`);
   for (const name of layoutNames) {
     const runs = writes[name];
     const m = (field) => median(runs.map((run) => run[field]));
-    const wRatios = ratioTo(name, 'writesPerSecond', writes);
-    const cRatios = ratioTo(name, 'cpuUsPerWrite', writes);
-    const bRatios = ratioTo(name, 'busyCpuUsPerWrite', writes);
     console.log(
-      `| ${LAYOUTS[name].title} | ${fmt(m('writesPerSecond'), 0)} | ${fmt(median(wRatios), 2)}${range(wRatios)} | ${fmt(m('cpuUsPerWrite'), 0)} | ${fmt(median(cRatios), 2)}${range(cRatios)} | ` +
-        `${fmt(m('idleCores'), 2)} | ${fmt(m('busyCpuUsPerWrite'), 0)} | ${fmt(median(bRatios), 2)}${range(bRatios)} | ${fmt(m('forwardedPerWrite'), 2)} | ${fmt(m('forwardMs'), 1)} | ${fmt(m('syscallsPerWrite'), 2)} | ${fmt(m('switchesPerWrite'), 2)} | ${runs.reduce((n, run) => n + run.non2xx + run.errors, 0)} |`,
+      `| ${LAYOUTS[name].title} | ${fmt(m('writesPerSecond'), 0)} | ${ratioCell(writes, name, 'writesPerSecond')} | ${fmt(m('cpuUsPerWrite'), 0)} | ${ratioCell(writes, name, 'cpuUsPerWrite')} |${x1x6(writes, name, 'cpuUsPerWrite')} ` +
+        `${fmt(m('idleCores'), 2)} | ${fmt(m('busyCpuUsPerWrite'), 0)} | ${ratioCell(writes, name, 'busyCpuUsPerWrite')} |${x1x6(writes, name, 'busyCpuUsPerWrite')} ${fmt(m('forwardedPerWrite'), 2)} | ${fmt(m('forwardMs'), 1)} | ${fmt(m('syscallsPerWrite'), 2)} | ${fmt(m('switchesPerWrite'), 2)} | ${runs.reduce((n, run) => n + run.non2xx + run.errors, 0)} |`,
+    );
+  }
+  const paced = Object.fromEntries(layoutNames.map((name) => [name, writes[name].map((run) => run.paced)]));
+  console.log(
+    `\nWrites at the same offered load: ${pacedRate} writes/s, evenly spaced (open loop), from ${connections} clients round-robin over the nodes, ${seconds} s, right after the closed loop on the same cluster. ` +
+      'At saturation a layout batches more the more writes it carries at once; here every layout carries the same writes, so the CPU per write compares the work each write costs.\n',
+  );
+  console.log(`| layout | writes/s | cluster CPU us/write | ratio |${against1x6 ? ' x 1x6 |' : ''} CPU us/write above idle | ratio |${against1x6 ? ' x 1x6 |' : ''} forwarded/write | I/O syscalls/write | context switches/write | latency p50/p99 ms | non-2xx |`);
+  console.log(`| --- | ---: | ---: | ---: |${against1x6 ? ' ---: |' : ''} ---: | ---: |${against1x6 ? ' ---: |' : ''} ---: | ---: | ---: | ---: | ---: |`);
+  for (const name of layoutNames) {
+    const runs = paced[name];
+    const m = (field) => median(runs.map((run) => run[field]));
+    console.log(
+      `| ${LAYOUTS[name].title} | ${fmt(m('writesPerSecond'), 0)} | ${fmt(m('cpuUsPerWrite'), 0)} | ${ratioCell(paced, name, 'cpuUsPerWrite')} |${x1x6(paced, name, 'cpuUsPerWrite')} ` +
+        `${fmt(m('busyCpuUsPerWrite'), 0)} | ${ratioCell(paced, name, 'busyCpuUsPerWrite')} |${x1x6(paced, name, 'busyCpuUsPerWrite')} ${fmt(m('forwardedPerWrite'), 2)} | ${fmt(m('syscallsPerWrite'), 2)} | ${fmt(m('switchesPerWrite'), 2)} | ` +
+        `${fmt(m('latencyP50Ms'), 1)}/${fmt(m('latencyP99Ms'), 1)} | ${runs.reduce((n, run) => n + run.non2xx + run.errors, 0)} |`,
     );
   }
   if (forwarding.length > 0) {
