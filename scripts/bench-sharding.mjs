@@ -2,8 +2,9 @@
 //
 //   node scripts/bench-sharding.mjs     (BENCH_REPEAT=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=48 BENCH_MEM_KEYS=100000)
 //
-// About 4 minutes on this 2-core machine when it is quiet, 6-7 when other work loads it (the
-// memory loads, 3 x 10^5 writes, take half of it); BENCH_LAYOUTS=2x3,2x3-direct,1x6,3 adds a minute.
+// About 5 minutes on this 2-core machine when it is quiet, 7-8 when other work loads it (the
+// memory loads, 3 x 10^5 writes, take 2 of them); BENCH_LAYOUTS=2x3,2x3-direct,1x6,3 adds a
+// minute, and BENCH_REPEAT=5 with it takes about 8.5 minutes.
 //
 // LAYOUTS, each a fresh cluster on loopback 127.0.60.x (a port of its own per cluster, from BENCH_PORT):
 //   2x3: 6 nodes, SHARD_COUNT=2 (two shards of three replicas)
@@ -31,12 +32,12 @@
 //      they show what forwarding adds (a forwarded request is a write and a read at two nodes,
 //      batched only with requests that arrive together) against what a smaller group saves.
 //      Then, on the same cluster, as many clients at BENCH_PACED_RATE writes/s in all, evenly
-//      spaced (open loop, bench-paced-writes.mjs), for BENCH_SECONDS: the same figures at the same offered load for
-//      every layout. The closed loop runs each layout at its own saturation, where a layout that
-//      carries more writes at once batches more of them per system call; paced, each layout
-//      carries the same writes, and the CPU per write compares what a write costs each. Its
-//      ratios are also given against 1x6 (what sharding saves on the same 6 nodes), with the
-//      write latency p50/p99 at the client.
+//      spaced (open loop, bench-paced-writes.mjs), for BENCH_SECONDS: the same figures at the
+//      same offered load for every layout, with the write latency p50/p99 at the client. The
+//      closed loop runs each layout at its own saturation, where a layout that carries more
+//      writes at once batches more of them per system call; paced, each layout carries the same
+//      writes, and the CPU per write compares what a write costs in each. Every CPU ratio is also
+//      given against 1x6 (what sharding saves on the same 6 nodes).
 //   2. Forwarding (2x3 only, each repeat, on the same cluster once the write load has stopped):
 //      one client writes BENCH_PROBE_KEYS keys at a member of their shard, then sends BENCH_GETS
 //      GETs of them to a random member of the key's shard (local) and as many to a random node of

@@ -37,11 +37,18 @@ function filesOf(layer) {
 }
 
 /**
- * Unit test files are pure computation (no ports, no timing): they run as many at a time as there
- * are cores, each file's output printed whole when it ends. The other layers start processes on
- * fixed loopback addresses and measure time: one file at a time.
+ * How many files of a layer run at a time, each file's output printed whole when it ends. Unit test
+ * files are pure computation (no ports, no timing): as many as there are cores. Fault test files
+ * each run in a network namespace of their own (their loopback addresses and nft rules are theirs
+ * alone) and mostly wait on real time (cuts, hold-downs, restarts): two at a time. Simulation and
+ * integration files share the machine's loopback addresses: one at a time.
  */
-const parallelLayers = new Set(['unit']);
+const parallelism = { unit: Math.max(1, availableParallelism()), fault: 2 };
+/**
+ * Files that take far longer than the rest of their layer (a minute or more), started first so
+ * the others fill the remaining lanes around them instead of one of them ending the layer alone.
+ */
+const longestFiles = ['test/fault/nemesis-random-faults.test.ts', 'test/fault/course-reattach.test.ts'];
 
 function run(file, layer, buffered) {
   const node = [process.execPath, '--import', 'tsx', file];
@@ -74,9 +81,9 @@ for (const layer of wanted) {
   const files = filesOf(layer);
   if (files.length === 0) continue;
   if (layer === 'fault') ensureFaultTools();
-  const parallel = parallelLayers.has(layer) ? Math.max(1, availableParallelism()) : 1;
+  const parallel = parallelism[layer] ?? 1;
   console.log(`\n# ${layer}: ${files.length} file(s)${parallel > 1 ? `, ${parallel} at a time` : ''}`);
-  const queue = [...files];
+  const queue = [...files.filter((file) => longestFiles.includes(file)), ...files.filter((file) => !longestFiles.includes(file))];
   const layerResults = [];
   await Promise.all(
     Array.from({ length: Math.min(parallel, files.length) }, async () => {
