@@ -65,9 +65,14 @@ export class SimHost {
 
   /**
    * Starts a process: a new life with `incarnation`, or, with a DATA_DIR that holds one, the same
-   * life again from what its disk kept. `onDelivered` sees every batch it delivers (the storage seam).
+   * life again from what its disk kept. `onDelivered` sees every batch it delivers (the storage seam),
+   * `onSnapshotInstalled` every snapshot it installs (whose events reach it without passing the seam).
    */
-  start(incarnation: string, onDelivered: (node: ReplicaNode, events: readonly KvEvent[]) => void): ReplicaNode {
+  start(
+    incarnation: string,
+    onDelivered: (node: ReplicaNode, events: readonly KvEvent[]) => void,
+    onSnapshotInstalled: (node: ReplicaNode) => void = () => {},
+  ): ReplicaNode {
     if (this.node !== undefined) throw new Error(`${this.address} is already running`);
     const generation = ++this.generation;
     this.lives++;
@@ -111,6 +116,11 @@ export class SimHost {
       storage,
       log: silent,
     });
+    const installed = node.core.onSnapshotInstalled;
+    node.core.onSnapshotInstalled = () => {
+      installed?.();
+      onSnapshotInstalled(node!);
+    };
     this.node = node;
     node.start();
     return node;

@@ -228,6 +228,14 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
     for (const seed of regressionSeeds) runSeeds(seed, 1, randomSeed, (seed) => `SEED=${seed} node --import tsx ${file}`);
   });
 
+  // Sharded seeds beyond the default range that once failed, kept as regression tests.
+  //   30957: the oracle expected a write that only its own life ever held (it crashed 93 ms later),
+  //          because a later life of its address was retired and retirement covers every seq.
+  const shardedRegressionSeeds = [30957];
+  test(`sharded seeds that once failed (${shardedRegressionSeeds.join(', ')}) pass`, () => {
+    for (const seed of shardedRegressionSeeds) runSeeds(seed, 1, shardedSeed, (seed) => `SIM_SHARDED=1 SEED=${seed} node --import tsx ${file}`);
+  });
+
   test('the same seed replays the same run', () => {
     assert.equal(randomSeed(4242), randomSeed(4242));
   });

@@ -224,9 +224,15 @@ export class World {
   private start(host: SimHost): void {
     // Unique per address (the life count leads, at a fixed width), as a real start's would be.
     const incarnation = `${(host.lives + 1).toString(36).padStart(3, '0')}${this.random.int(0, 36 ** 3 - 1).toString(36).padStart(3, '0')}`;
-    const node = host.start(incarnation, (node, events) => {
-      if (host.node === node) this.oracle.delivered(host, node.core, events);
-    });
+    const node = host.start(
+      incarnation,
+      (node, events) => {
+        if (host.node === node) this.oracle.delivered(host, node.core, events);
+      },
+      (node) => {
+        if (host.node === node) this.oracle.snapshotInstalled(node.core);
+      },
+    );
     this.trace(`${host.address} starts as ${node.core.id}${host.lives > 1 && host.disk !== undefined ? ` from its DATA_DIR at ${JSON.stringify(node.core.clock)}` : ''}`);
     if (host.disk !== undefined && host.lives > 1) {
       this.stats.restartsFromDisk++;
