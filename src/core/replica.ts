@@ -691,6 +691,23 @@ export class Replica {
     return false;
   }
 
+  /**
+   * The origins of the events held in the log for keys that were in `before` and are in the view
+   * no more: a snapshot whose sender collected the tombstone that ended such a key drops it, and
+   * the key's events here, all covered by that snapshot, must leave the log with it (the log holds
+   * only events the view folds; seed 9118: a replica restarted from its DATA_DIR with a put and
+   * its delete in the log installed a snapshot without the key).
+   */
+  private originsOfKeysGone(before: KvView): Set<ReplicaId> {
+    const origins = new Set<ReplicaId>();
+    if (before === this.kv || this.log.length === 0) return origins;
+    const gone = new Set<string>();
+    for (const entry of viewEntries(before)) if (lookup(this.kv, entry.key) === undefined) gone.add(entry.key);
+    if (gone.size === 0) return origins;
+    for (const event of this.log.events()) if (gone.has(event.key)) origins.add(event.origin);
+    return origins;
+  }
+
   /** Delivers every waiting event whose causal past is now delivered, repeatedly. */
   private drainPending(ready: KvEvent[]): void {
     let progress = true;
@@ -727,11 +744,13 @@ export class Replica {
     for (const entry of entries) this.maxPlace = Math.max(this.maxPlace, placeOf(entry));
     const owned = this.ownsKey === undefined ? entries : entries.filter((entry) => this.ownsKey!(entry.key));
     // What the snapshot covers is read with its retirements taken: its sender had every event of the lives it retired.
+    const before = this.kv;
     this.kv = mergeSnapshot(this.kv, this.deliveredClock, owned, clock, deliveredHere, (over) => clockCovers(clock, over) || this.coversRetiring(clock, over));
+    const folded = this.originsOfKeysGone(before);
     for (const id in clock) {
       const seq = clock[id as ReplicaId]!;
       if (this.retired.isRetired(id as ReplicaId)) continue;
-      if (seq > (this.deliveredClock[id as ReplicaId] ?? 0)) this.log.advanceFloor(id as ReplicaId, seq);
+      if (seq > (this.deliveredClock[id as ReplicaId] ?? 0) || folded.has(id as ReplicaId)) this.log.advanceFloor(id as ReplicaId, seq);
     }
     this.deliveredClock = this.withoutRetired(mergeClocks(this.deliveredClock, clock));
     this.pending.dropCovered(this.deliveredClock);

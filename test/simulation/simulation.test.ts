@@ -223,7 +223,10 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
   //   5108, 5261: events waiting for a write lost with two crashed lives stayed pending for good,
   //               and no tombstone was collected again (fixed by retiring the lost write's life).
   //   3487:       the oracle counted a crashed life that held a write waiting for its causal past as not holding it.
-  const regressionSeeds = [3487, 5108, 5261];
+  //   9118:       a replica restarted from its DATA_DIR, with a put and its delete in the log, installed a
+  //               snapshot whose sender had collected the key's tombstone: the key left the view, its
+  //               events stayed in the log, and compaction's invariant check failed.
+  const regressionSeeds = [3487, 5108, 5261, 9118];
   test(`seeds that once failed (${regressionSeeds.join(', ')}) pass`, () => {
     for (const seed of regressionSeeds) runSeeds(seed, 1, randomSeed, (seed) => `SEED=${seed} node --import tsx ${file}`);
   });

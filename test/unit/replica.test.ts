@@ -826,6 +826,25 @@ test('a peer whose known clock is behind the log floor is sent a snapshot in chu
   assert.equal(sendsOf(exchangeAll(rs, now + 2), 'snapshot-push'), []);
 });
 
+test('installSnapshot() without a key whose tombstone its sender collected drops the key and its held events (seed 9118)', () => {
+  const a = replica(A);
+  const b = replica(B);
+  const c = replica(C);
+  a.write('x', 1, a.clock);
+  a.write('x', undefined, a.clock); // a delete
+  pushTo(a, b, [...a.logEvents()], 0);
+  assert.equal([...b.logEvents()].map((event) => event.type), ['put', 'delete'], 'B holds the put and its delete');
+  // C's snapshot: C delivered both, then collected the tombstone (so no "x"), and wrote "y".
+  pushTo(a, c, [...a.logEvents()], 0);
+  c.write('y', 2, c.clock);
+  const snapshot = c.snapshot();
+  b.installSnapshot(snapshot.entries.filter((entry) => entry.key !== 'x'), snapshot.clock);
+  assert.is(b.read('x', emptyClock).found, undefined);
+  assert.is(valueOf(b.read('y', emptyClock).found), 2);
+  assert.equal([...b.logEvents()].filter((event) => event.key === 'x'), [], 'the events of "x" left the log with it');
+  b.compact(0); // asserts that every held event is in the view or loses to it
+});
+
 test('installSnapshot() joins a snapshot in, jumps the clock and drops covered pending events', () => {
   const a = replica(A);
   const b = replica(B);
