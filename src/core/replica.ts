@@ -700,11 +700,10 @@ export class Replica {
    */
   private originsOfKeysGone(before: KvView): Set<ReplicaId> {
     const origins = new Set<ReplicaId>();
-    if (before === this.kv || this.log.length === 0) return origins;
-    const gone = new Set<string>();
-    for (const entry of viewEntries(before)) if (lookup(this.kv, entry.key) === undefined) gone.add(entry.key);
-    if (gone.size === 0) return origins;
-    for (const event of this.log.events()) if (gone.has(event.key)) origins.add(event.origin);
+    if (before === this.kv) return origins;
+    for (const event of this.log.events()) {
+      if (lookup(before, event.key) !== undefined && lookup(this.kv, event.key) === undefined) origins.add(event.origin);
+    }
     return origins;
   }
 
