@@ -25,6 +25,7 @@ import { compareIncarnations, RetiredLives } from './retired-lives.ts';
 import { ServedSnapshots } from './served-snapshots.ts';
 import { snapshotChunkEntries, type SnapshotSource } from './snapshot-source.ts';
 import { Stability } from './stability.ts';
+import { UnownedKeys } from './unowned-keys.ts';
 import { WriteAcks, type ParkOutcome, type TakenWrites } from './write-acks.ts';
 import { ViewFullError } from './view-full-error.ts';
 
@@ -155,6 +156,8 @@ export class Replica {
    * counts them) but leave no value here: keys that moved to another shard in a reshard.
    */
   private ownsKey: ((key: string) => boolean) | undefined;
+  /** The delivered events (and snapshot entries) of keys `ownsKey` refuses: a later map may give them to this group. */
+  private readonly unowned = new UnownedKeys();
   /** Called with every batch of delivered events, in delivery order (the debug page's records, storage, tests). */
   onDelivered: ((events: readonly KvEvent[]) => void) | undefined;
   /** Called when a snapshot was installed: its effect reached the view without passing onDelivered. */
@@ -668,7 +671,7 @@ export class Replica {
   private applyDelivered(ready: readonly KvEvent[]): void {
     if (ready.length === 0) return;
     for (const event of ready) this.maxPlace = Math.max(this.maxPlace, placeOf(event));
-    this.kv = applyEvents(this.kv, this.ownsKey === undefined ? ready : ready.filter((event) => this.ownsKey!(event.key)));
+    this.kv = applyEvents(this.kv, this.ownedOnly(ready));
     this.deliveredCount += ready.length;
     this.onDelivered?.(ready);
   }
@@ -741,7 +744,7 @@ export class Replica {
     // it must still be placed after it (else a replica that still holds the tombstone keeps it as the winner).
     this.maxPlace = Math.max(this.maxPlace, maxPlace);
     for (const entry of entries) this.maxPlace = Math.max(this.maxPlace, placeOf(entry));
-    const owned = this.ownsKey === undefined ? entries : entries.filter((entry) => this.ownsKey!(entry.key));
+    const owned = this.ownedOnly(entries);
     // What the snapshot covers is read with its retirements taken: its sender had every event of the lives it retired.
     const before = this.kv;
     this.kv = mergeSnapshot(this.kv, this.deliveredClock, owned, clock, deliveredHere, (over) => clockCovers(clock, over) || this.coversRetiring(clock, over));
@@ -767,7 +770,24 @@ export class Replica {
     this.ownsKey = owns;
     const before = this.kv.liveKeys + this.kv.tombstones;
     this.kv = forgetKeys(this.kv, (key) => !owns(key));
-    return before - (this.kv.liveKeys + this.kv.tombstones);
+    const dropped = before - (this.kv.liveKeys + this.kv.tombstones);
+    // Keys this group owns from now on whose events were delivered before: their values join the view.
+    this.kv = applyEvents(this.kv, this.unowned.take(owns));
+    return dropped;
+  }
+
+  /** The events of `events` whose keys this group owns; the others are kept aside (UnownedKeys). */
+  private ownedOnly(events: readonly KvEvent[]): readonly KvEvent[] {
+    const owns = this.ownsKey;
+    if (owns === undefined) return events;
+    const owned = events.filter((event) => owns(event.key));
+    if (owned.length < events.length) this.unowned.add(events.filter((event) => !owns(event.key)));
+    return owned;
+  }
+
+  /** Keys delivered here that this group does not own (held aside), and those not held for the bound. */
+  get unownedKeys(): { readonly held: number; readonly dropped: number } {
+    return { held: this.unowned.size, dropped: this.unowned.dropped };
   }
 
   /** Event `seq` of `origin` (a life of this group) is delivered here, or counted so: its life is retired past it. */

@@ -97,6 +97,8 @@ export interface ShardingDescription {
   readonly keysArriving: boolean;
   /** Writes acknowledged here that a reshard did not take, not yet handed to their keys' shard (handoff.ts). */
   readonly handingOff: number;
+  /** Keys delivered here that this shard does not own under this map (core/unowned-keys.ts): held aside, and not held (over the bound). */
+  readonly unownedKeys: { readonly held: number; readonly dropped: number };
   readonly forwarded: number;
   readonly forwardFailures: number;
 }
@@ -256,6 +258,7 @@ export class ShardedNode implements NodeHost {
       writesFrozen: this.writesFrozen,
       keysArriving: this.arriving.length > 0,
       handingOff: this.stranded.size,
+      unownedKeys: this.current.core.unownedKeys,
       ...this.counters,
     };
   }

@@ -4,6 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Address } from '../../events/ids.ts';
+import type { KvEvent } from '../../events/kv-event.ts';
 import { clockCovers, emptyClock, type VectorClock } from '../../events/vector-clock.ts';
 import { parseEvent } from '../../events/parse-event.ts';
 import { Replica } from '../../src/core/replica.ts';
@@ -71,6 +72,37 @@ test('keepOnlyKeys: keys another shard owns leave the view, their later events c
   a.write('b1', 'again', metadata);
   assert.is(a.read('b1', emptyClock).found, undefined, 'a later write of a key this group no longer owns leaves no value');
   assert.is((a.read('a1', emptyClock).found as { value?: unknown } | undefined)?.value, 'a1');
+});
+
+/** A hand-made push of `events` from `from` to `to`. */
+function pushTo(from: Replica, to: Replica, events: readonly KvEvent[]): void {
+  const reply = to.handle({ rpc: 'push', request: { from: from.self, incarnation: from.incarnation, events, clock: from.clock } }, 0);
+  assert.is(reply.type, 'accepted', JSON.stringify(reply));
+}
+
+const valueAt = (r: Replica, key: string): unknown => (r.read(key, emptyClock).found as { value?: unknown } | undefined)?.value;
+
+test('keepOnlyKeys: events of keys a later map gives this group, delivered before it knew that map, join the view then (a member that missed a reshard)', () => {
+  const a = member(A, '1.1');
+  const b = member(B, '1.1');
+  const old = (key: string) => key.startsWith('a');
+  a.keepOnlyKeys(old);
+  // b follows the newer map (keys b* moved into the group) and takes their imports; a does not know it yet.
+  const moved = [b.write('b1', 'in', emptyClock).event, b.write('b2', 'in', emptyClock).event, b.write('b2', undefined, emptyClock).event];
+  const snapshotOnly = b.write('b3', 'in', emptyClock).event; // reaches a in a snapshot, not a push
+  pushTo(b, a, moved);
+  assert.is(a.read('b1', emptyClock).found, undefined, 'not this group\'s key under the map a follows');
+  assert.equal(a.unownedKeys, { held: 2, dropped: 0 });
+  a.compact(0); // the log holds events of keys the view lacks: not an invariant violation while the group does not own them
+  a.installSnapshot([moved[0]!, moved[2]!, snapshotOnly], b.clock);
+  assert.equal(a.unownedKeys, { held: 3, dropped: 0 });
+  a.keepOnlyKeys((key) => old(key) || key.startsWith('b'));
+  assert.is(valueAt(a, 'b1'), 'in');
+  assert.is(a.read('b2', emptyClock).found, undefined, 'the delete of b2 came after its put');
+  assert.is(valueAt(a, 'b3'), 'in');
+  assert.equal(a.unownedKeys, { held: 0, dropped: 0 });
+  a.compact(0); // before the fix: "log event ... for "b1" is missing from the view"
+  assert.is(a.liveKeysOf(() => true), 2);
 });
 
 test.run();
