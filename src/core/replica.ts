@@ -27,6 +27,7 @@ import { snapshotChunkEntries, type SnapshotSource } from './snapshot-source.ts'
 import { Stability } from './stability.ts';
 import { UnownedKeys } from './unowned-keys.ts';
 import { WriteAcks, type ParkOutcome, type TakenWrites } from './write-acks.ts';
+import { WritesBeforeCatchUp } from './writes-before-catch-up.ts';
 import { ViewFullError } from './view-full-error.ts';
 
 export interface ReplicaConfig {
@@ -151,6 +152,10 @@ export class Replica {
   /** Events that left the log, and tombstones that left the view, since start (metrics, simulation). */
   compactedEvents = 0;
   tombstonesCollected = 0;
+  /** Keys put before this life caught up with its group, written again once it had (writes-before-catch-up.ts). */
+  rewrittenAfterCatchUp = 0;
+  /** From the start of a life with peers until it has caught up with the first one it heard from. */
+  private beforeCatchUp: WritesBeforeCatchUp | undefined;
   /**
    * Sharded store only: the keys this group holds. Events of other keys are delivered (the clock
    * counts them) but leave no value here: keys that moved to another shard in a reshard.
@@ -438,6 +443,7 @@ export class Replica {
     assert(this.joining === undefined, 'replica started twice');
     const candidates = this.view().filter((address) => address !== this.self);
     this.joining = new Joining(candidates, now + this.settings.joinTimeoutMs);
+    if (candidates.length > 0) this.beforeCatchUp = new WritesBeforeCatchUp();
     if (this.joining.joined) this.finishJoin(undefined, now);
   }
 
@@ -478,6 +484,7 @@ export class Replica {
       value === undefined
         ? Object.freeze({ type: 'delete', origin: this.id, seq, key, clock, ...order })
         : Object.freeze({ type: 'put', origin: this.id, seq, key, value: checkValue(value, valueDepthMax), clock, ...order });
+    if (this.beforeCatchUp !== undefined && event.type === 'put') this.beforeCatchUp.notePut(key);
     const ready: KvEvent[] = [];
     this.deliverOne(event, ready);
     this.applyDelivered(ready);
@@ -496,6 +503,24 @@ export class Replica {
   /** Our parked writes that may be answered now, by seq, in order: acknowledged, or not stored in time. */
   takeAcknowledged(now: number): TakenWrites<number> {
     return this.writeAcks.size === 0 ? noWritesTaken : this.writeAcks.take(this.ownWritesSettledUpTo(), this.ownStoredSeq, now);
+  }
+
+  /**
+   * This life has caught up with the first peer it heard from: the keys it put before that are
+   * written again, each with its winner here (see writes-before-catch-up.ts).
+   */
+  private rewriteAfterCatchUp(): void {
+    const caught = this.beforeCatchUp!.caughtUp((clock) => this.covers(clock));
+    if (caught === undefined) return;
+    this.beforeCatchUp = undefined;
+    for (const key of caught.keys) {
+      if (this.ownsKey !== undefined && !this.ownsKey(key)) continue; // its shard is another's now, and took its events
+      const winner = lookup(this.kv, key);
+      // A put that knew the history wins everywhere already; so does another life's put that won over ours.
+      if (winner?.type === 'put' && (winner.origin !== this.id || clockCovers(winner.clock, caught.target))) continue;
+      this.write(key, winner?.type === 'put' ? winner.value : undefined, winner?.foreign ?? emptyClock);
+      this.rewrittenAfterCatchUp++;
+    }
   }
 
   // ---------------------------------------------------------------- messages from peers
@@ -738,6 +763,8 @@ export class Replica {
     // whose clock names only such lives would otherwise read as "delivered here, and deleted
     // since", and a joiner (or a restart from a stored snapshot) would drop it.
     const deliveredHere = this.deliveredPredicate();
+    // A snapshot is a peer's history too (writes-before-catch-up.ts).
+    this.beforeCatchUp?.notePeerClock(clock, (theirs) => !this.covers(theirs));
     if (retired !== undefined) this.adoptRetired(retired, true);
     if (this.covers(clock) && entries.every((entry) => deliveredHere(entry.clock))) return;
     // The sender's bound too: a tombstone it collected is in no entry, and a write here that follows
@@ -1016,6 +1043,7 @@ export class Replica {
 
   /** Records the peer's life and delivered clock from one of its messages. */
   private learnIncarnation(peer: Peer, incarnation: string, clock: VectorClock | undefined, now: number, boot?: string): void {
+    if (clock !== undefined) this.beforeCatchUp?.notePeerClock(clock, (theirs) => !this.covers(theirs));
     if (peer.incarnation === incarnation && boot !== undefined && peer.boot !== undefined && boot !== peer.boot) {
       // The same life started again from its DATA_DIR: its memory is gone (what it kept for us in
       // custody, what it had in flight), its stored state is what it says now.
@@ -1361,6 +1389,7 @@ export class Replica {
       this.compact(now);
     }
     this.releaseCustody(now);
+    if (this.beforeCatchUp !== undefined) this.rewriteAfterCatchUp();
     if (this.joining !== undefined && !this.announced) {
       const pull = this.joining.takePull(now);
       if (pull !== undefined) this.send(pull.to, { rpc: 'snapshot-pull', request: pull.request }, now, pull.timeoutMs);

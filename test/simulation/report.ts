@@ -25,6 +25,8 @@ export interface SimReport {
   readonly custodyPushes: number;
   readonly compactedEvents: number;
   readonly tombstonesCollected: number;
+  /** Keys a life put before it caught up with its group, written again once it had (src/core/writes-before-catch-up.ts). */
+  readonly rewrittenAfterCatchUp: number;
   readonly sessionsLost: number;
   /** Snapshots pushed to a peer that already had everything in them. */
   readonly snapshotsRedundant: number;
@@ -55,6 +57,7 @@ export function emptyStats(): SimStats {
     custodyPushes: 0,
     compactedEvents: 0,
     tombstonesCollected: 0,
+    rewrittenAfterCatchUp: 0,
     sessionsLost: 0,
     snapshotsRedundant: 0,
     ackedWritesLost: 0,
@@ -88,7 +91,7 @@ export function summarize(reports: readonly SimReport[]): string {
     `${sum((r) => r.deliveries)} deliveries, ${sum((r) => r.messages)} messages (${sum((r) => r.dropped)} dropped, ${sum((r) => r.duplicated)} duplicated), ` +
     `${sum((r) => r.partitions)} partitions, ${sum((r) => r.crashes)} crashes (${sum((r) => r.restartsFromDisk)} restarts from a DATA_DIR; ${sum((r) => r.livesRetired)} addresses with retired lives), ${sum((r) => r.joinsBySnapshot)} joins by snapshot (${sum((r) => r.joinChunks)} chunks), ` +
     `${sum((r) => r.snapshotsPushed)} snapshots pushed, ${sum((r) => r.heldDownReplies)} held-down replies, ${sum((r) => r.custodyPushes)} custody pushes, ` +
-    `${sum((r) => r.compactedEvents)} events compacted, ${sum((r) => r.tombstonesCollected)} tombstones collected, ` +
+    `${sum((r) => r.compactedEvents)} events compacted, ${sum((r) => r.tombstonesCollected)} tombstones collected, ${sum((r) => r.rewrittenAfterCatchUp)} keys put before catching up written again, ` +
     `${sum((r) => r.sessionsLost)} client sessions lost to crashes, ${sum((r) => r.ackedWritesLost)} acknowledged writes lost in crashes, ` +
     `${sum((r) => r.snapshotsRedundant)} snapshots sent to a peer that had it all; slowest convergence ${worst} ms after the heal`
   );

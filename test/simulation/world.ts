@@ -166,6 +166,7 @@ export class World {
       const core = host.replica!;
       this.stats.compactedEvents += core.compactedEvents;
       this.stats.tombstonesCollected += core.tombstonesCollected;
+      this.stats.rewrittenAfterCatchUp += core.rewrittenAfterCatchUp;
       if (core.joinState?.kind === 'joined' && core.joinState.how === 'snapshot') this.stats.joinsBySnapshot++;
       this.stats.livesRetired = Math.max(this.stats.livesRetired, core.retiredLives);
     }
@@ -251,6 +252,7 @@ export class World {
     this.oracle.crashed(replica);
     this.stats.compactedEvents += replica.compactedEvents;
     this.stats.tombstonesCollected += replica.tombstonesCollected;
+    this.stats.rewrittenAfterCatchUp += replica.rewrittenAfterCatchUp;
     if (replica.joinState?.kind === 'joined' && replica.joinState.how === 'snapshot') this.stats.joinsBySnapshot++;
     this.trace(`${host.address} (${replica.id}) crashes`);
     host.crash();

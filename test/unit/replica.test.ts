@@ -5,6 +5,7 @@ import { eventId, type KvEvent } from '../../events/kv-event.ts';
 import type { PushReply } from '../../events/peer-messages.ts';
 import { exchangeOf, type PeerMessage, type RpcName } from '../../events/peer-rpc.ts';
 import { clockCovers, compareClocks, emptyClock, type VectorClock } from '../../events/vector-clock.ts';
+import { compareEvents } from '../../src/core/conflict-order.ts';
 import { viewEntries } from '../../src/core/kv-view.ts';
 import { Replica, type Send } from '../../src/core/replica.ts';
 import { snapshotChunkEntries } from '../../src/core/snapshot-source.ts';
@@ -633,6 +634,75 @@ test('a pull unanswered at the join deadline ends the join: the replica joins wi
   assert.equal(sendsOf(sends, 'snapshot-pull'), [], 'the next candidate is not asked past the deadline');
   assert.equal(a.joinState, { kind: 'joined', how: 'timed-out' });
   assert.is(sendsOf(sends, 'view-add').length, 2);
+});
+
+/** A new life of `self` whose peers did not answer its pull before the join deadline: it starts with nothing. */
+function startedWithoutSnapshot(self: Address, incarnation: string): Replica {
+  const r = replica(self, incarnation);
+  r.start(0);
+  for (const pull of sendsOf(r.poll(0), 'snapshot-pull')) r.onReply(pull, exchangeOf(pull.message, { ok: false, reason: 'timed out' }), testSettings.joinTimeoutMs);
+  r.poll(testSettings.joinTimeoutMs);
+  assert.equal(r.joinState, { kind: 'joined', how: 'timed-out' });
+  return r;
+}
+
+test('a life that started without a snapshot writes again, once caught up, a key it put before that lost here to a delete it never saw', () => {
+  const a = replica(A);
+  const put = a.write('k', 'old', a.clock).event;
+  const del = a.write('k', undefined, a.clock).event;
+  const b = startedWithoutSnapshot(B, 'b2');
+  const now = testSettings.joinTimeoutMs;
+  const blind = b.write('k', 'new', b.clock).event;
+  assert.ok(compareEvents(del, blind) > 0, 'the delete comes later in the conflict order');
+  pushTo(a, b, [put, del], now);
+  assert.is(b.read('k', emptyClock).found, undefined, 'here the delete wins');
+  b.poll(now);
+  const again = [...b.logEvents()].filter((event) => event.origin === b.id).at(-1)!;
+  assert.equal([again.type, again.seq, again.key], ['delete', 2, 'k']);
+  assert.ok(clockCovers(again.clock, del.clock) && clockCovers(again.clock, blind.clock), 'it follows both in causal order');
+  // A replica that collected the tombstone holds the put alone: the new event wins there too.
+  assert.ok(compareEvents(again, blind) > 0 && compareEvents(again, del) > 0);
+  assert.is(b.rewrittenAfterCatchUp, 1);
+  b.poll(now + 1000);
+  assert.is(b.rewrittenAfterCatchUp, 1, 'once');
+});
+
+test('a life that started without a snapshot writes again, once caught up, a key it put before that won here because its sender had collected the tombstone', () => {
+  const a = replica(A);
+  a.write('k', 'old', a.clock);
+  const del = a.write('k', undefined, a.clock).event;
+  a.write('other', 1, a.clock);
+  const b = startedWithoutSnapshot(B, 'b2');
+  const blind = b.write('k', 'new', b.clock).event;
+  const snapshot = a.snapshot();
+  // A collected the tombstone of "k": its snapshot has no "k".
+  b.installSnapshot(snapshot.entries.filter((entry) => entry.key !== 'k'), snapshot.clock);
+  assert.is(valueOf(b.read('k', emptyClock).found), 'new', 'here the put wins: nothing to compare it with');
+  b.poll(testSettings.joinTimeoutMs);
+  const again = [...b.logEvents()].filter((event) => event.origin === b.id).at(-1)!;
+  assert.equal([again.type, again.seq, again.key, valueOf(again)], ['put', 2, 'k', 'new']);
+  assert.ok(clockCovers(again.clock, del.clock), 'it follows the collected delete in causal order');
+  // A replica that still holds the tombstone: the new put wins there too.
+  assert.ok(compareEvents(again, del) > 0 && compareEvents(again, blind) > 0);
+  assert.is(b.rewrittenAfterCatchUp, 1, 'only the key it put');
+});
+
+test('a life that wrote only after its join snapshot, or started alone, writes nothing again', () => {
+  const a = replica(A);
+  a.write('k', 'old', a.clock);
+  const joiner = replica(B, 'b2');
+  joiner.start(0);
+  for (let i = 0; i < 10 && !joiner.joined; i++) for (const pull of sendsOf(joiner.poll(0), 'snapshot-pull')) answer(joiner, pull, a, 0);
+  assert.equal(joiner.joinState, { kind: 'joined', how: 'snapshot' });
+  const alone = replica(B, 'b3', [B]);
+  alone.start(0);
+  assert.equal(alone.joinState, { kind: 'joined', how: 'alone' });
+  for (const r of [joiner, alone]) {
+    r.write('k', 'new', r.clock);
+    pushTo(a, r, [...a.logEvents()], 0);
+    r.poll(1000);
+    assert.is(r.rewrittenAfterCatchUp, 0);
+  }
 });
 
 test('a cut that expired while a joiner pulled it is answered 410, and the joiner pulls a new cut from the same peer', () => {
