@@ -135,13 +135,15 @@ export function mergeSnapshot(
 
 /**
  * Forgets tombstones that every replica has delivered: no replica can still hold an older version.
- * `alsoStable` counts more as delivered everywhere (the events of retired lives).
+ * `alsoStable` counts more as delivered everywhere (the events of retired lives); the tombstones of
+ * the keys in `kept` stay.
  */
-export function dropStableTombstones(view: KvView, stable: VectorClock, alsoStable?: (origin: ReplicaId, seq: number) => boolean): KvView {
+export function dropStableTombstones(view: KvView, stable: VectorClock, alsoStable?: (origin: ReplicaId, seq: number) => boolean, kept?: ReadonlySet<string>): KvView {
   if (view.tombstones === 0) return view;
   const winners = new Map<string, undefined>();
   for (const event of viewEntries(view)) {
-    if (event.type === 'delete' && ((stable[event.origin] ?? 0) >= event.seq || alsoStable?.(event.origin, event.seq) === true)) winners.set(event.key, undefined);
+    if (event.type !== 'delete' || kept?.has(event.key) === true) continue;
+    if ((stable[event.origin] ?? 0) >= event.seq || alsoStable?.(event.origin, event.seq) === true) winners.set(event.key, undefined);
   }
   return withWinners(view, winners);
 }

@@ -234,11 +234,15 @@ if (replaySeed !== undefined && replayScenario !== undefined) {
   // Sharded seeds beyond the default range that once failed, kept as regression tests.
   //   30957: the oracle expected a write that only its own life ever held (it crashed 93 ms later),
   //          because a later life of its address was retired and retirement covers every seq.
-  //   58765, 63849, 65778: a new life put a key before it caught up with its group (its join timed
+  //   58765, 63849: a new life put a key before it caught up with its group (its join timed
   //          out, or was still pulling), concurrent with a delete whose tombstone the group had
   //          collected: the put won where the tombstone was gone, and the fold of the delivered
   //          events (where it is still held) gives the delete.
   //          Fixed by writing such keys again once caught up (src/core/writes-before-catch-up.ts).
+  //   65778: a new life joined by a snapshot cut just before its sender delivered a write of a
+  //          crashed life; the new life's cut (from that snapshot's clock) made the key's tombstone
+  //          collectable, the write arrived, the tombstone went, and the write stayed in the log
+  //          with no winner (an invariant violation). Tombstones of keys still in the log now stay.
   const shardedRegressionSeeds = [30957, 58765, 63849, 65778];
   test(`sharded seeds that once failed (${shardedRegressionSeeds.join(', ')}) pass`, () => {
     for (const seed of shardedRegressionSeeds) runSeeds(seed, 1, shardedSeed, (seed) => `SIM_SHARDED=1 SEED=${seed} node --import tsx ${file}`);

@@ -175,6 +175,11 @@ test('dropStableTombstones() forgets stable tombstones only, and counts them out
   assert.is(all.tombstones, 0);
   assert.equal(viewAsObject(all), { c: viewAsObject(view).c! });
   assert.is(dropStableTombstones(foldEvents([put(0, 1, 'x', 1)]), clock({ 0: 9 })).liveKeys, 1);
+  // The tombstones of kept keys stay, stable or not (Replica.keysInLog: a loser of the key is still in the log).
+  const kept = dropStableTombstones(view, clock({ 0: 5, 1: 5 }), undefined, new Set(['a']));
+  assert.is(lookup(kept, 'a')?.type, 'delete');
+  assert.is(lookup(kept, 'b'), undefined);
+  assert.is(kept.tombstones, 1);
 });
 
 test('a batch with many keys per bucket, puts and deletes, reads like the slow way; the view before it is untouched', () => {

@@ -676,7 +676,7 @@ test('a life that started without a snapshot writes again, once caught up, a key
   const blind = b.write('k', 'new', b.clock).event;
   const snapshot = a.snapshot();
   // A collected the tombstone of "k": its snapshot has no "k".
-  b.installSnapshot(snapshot.entries.filter((entry) => entry.key !== 'k'), snapshot.clock);
+  b.installSnapshot(snapshot.entries.filter((entry) => entry.key !== 'k'), snapshot.clock, undefined, 0, A);
   assert.is(valueOf(b.read('k', emptyClock).found), 'new', 'here the put wins: nothing to compare it with');
   b.poll(testSettings.joinTimeoutMs);
   const again = [...b.logEvents()].filter((event) => event.origin === b.id).at(-1)!;
@@ -685,6 +685,27 @@ test('a life that started without a snapshot writes again, once caught up, a key
   // A replica that still holds the tombstone: the new put wins there too.
   assert.ok(compareEvents(again, del) > 0 && compareEvents(again, blind) > 0);
   assert.is(b.rewrittenAfterCatchUp, 1, 'only the key it put');
+});
+
+test("only each peer's first clock counts: its later writes rewrite nothing; a peer first heard later brings its history then", () => {
+  const a = replica(A);
+  const b = startedWithoutSnapshot(B, 'b2');
+  const now = testSettings.joinTimeoutMs;
+  b.write('k', 'mine', b.clock);
+  pushTo(a, b, [], now); // A had nothing B lacked
+  pushTo(a, b, [a.write('j', 1, a.clock).event], now);
+  b.poll(now);
+  assert.is(b.rewrittenAfterCatchUp, 0, "A's write came after A knew this life");
+  // C was cut off: what it had when B first hears from it is history B never saw.
+  const c = replica(C);
+  c.write('k', 'theirs', c.clock);
+  c.write('k', undefined, c.clock);
+  pushTo(c, b, [...c.logEvents()], now);
+  b.poll(now);
+  assert.is(b.rewrittenAfterCatchUp, 1);
+  pushTo(c, b, [c.write('k', 'later', c.clock).event], now);
+  b.poll(now);
+  assert.is(b.rewrittenAfterCatchUp, 1, 'once');
 });
 
 test('a life that wrote only after its join snapshot, or started alone, writes nothing again', () => {
