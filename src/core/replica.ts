@@ -154,7 +154,7 @@ export class Replica {
   tombstonesCollected = 0;
   /** Keys put before this life caught up with its group, written again once it had (writes-before-catch-up.ts). */
   rewrittenAfterCatchUp = 0;
-  /** From the start of a life with peers until it has caught up with the first one it heard from. */
+  /** From the start of a life with peers until it has heard from each and caught up with what they had. */
   private beforeCatchUp: WritesBeforeCatchUp | undefined;
   /**
    * Sharded store only: the keys this group holds. Events of other keys are delivered (the clock
@@ -1231,7 +1231,7 @@ export class Replica {
     if (tombstonesBelow !== undefined) {
       const before = this.kv.tombstones;
       // An earlier life at an address whose later life is retired is in no clock any more: it was retired before that one.
-      this.kv = dropStableTombstones(this.kv, tombstonesBelow, (origin) => this.retired.finalSeq(origin) === Number.POSITIVE_INFINITY, this.keysInLog());
+      this.kv = dropStableTombstones(this.kv, tombstonesBelow, (origin) => this.retired.finalSeq(origin) === Number.POSITIVE_INFINITY, this.kv.tombstones === 0 ? undefined : this.keysInLog());
       this.tombstonesCollected += before - this.kv.tombstones;
     }
     this.retireEndedLives(now);
