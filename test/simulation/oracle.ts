@@ -255,6 +255,8 @@ export class Oracle {
     for (const host of hosts) {
       const replica = host.replica;
       if (replica === undefined || !replica.joined || this.pendingBesidesOrphans(replica, hosts) > 0) return false;
+      // Writes kept in custody for a peer are applied when its new life announces itself: not yet converged.
+      if (!clockCovers(replica.clock, replica.custodyHeld())) return false;
       if (compareClocks(replica.clock, first.clock) !== 'equal') return false;
       if (replica.view().join(',') !== view || [...replica.view()].sort().join(',') !== all) return false;
       if (JSON.stringify(readable(replica)) !== contents) return false;
