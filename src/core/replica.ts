@@ -860,7 +860,9 @@ export class Replica {
       snapshotId: `${this.incarnation}-${++this.snapshotCounter}`,
       clock: this.deliveredClock,
       view: this.view(),
-      entries: [...viewEntries(this.kv)],
+      // With the keys held aside: a receiver that follows a newer map may own them, and one that
+      // owns them already must not read their absence as a delete here (mergeSnapshot).
+      entries: this.unowned.size === 0 ? [...viewEntries(this.kv)] : [...viewEntries(this.kv), ...this.unowned.values()],
       retired: this.retiredField(),
       maxPlace: this.maxPlace,
     };

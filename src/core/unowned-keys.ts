@@ -12,6 +12,8 @@ export const unownedKeysMax = 100_000;
  * events would be counted delivered and never held: once compacted, the keys would be missing at
  * that member for good (and an event still in the log, missing from the view, is an invariant
  * violation). When the map arrives and the group owns the keys, their entries join the view.
+ * Snapshots this replica serves carry them too: a member that joins from it may follow the newer
+ * map, and one that holds them must not read their absence as a delete.
  *
  * Events of keys that moved away are kept too (a member with an older map wrote them; their keys'
  * new shard gets them by hand-off): they stay here, bounded, and join the view only if a later
@@ -36,6 +38,11 @@ export class UnownedKeys {
       }
       if (wins(event, current)) this.entries.set(event.key, event);
     }
+  }
+
+  /** Every entry held (a snapshot sends them along: its receiver may follow the newer map). */
+  values(): IterableIterator<KvEvent> {
+    return this.entries.values();
   }
 
   /** Removes and returns the entries of the keys `owns` accepts (the group owns them now). */

@@ -105,4 +105,28 @@ test('keepOnlyKeys: events of keys a later map gives this group, delivered befor
   assert.is(a.liveKeysOf(() => true), 2);
 });
 
+test("a snapshot carries the keys held aside: a receiver that owns them takes them, and does not read their absence as a delete", () => {
+  const a = member(A, '1.1');
+  const b = member(B, '1.1');
+  a.keepOnlyKeys((key) => key.startsWith('a'));
+  const moved = b.write('b1', 'in', emptyClock).event; // b follows the newer map
+  pushTo(b, a, [moved]);
+  const snapshot = a.snapshot();
+  assert.ok(snapshot.entries.some((entry) => entry.key === 'b1'), 'sent along');
+  // A new member that follows the newer map joins from a.
+  const joiner = new Replica({ self: B, incarnation: 'b2-1.1', boot: 'b2', initialView: [A, B], limits: testLimits, settings: testSettings, now: 0 });
+  joiner.keepOnlyKeys((key) => key.startsWith('a') || key.startsWith('b'));
+  joiner.installSnapshot(snapshot.entries, snapshot.clock);
+  assert.is(valueAt(joiner, 'b1'), 'in');
+  // b already holds b1: a snapshot of a's must not take it out of b's view.
+  b.installSnapshot(snapshot.entries, snapshot.clock);
+  assert.is(valueAt(b, 'b1'), 'in');
+  // And a follower of the old map puts it aside again.
+  const old = new Replica({ self: B, incarnation: 'b3-1.1', boot: 'b3', initialView: [A, B], limits: testLimits, settings: testSettings, now: 0 });
+  old.keepOnlyKeys((key) => key.startsWith('a'));
+  old.installSnapshot(snapshot.entries, snapshot.clock);
+  assert.is(old.read('b1', emptyClock).found, undefined);
+  assert.equal(old.unownedKeys, { held: 1, dropped: 0 });
+});
+
 test.run();
