@@ -7,6 +7,7 @@ import type { Address } from '../../events/ids.ts';
 import { defaultLimits, type Limits } from '../../events/limits.ts';
 import { groupOfShard, initialShardMap, membersOf, shardOfKey, shardOfNode, type ShardMap } from '../../events/shard-map.ts';
 import { defaultProtocolSettings, type ProtocolSettings } from '../../src/core/protocol-settings.ts';
+import type { Replica } from '../../src/core/replica.ts';
 import { Random } from '../support/random.ts';
 import { EventQueue } from './event-queue.ts';
 import { SimHost } from './host.ts';
@@ -164,10 +165,7 @@ export class World {
     for (const group of this.groups) this.oracle.checkCompacted(group, () => this.describeAll());
     for (const host of this.hosts) {
       const core = host.replica!;
-      this.stats.compactedEvents += core.compactedEvents;
-      this.stats.tombstonesCollected += core.tombstonesCollected;
-      this.stats.rewrittenAfterCatchUp += core.rewrittenAfterCatchUp;
-      if (core.joinState?.kind === 'joined' && core.joinState.how === 'snapshot') this.stats.joinsBySnapshot++;
+      this.countLife(core);
       this.stats.livesRetired = Math.max(this.stats.livesRetired, core.retiredLives);
     }
     return { seed: this.options.seed, replicas: this.hosts.length, virtualMs: this.now, convergedAfterMs, ...this.stats };
@@ -245,15 +243,20 @@ export class World {
     if (host.node === undefined) this.start(host);
   }
 
+  /** Adds a life's counters to the run's, once: when it crashes, or at the end for the lives still running. */
+  private countLife(core: Replica): void {
+    this.stats.compactedEvents += core.compactedEvents;
+    this.stats.tombstonesCollected += core.tombstonesCollected;
+    this.stats.rewrittenAfterCatchUp += core.rewrittenAfterCatchUp;
+    if (core.joinState?.kind === 'joined' && core.joinState.how === 'snapshot') this.stats.joinsBySnapshot++;
+  }
+
   kill(host: SimHost): void {
     const replica = host.replica;
     if (replica === undefined) return;
     this.stats.crashes++;
     this.oracle.crashed(replica);
-    this.stats.compactedEvents += replica.compactedEvents;
-    this.stats.tombstonesCollected += replica.tombstonesCollected;
-    this.stats.rewrittenAfterCatchUp += replica.rewrittenAfterCatchUp;
-    if (replica.joinState?.kind === 'joined' && replica.joinState.how === 'snapshot') this.stats.joinsBySnapshot++;
+    this.countLife(replica);
     this.trace(`${host.address} (${replica.id}) crashes`);
     host.crash();
   }
